@@ -1,0 +1,57 @@
+package providers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/tether-dev/tether/cluster/internal/state"
+	"github.com/tether-dev/tether/cluster/pki"
+	"github.com/tether-dev/tether/cluster/progress"
+)
+
+// Roles of a cluster in the workbench.
+const (
+	RoleHub   = "hub"
+	RoleSpoke = "spoke"
+)
+
+// Spec is what the workbench asks a provider for.
+type Spec struct {
+	Name string
+	Role string
+	// APIServerPort pins the API server's port on 127.0.0.1; 0 picks a free one.
+	APIServerPort int
+	// Context names the user's kubeconfig context (existing provider only).
+	Context string
+}
+
+// Env is what every provider gets from the workbench.
+type Env struct {
+	// StateDir is the workbench's state folder; providers keep per-cluster
+	// data below it.
+	StateDir string
+	// CacheDir holds built binaries and images, shared by all workbenches.
+	CacheDir string
+	CA       *pki.CA
+	Log      *slog.Logger
+	Progress progress.Reporter
+}
+
+// Provider is one source of clusters.
+type Provider interface {
+	// Name is the provider's flag value.
+	Name() string
+	// Preflight returns an error saying what to install or start when this
+	// provider cannot run here.
+	Preflight(ctx context.Context) error
+	// Ensure makes the cluster exist and answer. prev is what an earlier run
+	// recorded for it, or nil: a provider reattaches to a healthy cluster and
+	// restarts a broken one instead of creating it again.
+	Ensure(ctx context.Context, spec Spec, prev *state.Cluster) (*state.Cluster, error)
+	// Delete removes the cluster and everything the provider made for it.
+	// Deleting something already gone is not an error.
+	Delete(ctx context.Context, c state.Cluster) error
+	// Problems lists what the provider knows is wrong with a cluster, e.g. a
+	// dead process. The workbench adds API-level checks of its own.
+	Problems(ctx context.Context, c state.Cluster) []string
+}

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/cluster"
+)
+
+type upFlags struct {
+	config   string
+	provider string
+	hub      string
+	spokes   int
+	names    []string
+	contexts []string
+}
+
+func newUp(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create (or reattach to) the hub and spoke clusters",
+		Long: `Create the hub and spoke clusters, or reattach to them if they run already,
+restarting any that broke. Each cluster gets a kubeconfig context named
+tether-<cluster>. Running it again is safe.
+
+Settings come from tether.yaml (or --config) and then from flags.`,
+		Example: `  tether up
+  tether up --spokes 3
+  tether up --provider embedded --spoke eu --spoke us
+  tether up --provider existing --context hub=kind-hub --context spoke-1=kind-a`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			wb, err := g.workbench()
+			if err != nil {
+				return err
+			}
+			clusters, err := wb.Up(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			printUp(g, wb, clusters)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "workbench file (default ./tether.yaml when it exists)")
+	fl.StringVar(&f.provider, "provider", "", "where clusters come from: embedded, kind or existing (default kind when a Docker engine answers, else embedded)")
+	fl.StringVar(&f.hub, "hub", "", "name of the hub cluster (default hub)")
+	fl.IntVar(&f.spokes, "spokes", -1, "number of spokes, named spoke-1 … spoke-N (default 2)")
+	fl.StringArrayVar(&f.names, "spoke", nil, "name of a spoke; repeat for more (overrides --spokes)")
+	fl.StringArrayVar(&f.contexts, "context", nil, "existing provider: <cluster>=<kubeconfig context>; repeat per cluster")
+	return cmd
+}
+
+// resolve layers defaults, tether.yaml and flags.
+func (f *upFlags) resolve(cmd *cobra.Command) (cluster.Config, error) {
+	cfg := cluster.DefaultConfig()
+	path := f.config
+	if path == "" && fileExists("tether.yaml") {
+		path = "tether.yaml"
+	}
+	if path != "" {
+		loaded, err := cluster.LoadConfig(path)
+		if err != nil {
+			return cfg, err
+		}
+		cfg = loaded
+	}
+	if cmd.Flags().Changed("provider") {
+		cfg.Provider = f.provider
+	}
+	if f.hub != "" {
+		cfg.Hub.Name = f.hub
+	}
+	if len(f.names) > 0 && cmd.Flags().Changed("spokes") {
+		return cfg, fmt.Errorf("--spoke and --spokes both given: use --spoke to name spokes or --spokes to count them")
+	}
+	switch {
+	case len(f.names) > 0:
+		cfg.Spokes = nil
+		for _, n := range f.names {
+			cfg.Spokes = append(cfg.Spokes, cluster.ClusterConfig{Name: n})
+		}
+	case cmd.Flags().Changed("spokes"):
+		if f.spokes < 0 || f.spokes > 50 {
+			return cfg, fmt.Errorf("--spokes %d: give a number from 0 to 50", f.spokes)
+		}
+		cfg.Spokes = cluster.SpokeNames(f.spokes)
+	}
+	for _, kv := range f.contexts {
+		name, ctx, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || ctx == "" {
+			return cfg, fmt.Errorf("--context %q: write it as <cluster>=<kubeconfig context>, e.g. --context hub=kind-hub", kv)
+		}
+		found := false
+		if cfg.Hub.Name == name {
+			cfg.Hub.Context, found = ctx, true
+		}
+		for i := range cfg.Spokes {
+			if cfg.Spokes[i].Name == name {
+				cfg.Spokes[i].Context, found = ctx, true
+			}
+		}
+		if !found {
+			return cfg, fmt.Errorf("--context %q: there is no cluster named %q (clusters: %s)", kv, name, clusterNames(cfg))
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func clusterNames(cfg cluster.Config) string {
+	var names []string
+	for _, c := range cfg.Clusters() {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func printUp(g *globals, wb *cluster.Workbench, clusters []cluster.Cluster) {
+	if len(clusters) == 0 {
+		fmt.Fprintln(g.out, "The workbench has no clusters.")
+		return
+	}
+	fmt.Fprintf(g.out, "\nThe workbench is up (%s provider).\n\n", clusters[0].Provider)
+	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tAPI SERVER\tCONTEXT")
+	for _, c := range clusters {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Role, c.Endpoint, c.Context)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(g.out, "\nKubeconfig: %s\n", wb.KubeconfigPath())
+	fmt.Fprintf(g.out, "State and logs: %s\n", wb.StateDir())
+	last := clusters[len(clusters)-1]
+	fmt.Fprintf(g.out, "\nTry:  kubectl --context %s get nodes\n      tether status\n      tether down\n", last.Context)
+}
