@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/cluster/internal/providers"
 	"github.com/tether-dev/tether/cluster/internal/providers/embedded"
@@ -177,12 +177,16 @@ type Cluster struct {
 	AdminKubeconfig string
 	// Dir holds the cluster's data and logs (embedded).
 	Dir string
+	// Ports are the loopback ports the cluster's processes listen on
+	// (embedded).
+	Ports []int
 }
 
 func (w *Workbench) describe(c state.Cluster) Cluster {
 	return Cluster{
 		Name: c.Name, Role: c.Role, Provider: c.Provider, Endpoint: c.Endpoint, InternalEndpoint: c.InternalEndpoint,
 		Context: ContextName(c.Name), Kubeconfig: w.opts.Kubeconfig, AdminKubeconfig: c.Kubeconfig, Dir: c.Dir,
+		Ports: append([]int(nil), c.Ports...),
 	}
 }
 

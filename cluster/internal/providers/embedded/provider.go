@@ -82,8 +82,8 @@ type layout struct{ dir string }
 func (l layout) path(parts ...string) string {
 	return filepath.Join(append([]string{l.dir}, parts...)...)
 }
-func (l layout) pki(name string) string  { return l.path("pki", name) }
-func (l layout) log(name string) string  { return l.path("logs", name+".log") }
+func (l layout) pki(name string) string { return l.path("pki", name) }
+func (l layout) log(name string) string { return l.path("logs", name+".log") }
 func (l layout) kubeconfig(who string) string {
 	return l.path("kubeconfig", who+".kubeconfig")
 }
