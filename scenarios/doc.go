@@ -1,0 +1,8 @@
+// Package scenarios holds tether's scripted flows as Ginkgo suites: the same
+// steps a contributor runs by hand, driven through the real tether binary
+// against real clusters, so CI proves what the README promises.
+//
+// Labels select sets: "fast" for checks that need no cluster, "embedded" for
+// the flows on the embedded provider, "kind-only" for flows that need a
+// Docker engine (task e2e:kind).
+package scenarios
