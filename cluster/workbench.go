@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,7 +141,7 @@ func (w *Workbench) ResolveProvider(ctx context.Context, requested string) (stri
 	case ProviderEmbedded, ProviderExisting:
 		return requested, nil
 	}
-	return "", fmt.Errorf("unknown provider %q: use one of embedded, kind, existing", requested)
+	return "", fmt.Errorf("unknown provider %q: use one of %s", requested, strings.Join(ProviderNames(), ", "))
 }
 
 func (w *Workbench) env(ca *pki.CA) providers.Env {
@@ -158,7 +159,7 @@ func (w *Workbench) provider(name string, ca *pki.CA) (providers.Provider, error
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
 		return existing.New(env, rules), nil
 	}
-	return nil, fmt.Errorf("unknown provider %q: use one of embedded, kind, existing", name)
+	return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(ProviderNames(), ", "))
 }
 
 // Cluster is what Up reports of one cluster.
@@ -218,17 +219,7 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 	if len(st.Clusters) > 0 && st.Provider != provName {
 		return nil, fmt.Errorf("the workbench in %s runs on the %s provider: run `tether down` before switching to %s", w.opts.StateDir, st.Provider, provName)
 	}
-	ca, err := pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
-	if err != nil {
-		return nil, err
-	}
-	prov, err := w.provider(provName, ca)
-	if err != nil {
-		return nil, err
-	}
-	if err := prov.Preflight(ctx); err != nil {
-		return nil, fmt.Errorf("the %s provider cannot run here: %w", provName, err)
-	}
+	// Pinned ports are checked before anything (the CA included) is made.
 	specs := make([]providers.Spec, 0, len(cfg.Spokes)+1)
 	for i, c := range cfg.Clusters() {
 		role := providers.RoleSpoke
@@ -241,6 +232,17 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 			return nil, err
 		}
 		specs = append(specs, spec)
+	}
+	ca, err := pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
+	if err != nil {
+		return nil, err
+	}
+	prov, err := w.provider(provName, ca)
+	if err != nil {
+		return nil, err
+	}
+	if err := prov.Preflight(ctx); err != nil {
+		return nil, fmt.Errorf("the %s provider cannot run here: %w", provName, err)
 	}
 
 	// Clusters no longer in the configuration go first, freeing their ports.
@@ -285,12 +287,14 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 			if err != nil {
 				return fmt.Errorf("create %s %q: %w", spec.Role, spec.Name, err)
 			}
-			if err := ensureSystemNamespace(gctx, c.Kubeconfig); err != nil {
+			made, err := ensureSystemNamespace(gctx, c.Kubeconfig)
+			if err != nil {
 				if prevCopy == nil {
 					_ = prov.Delete(context.WithoutCancel(gctx), *c)
 				}
 				return fmt.Errorf("create %s %q: %w", spec.Role, spec.Name, err)
 			}
+			c.OwnsSystemNamespace = made || (prevCopy != nil && prevCopy.OwnsSystemNamespace)
 			mu.Lock()
 			defer mu.Unlock()
 			st.Put(*c)
@@ -371,7 +375,7 @@ func endpointPort(endpoint string) int {
 }
 
 func (w *Workbench) deleteCluster(ctx context.Context, prov providers.Provider, c state.Cluster) error {
-	if c.Provider == ProviderExisting {
+	if c.Provider == ProviderExisting && c.OwnsSystemNamespace {
 		// The cluster is the user's: take back only what tether put in it.
 		if err := deleteSystemNamespace(ctx, c.Kubeconfig); err != nil {
 			w.opts.Logger.Warn("could not remove tether's namespace", "cluster", c.Name, "err", err)
@@ -558,17 +562,22 @@ func apiStatus(ctx context.Context, kubeconfig string) (string, error) {
 	return nodesStr, nil
 }
 
-func ensureSystemNamespace(ctx context.Context, kubeconfig string) error {
+// ensureSystemNamespace creates tether's namespace and reports whether this
+// call made it: on an existing cluster, down removes it only then.
+func ensureSystemNamespace(ctx context.Context, kubeconfig string) (bool, error) {
 	cs, err := clientset(kubeconfig)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace, Labels: map[string]string{managedByLabel: "tether"}}}
 	_, err = cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", SystemNamespace, err)
+	if apierrors.IsAlreadyExists(err) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("create namespace %s: %w", SystemNamespace, err)
+	}
+	return true, nil
 }
 
 func deleteSystemNamespace(ctx context.Context, kubeconfig string) error {
@@ -592,3 +601,7 @@ func deleteSystemNamespace(ctx context.Context, kubeconfig string) error {
 	}
 	return err
 }
+
+// DockerEngineAnswers returns nil when a Docker engine (not just the docker
+// client) answers, else an error saying what to start or install.
+func DockerEngineAnswers(ctx context.Context) error { return kind.EngineAnswers(ctx) }

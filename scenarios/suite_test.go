@@ -58,4 +58,3 @@ func newWorkbench() *harness.Workbench {
 		Log:        GinkgoWriter,
 	}
 }
-

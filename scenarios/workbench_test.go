@@ -130,6 +130,48 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		}
 	}, SpecTimeout(3*time.Minute))
 
+	It("adopts its clusters through the existing provider and removes only what that made", func(ctx SpecContext) {
+		// spoke-1 loses tether's namespace so the existing workbench has
+		// something of its own to create; the hub keeps it, so there the
+		// namespace belongs to someone else and must survive.
+		spoke, err := wb.Client("spoke-1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(spoke.CoreV1().Namespaces().Delete(ctx, cluster.SystemNamespace, metav1.DeleteOptions{})).To(Succeed())
+		Eventually(func() bool {
+			_, err := spoke.CoreV1().Namespaces().Get(ctx, cluster.SystemNamespace, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}).WithContext(ctx).Should(BeTrue())
+
+		ext := newWorkbench()
+		ext.Kubeconfig = wb.Kubeconfig // the contexts it adopts live there
+		res := ext.Run(ctx, "up", "--provider", "existing", "--hub", "ext-hub", "--spoke", "ext-spoke",
+			"--context", "ext-hub=tether-hub", "--context", "ext-spoke=tether-spoke-1")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		extSpoke, err := ext.Client("ext-spoke")
+		Expect(err).NotTo(HaveOccurred())
+		ns, err := extSpoke.CoreV1().Namespaces().Get(ctx, cluster.SystemNamespace, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ns.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "tether"))
+
+		res = ext.Run(ctx, "down")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Eventually(func() bool {
+			_, err := spoke.CoreV1().Namespaces().Get(ctx, cluster.SystemNamespace, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}).WithContext(ctx).Should(BeTrue(), "the namespace the existing workbench made is still there")
+		hub, err := wb.Client("hub")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = hub.CoreV1().Namespaces().Get(ctx, cluster.SystemNamespace, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "down removed a namespace it did not create")
+		// The clusters themselves are untouched and still answer.
+		_, err = spoke.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		kc, err := clientcmd.LoadFromFile(wb.Kubeconfig)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kc.Contexts).To(HaveKey("tether-hub"))
+		Expect(kc.Contexts).NotTo(HaveKey("tether-ext-hub"))
+	}, SpecTimeout(3*time.Minute))
+
 	It("reports a dead process and restarts it on the next up, keeping the data", func(ctx SpecContext) {
 		var victim cluster.ClusterStatus
 		for _, c := range status(ctx) {

@@ -35,10 +35,13 @@ type Cluster struct {
 	// Context is the user's context an existing cluster was named by.
 	Context string `json:"context,omitempty"`
 	// Dir holds the cluster's data, certificates and logs (embedded).
-	Dir       string    `json:"dir,omitempty"`
-	Ports     []int     `json:"ports,omitempty"`
-	Processes []Process `json:"processes,omitempty"`
-	Created   time.Time `json:"created"`
+	Dir string `json:"dir,omitempty"`
+	// OwnsSystemNamespace records that tether created its namespace in the
+	// cluster, so down on an existing cluster removes only what tether made.
+	OwnsSystemNamespace bool      `json:"ownsSystemNamespace,omitempty"`
+	Ports               []int     `json:"ports,omitempty"`
+	Processes           []Process `json:"processes,omitempty"`
+	Created             time.Time `json:"created"`
 }
 
 // Process is a child process of an embedded cluster.
