@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -319,5 +321,39 @@ func TestDefaultKubeconfigPath(t *testing.T) {
 func TestContextName(t *testing.T) {
 	if got := ContextName("spoke-1"); got != "tether-spoke-1" {
 		t.Fatalf("ContextName = %s", got)
+	}
+}
+
+func TestMergeContextsConcurrent(t *testing.T) {
+	// Parallel writers (two workbenches, or up and down at once) must not
+	// lose each other's entries.
+	path := userKubeconfig(t)
+	const n = 16
+	clusters := make([]state.Cluster, n)
+	for i := range clusters {
+		clusters[i] = adminKubeconfig(t, "c"+strconv.Itoa(i), "https://127.0.0.1:"+strconv.Itoa(7000+i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, c := range clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- mergeContexts(path, []state.Cluster{c}, "")
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := load(t, path)
+	assertOtherUntouched(t, cfg)
+	for _, c := range clusters {
+		if cfg.Contexts[ContextName(c.Name)] == nil {
+			t.Errorf("context %s lost to a concurrent write", ContextName(c.Name))
+		}
 	}
 }

@@ -474,3 +474,40 @@ func TestLastErrors(t *testing.T) {
 		t.Errorf("lastErrors(missing) = %q, want %q", got, "no log")
 	}
 }
+
+func TestLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second holder waits and gives up when its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := lockFile(ctx, path); err != context.DeadlineExceeded {
+		t.Fatalf("lockFile while held = %v, want %v", err, context.DeadlineExceeded)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("lockFile gave up after %v, before its context ended", d)
+	}
+	// It gets the lock as soon as the first holder lets go.
+	got := make(chan error, 1)
+	go func() {
+		u, err := lockFile(context.Background(), path)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("lockFile after release: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("lockFile did not get the released lock")
+	}
+}
