@@ -83,17 +83,11 @@ func editKubeconfig(path string, edit func(*clientcmdapi.Config) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create kubeconfig folder: %w", err)
 	}
-	lock, err := os.OpenFile(path+".tether.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := lockKubeconfig(path)
 	if err != nil {
-		return fmt.Errorf("lock kubeconfig %s: %w", path, err)
+		return err
 	}
-	defer func() {
-		lock.Close()
-		os.Remove(lock.Name())
-	}()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock kubeconfig %s: %w", path, err)
-	}
+	defer unlock()
 	cfg := clientcmdapi.NewConfig()
 	if _, err := os.Stat(path); err == nil {
 		cfg, err = clientcmd.LoadFromFile(path)
@@ -108,4 +102,34 @@ func editKubeconfig(path string, edit func(*clientcmdapi.Config) error) error {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return nil
+}
+
+// lockKubeconfig takes an exclusive flock on path.tether.lock. The lock file
+// is removed on unlock; a waiter that locked the removed file sees that its
+// file is no longer the one at the path and tries again, so two writers
+// never both think they hold the lock.
+func lockKubeconfig(path string) (func(), error) {
+	name := path + ".tether.lock"
+	for {
+		lock, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock kubeconfig %s: %w", path, err)
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("lock kubeconfig %s: %w", path, err)
+		}
+		held, err := lock.Stat()
+		if err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("lock kubeconfig %s: %w", path, err)
+		}
+		if current, err := os.Stat(name); err == nil && os.SameFile(held, current) {
+			return func() {
+				os.Remove(name) // while still locked: see above
+				lock.Close()
+			}, nil
+		}
+		lock.Close()
+	}
 }

@@ -233,6 +233,15 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 		}
 		specs = append(specs, spec)
 	}
+	// Preflight needs no CA; checking first means a provider that cannot
+	// run here leaves no CA behind either.
+	checker, err := w.provider(provName, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checker.Preflight(ctx); err != nil {
+		return nil, fmt.Errorf("the %s provider cannot run here: %w", provName, err)
+	}
 	ca, err := pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
 	if err != nil {
 		return nil, err
@@ -240,9 +249,6 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 	prov, err := w.provider(provName, ca)
 	if err != nil {
 		return nil, err
-	}
-	if err := prov.Preflight(ctx); err != nil {
-		return nil, fmt.Errorf("the %s provider cannot run here: %w", provName, err)
 	}
 
 	// Clusters no longer in the configuration go first, freeing their ports.
