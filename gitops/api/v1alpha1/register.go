@@ -1,0 +1,34 @@
+package v1alpha1
+
+import (
+	_ "embed"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Group and version of the API.
+const (
+	Group   = "gitops.tether.dev"
+	Version = "v1alpha1"
+)
+
+// GroupVersion is the API's group and version.
+var GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+
+// ApplicationsResource is the Applications' resource, for dynamic clients.
+var ApplicationsResource = GroupVersion.WithResource("applications")
+
+//go:embed crd/gitops.tether.dev_applications.yaml
+var applicationCRD []byte
+
+// ApplicationCRD returns the generated CustomResourceDefinition (YAML).
+func ApplicationCRD() []byte { return append([]byte(nil), applicationCRD...) }
+
+// AddToScheme registers the API's types.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &Application{}, &ApplicationList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
