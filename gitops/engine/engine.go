@@ -109,17 +109,10 @@ func New(opts Options) (*Engine, error) {
 	e.managed = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, "", func(o *metav1.ListOptions) {
 		o.LabelSelector = v1alpha1.LabelManaged + "=true"
 	})
-	return e, nil
-}
-
-// Run reconciles until ctx ends.
-func (e *Engine) Run(ctx context.Context) error {
-	e.mu.Lock()
-	e.ctx = ctx
-	e.mu.Unlock()
-	defer e.queue.ShutDown()
+	// The Application informer exists from the start so Refresh can be
+	// called (e.g. by a Git push hook) before or while Run starts.
 	e.appInf = e.apps.ForResource(v1alpha1.ApplicationsResource).Informer()
-	_, err := e.appInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err = e.appInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { e.enqueueApp(obj) },
 		UpdateFunc: func(oldObj, newObj any) {
 			// A status write of our own must not wake the Application
@@ -134,8 +127,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		DeleteFunc: func(obj any) { e.enqueueApp(obj) },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return e, nil
+}
+
+// Run reconciles until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	defer e.queue.ShutDown()
 	e.apps.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), e.appInf.HasSynced) {
 		return fmt.Errorf("Application informer did not sync: is the Application CRD installed? (%w)", ctx.Err())
