@@ -20,15 +20,24 @@ var GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
 // ApplicationsResource is the Applications' resource, for dynamic clients.
 var ApplicationsResource = GroupVersion.WithResource("applications")
 
+// AgentsResource is the Agents' resource, for dynamic clients.
+var AgentsResource = GroupVersion.WithResource("agents")
+
 //go:embed crd/gitops.tether.dev_applications.yaml
 var applicationCRD []byte
 
-// ApplicationCRD returns the generated CustomResourceDefinition (YAML).
+//go:embed crd/gitops.tether.dev_agents.yaml
+var agentCRD []byte
+
+// ApplicationCRD returns the generated Application CRD (YAML).
 func ApplicationCRD() []byte { return append([]byte(nil), applicationCRD...) }
+
+// AgentCRD returns the generated Agent CRD (YAML).
+func AgentCRD() []byte { return append([]byte(nil), agentCRD...) }
 
 // AddToScheme registers the API's types.
 func AddToScheme(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Application{}, &ApplicationList{})
+	s.AddKnownTypes(GroupVersion, &Application{}, &ApplicationList{}, &Agent{}, &AgentList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

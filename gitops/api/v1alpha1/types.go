@@ -143,7 +143,7 @@ type Operation struct {
 	// +optional
 	ID string `json:"id,omitempty"`
 	// +optional
-	InitiatedBy string `json:"initiatedBy,omitempty"`
+	InitiatedBy string         `json:"initiatedBy,omitempty"`
 	Sync        *SyncOperation `json:"sync,omitempty"`
 }
 

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/agent"
+	"github.com/tether-dev/tether/gitops/principal"
+)
+
+// Version is tether's version as agents report it.
+const Version = "v0.1.0-dev"
+
+// readTLSDir reads ca.crt, tls.crt and tls.key: the layout of a
+// kubernetes.io/tls Secret mounted in a pod, so the same flags work in
+// kind pods and in embedded child processes.
+func readTLSDir(dir string) (ca, cert, key []byte, err error) {
+	read := func(name string) []byte {
+		if err != nil {
+			return nil
+		}
+		var b []byte
+		b, err = os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			err = fmt.Errorf("read %s: %w (the TLS folder needs ca.crt, tls.crt and tls.key)", filepath.Join(dir, name), err)
+		}
+		return b
+	}
+	ca, cert, key = read("ca.crt"), read("tls.crt"), read("tls.key")
+	return ca, cert, key, err
+}
+
+func newPrincipal(g *globals) *cobra.Command {
+	k := &kubeFlags{}
+	var listen, httpListen, tlsDir string
+	cmd := &cobra.Command{
+		Use:   "principal",
+		Short: "Run the hub's principal: agents dial it; it mirrors Applications down and status up",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := k.restConfig(g)
+			if err != nil {
+				return err
+			}
+			ca, cert, key, err := readTLSDir(tlsDir)
+			if err != nil {
+				return err
+			}
+			tlsCfg, err := principal.ServerTLS(ca, cert, key)
+			if err != nil {
+				return err
+			}
+			p, err := principal.New(principal.Options{Hub: cfg, Listen: listen, HTTPListen: httpListen, TLS: tlsCfg,
+				Namespace: k.namespace, Logger: g.logger(), Version: Version})
+			if err != nil {
+				return err
+			}
+			return p.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&k.context, "context", "", "kubeconfig context of the hub (default: current)")
+	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "hub namespace for Agent objects")
+	cmd.Flags().StringVar(&listen, "listen", ":8443", "gRPC address agents dial")
+	cmd.Flags().StringVar(&httpListen, "http", ":8080", "address for /healthz and the Git push webhook (empty: none)")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "/etc/tether/tls", "folder with ca.crt, tls.crt and tls.key")
+	return cmd
+}
+
+func newAgent(g *globals) *cobra.Command {
+	k := &kubeFlags{}
+	var name, addr, serverName, tlsDir string
+	var poll time.Duration
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a spoke's agent: dial the principal, sync the spoke's Applications, report status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := k.restConfig(g)
+			if err != nil {
+				return err
+			}
+			ca, cert, key, err := readTLSDir(tlsDir)
+			if err != nil {
+				return err
+			}
+			tlsCfg, err := agent.ClientTLS(ca, cert, key, serverName)
+			if err != nil {
+				return err
+			}
+			cacheDir := g.cacheDir
+			if cacheDir == "" {
+				if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
+					return err
+				}
+			}
+			a, err := agent.New(agent.Options{Name: name, Spoke: cfg, Principal: addr, TLS: tlsCfg, Namespace: k.namespace,
+				CacheDir: filepath.Join(cacheDir, "agent", name), Logger: g.logger(), Version: Version, PollInterval: poll})
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&k.context, "context", "", "kubeconfig context of the spoke (default: current)")
+	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "spoke namespace for Applications")
+	cmd.Flags().StringVar(&name, "name", "", "the spoke's name (must match its certificate)")
+	cmd.Flags().StringVar(&addr, "principal", "", "the principal's address, host:port")
+	cmd.Flags().StringVar(&serverName, "server-name", "tether-principal.tether-system.svc", "name to verify in the principal's certificate")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "/etc/tether/tls", "folder with ca.crt, tls.crt and tls.key")
+	cmd.Flags().DurationVar(&poll, "poll", 3*time.Minute, "how often to fetch Git without a push")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("principal")
+	return cmd
+}

@@ -1,0 +1,357 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/protocol"
+)
+
+// Labels and annotations on the spoke's copies of hub Applications.
+const (
+	// LabelManagedBy marks Applications the principal owns; the agent
+	// reverts local edits to their spec.
+	LabelManagedBy = "gitops.tether.dev/managed-by"
+	// AnnotationSpecChecksum is the checksum of the spec the hub sent.
+	AnnotationSpecChecksum = "gitops.tether.dev/spec-checksum"
+	fieldManager           = "tether-agent"
+)
+
+// Options configure an Agent.
+type Options struct {
+	// Name is the spoke's name; it must match the certificate's.
+	Name string
+	// Spoke is the spoke cluster.
+	Spoke *rest.Config
+	// Principal is the principal's gRPC address (host:port).
+	Principal string
+	TLS       *tls.Config
+	// Namespace holds the spoke's Applications.
+	Namespace    string
+	CacheDir     string
+	Logger       *slog.Logger
+	Version      string
+	PollInterval time.Duration
+}
+
+// Agent connects one spoke to the principal.
+type Agent struct {
+	opts   Options
+	log    *slog.Logger
+	dyn    dynamic.Interface
+	engine *engine.Engine
+	out    *protocol.Outbox
+
+	factory dynamicinformer.DynamicSharedInformerFactory
+	apps    cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	desired map[string]*v1alpha1.ApplicationSpec // what the hub sent, by name
+	// connected is closed/replaced per stream; tests and status use it.
+	connected bool
+}
+
+// ClientTLS is the agent's TLS config: its client certificate and the
+// workbench CA to verify the principal.
+func ClientTLS(caPEM, certPEM, keyPEM []byte, serverName string) (*tls.Config, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("agent certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("agent: no CA certificate in the CA file")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS13}, nil
+}
+
+// New builds an Agent; Run starts it.
+func New(opts Options) (*Agent, error) {
+	if opts.Spoke == nil || opts.TLS == nil || opts.Name == "" || opts.Principal == "" {
+		return nil, errors.New("agent: name, spoke config, principal address and TLS are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "tether-system"
+	}
+	dyn, err := dynamic.NewForConfig(opts.Spoke)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Options{Config: opts.Spoke, Namespace: opts.Namespace, CacheDir: filepath.Join(opts.CacheDir, "engine"),
+		Logger: opts.Logger.With("component", "engine"), PollInterval: opts.PollInterval})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{opts: opts, log: opts.Logger, dyn: dyn, engine: eng, out: protocol.NewOutbox(), desired: map[string]*v1alpha1.ApplicationSpec{}}
+	a.factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil)
+	a.apps = a.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
+	_, err = a.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { a.localChanged(o, false) },
+		UpdateFunc: func(old, o any) { a.localChanged(o, false) },
+		DeleteFunc: func(o any) { a.localChanged(o, true) },
+	})
+	return a, err
+}
+
+// Engine is the agent's sync engine.
+func (a *Agent) Engine() *engine.Engine { return a.engine }
+
+// Run works until ctx ends: the engine always, the connection whenever the
+// principal can be reached.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := engine.InstallCRD(ctx, a.opts.Spoke); err != nil {
+		return err
+	}
+	a.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), a.apps.HasSynced) {
+		return errors.New("agent: Application informer did not sync")
+	}
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- a.engine.Run(ctx) }()
+	a.connectLoop(ctx)
+	a.factory.Shutdown()
+	return <-engineDone
+}
+
+// connectLoop dials the principal again and again, with exponential
+// backoff and jitter so a fleet does not reconnect in lock step.
+func (a *Agent) connectLoop(ctx context.Context) {
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			backoff = 500 * time.Millisecond // it was a healthy stream
+		}
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		a.log.Info("principal connection lost; retrying", "err", err, "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (a *Agent) session(ctx context.Context) error {
+	cc, err := grpc.NewClient(a.opts.Principal,
+		grpc.WithTransportCredentials(credentials.NewTLS(a.opts.TLS)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := protocol.Dial(sctx, cc)
+	if err != nil {
+		return err
+	}
+	hello := protocol.Hello{Version: a.opts.Version, Mode: protocol.ModeManaged, Apps: map[string]string{}}
+	for _, obj := range a.apps.GetStore().List() {
+		u := obj.(*unstructured.Unstructured)
+		if u.GetLabels()[LabelManagedBy] != "principal" {
+			continue
+		}
+		if app, err := toApp(u); err == nil {
+			hello.Apps[app.Name] = protocol.SpecChecksum(&app.Spec)
+		}
+	}
+	if err := s.Send(&protocol.Message{Hello: &hello}); err != nil {
+		return err
+	}
+	// The principal may have restarted and lost every status: send them
+	// all again (as states, so only the latest of each goes out).
+	for _, obj := range a.apps.GetStore().List() {
+		a.queueStatus(obj.(*unstructured.Unstructured))
+	}
+	a.setConnected(true)
+	defer a.setConnected(false)
+	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps))
+	return protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
+}
+
+func (a *Agent) setConnected(v bool) {
+	a.mu.Lock()
+	a.connected = v
+	a.mu.Unlock()
+}
+
+// Connected reports whether a stream to the principal is up.
+func (a *Agent) Connected() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.connected
+}
+
+func (a *Agent) handle(ctx context.Context, m *protocol.Message) error {
+	switch {
+	case m.App != nil:
+		return a.applyApp(ctx, m.App)
+	case m.Operation != nil:
+		return a.requestOperation(ctx, m.Operation)
+	case m.Refresh != nil:
+		n := a.engine.Refresh(m.Refresh.RepoURL)
+		a.log.Info("refresh requested by the hub", "repo", m.Refresh.RepoURL, "apps", n)
+	}
+	return nil
+}
+
+func (a *Agent) res() dynamic.ResourceInterface {
+	return a.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(a.opts.Namespace)
+}
+
+// applyApp makes the spoke's copy match what the hub sent.
+func (a *Agent) applyApp(ctx context.Context, up *protocol.AppUpdate) error {
+	if up.Deleted {
+		a.mu.Lock()
+		delete(a.desired, up.Name)
+		a.mu.Unlock()
+		err := a.res().Delete(ctx, up.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete Application %s: %w", up.Name, err)
+		}
+		a.log.Info("Application removed by the hub", "app", up.Name)
+		return nil
+	}
+	if up.Spec == nil {
+		return nil
+	}
+	a.mu.Lock()
+	a.desired[up.Name] = up.Spec.DeepCopy()
+	a.mu.Unlock()
+	return a.writeSpec(ctx, up.Name, up.Spec)
+}
+
+func (a *Agent) writeSpec(ctx context.Context, name string, spec *v1alpha1.ApplicationSpec) error {
+	app := &v1alpha1.Application{
+		TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Application"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: a.opts.Namespace,
+			Labels:      map[string]string{LabelManagedBy: "principal"},
+			Annotations: map[string]string{AnnotationSpecChecksum: protocol.SpecChecksum(spec)},
+		},
+		Spec: *spec,
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	if _, err := a.res().Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+		return fmt.Errorf("apply Application %s: %w", name, err)
+	}
+	return nil
+}
+
+func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationRequest) error {
+	op, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&req.Operation)
+	if err != nil {
+		return err
+	}
+	patch, err := (&unstructured.Unstructured{Object: map[string]any{"operation": op}}).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	_, err = a.res().Patch(ctx, req.App, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		// The spec always travels ahead of its operations, so this is an
+		// Application deleted meanwhile: nothing left to sync.
+		a.log.Warn("operation for an Application the spoke does not have; dropped", "app", req.App, "id", req.Operation.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("request operation %s on %s: %w", req.Operation.ID, req.App, err)
+	}
+	a.log.Info("operation requested by the hub", "app", req.App, "id", req.Operation.ID)
+	return nil
+}
+
+// localChanged reacts to the spoke's Applications: status goes up to the
+// hub; a spec edited on the spoke is put back to what the hub holds.
+func (a *Agent) localChanged(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || u.GetLabels()[LabelManagedBy] != "principal" {
+		return
+	}
+	a.mu.Lock()
+	want := a.desired[u.GetName()]
+	a.mu.Unlock()
+	if deleted {
+		if want != nil {
+			// Deleted on the spoke, still on the hub: restore it.
+			go a.restore(u.GetName(), want)
+		}
+		return
+	}
+	if want != nil {
+		// Checksums, not deep equality: nil and empty fields that a JSON
+		// round trip folds together must not look like an edit.
+		if app, err := toApp(u); err == nil && protocol.SpecChecksum(&app.Spec) != protocol.SpecChecksum(want) {
+			a.log.Info("reverting a local change to a managed Application", "app", u.GetName())
+			go a.restore(u.GetName(), want)
+		}
+	}
+	a.queueStatus(u)
+}
+
+func (a *Agent) restore(name string, spec *v1alpha1.ApplicationSpec) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.writeSpec(ctx, name, spec); err != nil {
+		a.log.Warn("could not restore managed Application", "app", name, "err", err)
+	}
+}
+
+func (a *Agent) queueStatus(u *unstructured.Unstructured) {
+	if u.GetLabels()[LabelManagedBy] != "principal" {
+		return
+	}
+	app, err := toApp(u)
+	if err != nil {
+		return
+	}
+	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy()}})
+}
+
+func toApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
+	var app v1alpha1.Application
+	err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)
+	return &app, err
+}

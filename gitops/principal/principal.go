@@ -1,0 +1,528 @@
+package principal
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/protocol"
+)
+
+// Options configure a Principal.
+type Options struct {
+	// Hub is the hub cluster.
+	Hub *rest.Config
+	// Listen is the gRPC address agents dial.
+	Listen string
+	// HTTPListen, if set, serves /healthz and the Git push webhook
+	// (POST /webhook/git).
+	HTTPListen string
+	TLS        *tls.Config
+	// Namespace holds the Agent objects.
+	Namespace string
+	Logger    *slog.Logger
+	Version   string
+}
+
+// Principal serves agents.
+type Principal struct {
+	opts Options
+	log  *slog.Logger
+	dyn  dynamic.Interface
+
+	factory dynamicinformer.DynamicSharedInformerFactory
+	apps    cache.SharedIndexInformer
+
+	mu       sync.Mutex
+	outboxes map[string]*protocol.Outbox // per agent; outlives its streams
+	sessions map[string]*session
+	// sentOps remembers operation IDs queued per agent, so informer
+	// resyncs do not queue the same intent twice.
+	sentOps map[string]map[string]bool
+
+	grpcAddr net.Addr
+	httpAddr net.Addr
+	ready    chan struct{}
+}
+
+type session struct {
+	id     uint64
+	cancel context.CancelFunc
+	since  metav1.Time
+	hello  protocol.Hello
+	addr   string
+}
+
+// New builds a Principal; Run starts it.
+func New(opts Options) (*Principal, error) {
+	if opts.Hub == nil || opts.TLS == nil {
+		return nil, errors.New("principal: hub config and TLS are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "tether-system"
+	}
+	dyn, err := dynamic.NewForConfig(opts.Hub)
+	if err != nil {
+		return nil, err
+	}
+	p := &Principal{
+		opts: opts, log: opts.Logger, dyn: dyn,
+		outboxes: map[string]*protocol.Outbox{}, sessions: map[string]*session{}, sentOps: map[string]map[string]bool{},
+		ready: make(chan struct{}),
+	}
+	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+	p.apps = p.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
+	_, err = p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { p.appChanged(o, false) },
+		UpdateFunc: func(old, o any) { p.appChanged(o, false) },
+		DeleteFunc: func(o any) { p.appChanged(o, true) },
+	})
+	return p, err
+}
+
+// Addr is the gRPC address once Run is serving.
+func (p *Principal) Addr() net.Addr { <-p.ready; return p.grpcAddr }
+
+// HTTPAddr is the webhook address once Run is serving (nil without one).
+func (p *Principal) HTTPAddr() net.Addr { <-p.ready; return p.httpAddr }
+
+// Run serves until ctx ends.
+func (p *Principal) Run(ctx context.Context) error {
+	if err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
+		return err
+	}
+	p.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), p.apps.HasSynced) {
+		return errors.New("principal: Application informer did not sync")
+	}
+	ln, err := net.Listen("tcp", p.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("principal: listen on %s: %w", p.opts.Listen, err)
+	}
+	srv := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(p.opts.TLS)),
+		grpc.ForceServerCodec(protocol.Codec{}),
+		// Dead agents are noticed within seconds, not at the next write.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 2 * time.Second, PermitWithoutStream: true}),
+	)
+	srv.RegisterService(protocol.ServiceDesc(p.serve), nil)
+	p.grpcAddr = ln.Addr()
+	var hs *http.Server
+	if p.opts.HTTPListen != "" {
+		hl, err := net.Listen("tcp", p.opts.HTTPListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("principal: listen on %s: %w", p.opts.HTTPListen, err)
+		}
+		p.httpAddr = hl.Addr()
+		hs = &http.Server{Handler: p.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(hl) }()
+	}
+	close(p.ready)
+	p.log.Info("principal serving", "grpc", ln.Addr().String(), "http", addrString(p.httpAddr))
+	go p.heartbeat(ctx)
+	errCh := make(chan error, 1)
+	go func() { errCh <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errCh:
+		return err
+	}
+	srv.Stop()
+	if hs != nil {
+		_ = hs.Close()
+	}
+	p.factory.Shutdown()
+	// Mark every agent disconnected: the principal is going away.
+	p.mu.Lock()
+	names := make([]string, 0, len(p.sessions))
+	for n := range p.sessions {
+		names = append(names, n)
+	}
+	p.mu.Unlock()
+	for _, n := range names {
+		p.updateAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
+	}
+	return nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func (p *Principal) outbox(agent string) *protocol.Outbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o, ok := p.outboxes[agent]
+	if !ok {
+		o = protocol.NewOutbox()
+		p.outboxes[agent] = o
+	}
+	return o
+}
+
+// appChanged queues a hub Application change for the agent of its
+// namespace: the spec as a state (latest wins), a pending operation as an
+// intent (never coalesced).
+func (p *Principal) appChanged(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	agent := u.GetNamespace()
+	if validation.IsDNS1123Label(agent) != nil {
+		return
+	}
+	app, err := toApp(u)
+	if err != nil {
+		p.log.Warn("undecodable Application", "namespace", u.GetNamespace(), "name", u.GetName(), "err", err)
+		return
+	}
+	p.queueApp(agent, app, deleted)
+}
+
+func (p *Principal) queueApp(agent string, app *v1alpha1.Application, deleted bool) {
+	out := p.outbox(agent)
+	if deleted {
+		out.PutState("app/"+app.Name, protocol.Message{App: &protocol.AppUpdate{Name: app.Name, Deleted: true}})
+		return
+	}
+	spec := app.Spec.DeepCopy()
+	out.PutState("app/"+app.Name, protocol.Message{App: &protocol.AppUpdate{Name: app.Name, Spec: spec, Checksum: protocol.SpecChecksum(spec)}})
+	p.queueOperation(agent, app)
+}
+
+func (p *Principal) queueOperation(agent string, app *v1alpha1.Application) {
+	op := app.Operation
+	if op == nil || op.ID == "" {
+		return
+	}
+	if st := app.Status.OperationState; st != nil && st.Operation.ID == op.ID && st.Phase != v1alpha1.OperationRunning {
+		return // done; clearing it is in flight
+	}
+	p.mu.Lock()
+	if p.sentOps[agent] == nil {
+		p.sentOps[agent] = map[string]bool{}
+	}
+	seen := p.sentOps[agent][op.ID]
+	p.sentOps[agent][op.ID] = true
+	p.mu.Unlock()
+	if seen {
+		return
+	}
+	p.outbox(agent).PutIntent(protocol.Message{Operation: &protocol.OperationRequest{App: app.Name, Operation: *op}})
+	p.log.Info("operation queued", "agent", agent, "app", app.Name, "id", op.ID)
+}
+
+// serve handles one agent stream.
+func (p *Principal) serve(s protocol.Stream) error {
+	ctx := s.Context()
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return errors.New("no peer")
+	}
+	info, ok := pr.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 {
+		p.log.Warn("agent refused: no verified client certificate", "addr", pr.Addr.String())
+		return errors.New("client certificate required")
+	}
+	name, err := agentName(info.State.VerifiedChains[0][0])
+	if err == nil && validation.IsDNS1123Label(name) != nil {
+		err = fmt.Errorf("agent name %q is not a DNS label", name)
+	}
+	if err != nil {
+		p.log.Warn("agent refused", "addr", pr.Addr.String(), "err", err)
+		return err
+	}
+	first, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	if first.Hello == nil {
+		return errors.New("first message must be hello")
+	}
+	hello := *first.Hello
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.mu.Lock()
+	if old, ok := p.sessions[name]; ok {
+		// The newest stream wins: the old one is a half-dead connection
+		// the agent has already given up on.
+		old.cancel()
+	}
+	sess := &session{cancel: cancel, since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
+	p.sessions[name] = sess
+	delete(p.sentOps, name) // re-queue pending operations below
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if p.sessions[name] == sess {
+			delete(p.sessions, name)
+		}
+		p.mu.Unlock()
+		p.updateAgent(context.WithoutCancel(ctx), name, func(st *v1alpha1.AgentStatus) {
+			st.Connected = false
+			st.LastSeen = ptrNow()
+		})
+		p.log.Info("agent disconnected", "agent", name)
+	}()
+	p.log.Info("agent connected", "agent", name, "addr", sess.addr, "version", hello.Version, "apps", len(hello.Apps))
+	p.resync(name, hello)
+	p.updateAgent(ctx, name, func(st *v1alpha1.AgentStatus) {
+		st.Connected, st.Version, st.Address = true, hello.Version, sess.addr
+		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
+	})
+	return protocol.Serve(sctx, s, p.outbox(name), func(m *protocol.Message) error { return p.handle(ctx, name, m) })
+}
+
+// resync queues whatever differs between the hub and what the agent said
+// it holds, plus every pending operation.
+func (p *Principal) resync(agent string, hello protocol.Hello) {
+	hub := map[string]bool{}
+	for _, obj := range p.apps.GetStore().List() {
+		u := obj.(*unstructured.Unstructured)
+		if u.GetNamespace() != agent {
+			continue
+		}
+		app, err := toApp(u)
+		if err != nil {
+			continue
+		}
+		hub[app.Name] = true
+		if hello.Apps[app.Name] != protocol.SpecChecksum(&app.Spec) {
+			p.queueApp(agent, app, false)
+		} else {
+			p.queueOperation(agent, app)
+		}
+	}
+	for name := range hello.Apps {
+		if !hub[name] {
+			p.outbox(agent).PutState("app/"+name, protocol.Message{App: &protocol.AppUpdate{Name: name, Deleted: true}})
+		}
+	}
+}
+
+// handle applies one message from an agent. Only the agent's own hub
+// namespace is ever touched: names are resolved inside it.
+func (p *Principal) handle(ctx context.Context, agent string, m *protocol.Message) error {
+	if m.Status == nil {
+		return nil
+	}
+	st := m.Status
+	if st.Deleted || st.Status == nil {
+		return nil
+	}
+	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, err := res.Get(ctx, st.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		app, err := toApp(u)
+		if err != nil {
+			return err
+		}
+		if reflect.DeepEqual(&app.Status, st.Status) {
+			return nil
+		}
+		app.Status = *st.Status
+		nu, err := fromApp(app)
+		if err != nil {
+			return err
+		}
+		_, err = res.UpdateStatus(ctx, nu, metav1.UpdateOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		p.log.Info("status for an Application the hub does not have", "agent", agent, "app", st.Name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write status of %s/%s: %w", agent, st.Name, err)
+	}
+	// A finished operation is cleared on the hub, guarded by its ID so a
+	// newer request is never lost.
+	if os := st.Status.OperationState; os != nil && os.Operation.ID != "" && os.Phase != v1alpha1.OperationRunning {
+		id, _ := json.Marshal(os.Operation.ID)
+		patch := fmt.Sprintf(`[{"op":"test","path":"/operation/id","value":%s},{"op":"remove","path":"/operation"}]`, id)
+		_, err := res.Patch(ctx, st.Name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isUnprocessable(err) {
+			return fmt.Errorf("clear operation of %s/%s: %w", agent, st.Name, err)
+		}
+	}
+	return nil
+}
+
+func isUnprocessable(err error) bool {
+	var se apierrors.APIStatus
+	return errors.As(err, &se) && se.Status().Code == http.StatusUnprocessableEntity
+}
+
+// heartbeat refreshes the Agent objects of connected agents.
+func (p *Principal) heartbeat(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		names := make([]string, 0, len(p.sessions))
+		for n := range p.sessions {
+			names = append(names, n)
+		}
+		p.mu.Unlock()
+		for _, n := range names {
+			p.updateAgent(ctx, n, func(st *v1alpha1.AgentStatus) { st.Connected, st.LastSeen = true, ptrNow() })
+		}
+	}
+}
+
+// updateAgent creates or updates the agent's Agent object on the hub.
+func (p *Principal) updateAgent(ctx context.Context, name string, mutate func(*v1alpha1.AgentStatus)) {
+	res := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace)
+	apps := 0
+	for _, obj := range p.apps.GetStore().List() {
+		if obj.(*unstructured.Unstructured).GetNamespace() == name {
+			apps++
+		}
+	}
+	pending := p.outbox(name).Len()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			a := &v1alpha1.Agent{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Agent"},
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.opts.Namespace},
+				Spec:       v1alpha1.AgentSpec{Mode: protocol.ModeManaged},
+			}
+			m, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(a)
+			u, err = res.Create(ctx, &unstructured.Unstructured{Object: m}, metav1.CreateOptions{})
+		}
+		if err != nil {
+			return err
+		}
+		var a v1alpha1.Agent
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &a); err != nil {
+			return err
+		}
+		mutate(&a.Status)
+		a.Status.Applications, a.Status.Pending = apps, pending
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&a)
+		if err != nil {
+			return err
+		}
+		_, err = res.UpdateStatus(ctx, &unstructured.Unstructured{Object: m}, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		p.log.Warn("could not update Agent object", "agent", name, "err", err)
+	}
+}
+
+// NotifyPush tells the agents whose Applications use repo that it changed.
+// repo is a clone URL or a repository name as the Git server reports it.
+func (p *Principal) NotifyPush(repo string) int {
+	perAgent := map[string]map[string]bool{}
+	for _, obj := range p.apps.GetStore().List() {
+		u := obj.(*unstructured.Unstructured)
+		url, _, _ := unstructured.NestedString(u.Object, "spec", "source", "repoURL")
+		if !sameRepo(url, repo) {
+			continue
+		}
+		if perAgent[u.GetNamespace()] == nil {
+			perAgent[u.GetNamespace()] = map[string]bool{}
+		}
+		perAgent[u.GetNamespace()][url] = true
+	}
+	n := 0
+	for agent, urls := range perAgent {
+		for url := range urls {
+			p.outbox(agent).PutIntent(protocol.Message{Refresh: &protocol.RefreshRequest{RepoURL: url}})
+			n++
+		}
+	}
+	return n
+}
+
+func sameRepo(url, repo string) bool {
+	if url == repo {
+		return true
+	}
+	name := strings.TrimSuffix(strings.Trim(repo, "/"), ".git")
+	return strings.HasSuffix(strings.TrimSuffix(url, ".git"), "/"+name)
+}
+
+func (p *Principal) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("POST /webhook/git", func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Repo string `json:"repo"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&ev); err != nil || ev.Repo == "" {
+			http.Error(w, "want a JSON push event with a repo", http.StatusBadRequest)
+			return
+		}
+		n := p.NotifyPush(ev.Repo)
+		p.log.Info("push received", "repo", ev.Repo, "refreshes", n)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return mux
+}
+
+func ptrNow() *metav1.Time { t := metav1.Now(); return &t }
+
+func toApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
+	var app v1alpha1.Application
+	err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)
+	return &app, err
+}
+
+func fromApp(app *v1alpha1.Application) (*unstructured.Unstructured, error) {
+	app.APIVersion, app.Kind = v1alpha1.GroupVersion.String(), "Application"
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+	if err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}

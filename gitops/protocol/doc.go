@@ -1,0 +1,20 @@
+// Package protocol is the wire contract between the principal (hub) and
+// its agents (spokes): one long-lived gRPC bidirectional stream per agent,
+// opened by the agent, carrying JSON-encoded Messages.
+//
+// Delivery is at-least-once with cumulative acknowledgements: every
+// message that matters carries a sequence number and stays in the sender's
+// Outbox until the peer acknowledges it (after acting on it), and is sent
+// again on the next connection if the stream breaks first. Receivers make
+// that safe: specs and statuses are states (applying one twice changes
+// nothing) and one-shot intents carry IDs (an operation runs once however
+// often it arrives). State messages with the same key coalesce to the
+// latest while unsent; intents never coalesce, so a sync request cannot be
+// swallowed by a later status — the argocd-agent defect this avoids.
+//
+// Hello opens every stream and carries checksums of what the agent holds,
+// so both sides resync after a restart or a partition instead of trusting
+// memory. Mode is part of Hello so autonomous mode (the spoke as source of
+// truth, the hub a read-only mirror) can be added as new message kinds
+// without changing the existing ones.
+package protocol

@@ -1,0 +1,150 @@
+package protocol
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	"google.golang.org/grpc"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+)
+
+// Names of the gRPC service and its one method.
+const (
+	ServiceName = "tether.gitops.v1alpha1.Fleet"
+	MethodName  = "Connect"
+	FullMethod  = "/" + ServiceName + "/" + MethodName
+)
+
+// Modes an agent can run in.
+const (
+	// ModeManaged: the hub is the source of truth for the spoke's
+	// Applications.
+	ModeManaged = "managed"
+)
+
+// Message is one frame on the stream. Exactly one payload field is set,
+// except for pure acknowledgements, which carry only Ack.
+type Message struct {
+	// Seq numbers messages that must be acknowledged; 0 for acks and
+	// pings. Numbering restarts with every stream.
+	Seq uint64 `json:"seq,omitempty"`
+	// Ack acknowledges every message of the peer up to and including it.
+	Ack uint64 `json:"ack,omitempty"`
+
+	Hello     *Hello            `json:"hello,omitempty"`
+	App       *AppUpdate        `json:"app,omitempty"`
+	Status    *StatusUpdate     `json:"status,omitempty"`
+	Operation *OperationRequest `json:"operation,omitempty"`
+	Refresh   *RefreshRequest   `json:"refresh,omitempty"`
+}
+
+// Hello is the agent's first message on every stream.
+type Hello struct {
+	Version string `json:"version"`
+	Mode    string `json:"mode"`
+	// Apps maps each Application the agent holds to the checksum of its
+	// spec, so the principal sends only what differs.
+	Apps map[string]string `json:"apps"`
+}
+
+// AppUpdate carries the spec of a managed Application, or its deletion.
+type AppUpdate struct {
+	Name     string                    `json:"name"`
+	Deleted  bool                      `json:"deleted,omitempty"`
+	Spec     *v1alpha1.ApplicationSpec `json:"spec,omitempty"`
+	Checksum string                    `json:"checksum,omitempty"`
+}
+
+// StatusUpdate carries an Application's status from the spoke.
+type StatusUpdate struct {
+	Name    string                      `json:"name"`
+	Deleted bool                        `json:"deleted,omitempty"`
+	Status  *v1alpha1.ApplicationStatus `json:"status,omitempty"`
+}
+
+// OperationRequest carries a one-shot operation for an Application.
+type OperationRequest struct {
+	App       string             `json:"app"`
+	Operation v1alpha1.Operation `json:"operation"`
+}
+
+// RefreshRequest asks the agent to fetch a repository now (a push arrived).
+type RefreshRequest struct {
+	RepoURL string `json:"repoURL"`
+}
+
+// SpecChecksum is the checksum Hello and AppUpdate carry.
+func SpecChecksum(spec *v1alpha1.ApplicationSpec) string {
+	b, _ := json.Marshal(spec)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// Codec encodes Messages as JSON. It is forced on both ends
+// (grpc.ForceCodec / grpc.ForceServerCodec), so nothing is registered
+// globally and no generated code is needed.
+type Codec struct{}
+
+// Marshal implements encoding.Codec.
+func (Codec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal implements encoding.Codec.
+func (Codec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Name implements encoding.Codec.
+func (Codec) Name() string { return "json" }
+
+// Stream is either end of the stream.
+type Stream interface {
+	Send(*Message) error
+	Recv() (*Message, error)
+	Context() context.Context
+}
+
+// Handler serves one agent's stream on the principal.
+type Handler func(Stream) error
+
+// ServiceDesc describes the service for grpc.Server.RegisterService.
+func ServiceDesc(h Handler) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: ServiceName,
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName:    MethodName,
+			ServerStreams: true,
+			ClientStreams: true,
+			Handler: func(_ any, ss grpc.ServerStream) error {
+				return h(serverStream{ss})
+			},
+		}},
+	}
+}
+
+type serverStream struct{ grpc.ServerStream }
+
+func (s serverStream) Send(m *Message) error { return s.SendMsg(m) }
+func (s serverStream) Recv() (*Message, error) {
+	m := &Message{}
+	return m, s.RecvMsg(m)
+}
+
+// Dial opens the stream from an agent.
+func Dial(ctx context.Context, cc *grpc.ClientConn) (Stream, error) {
+	desc := &grpc.StreamDesc{StreamName: MethodName, ServerStreams: true, ClientStreams: true}
+	cs, err := cc.NewStream(ctx, desc, FullMethod, grpc.ForceCodec(Codec{}))
+	if err != nil {
+		return nil, err
+	}
+	return clientStream{cs}, nil
+}
+
+type clientStream struct{ grpc.ClientStream }
+
+func (s clientStream) Send(m *Message) error { return s.SendMsg(m) }
+func (s clientStream) Recv() (*Message, error) {
+	m := &Message{}
+	return m, s.RecvMsg(m)
+}
