@@ -3,6 +3,7 @@ package principal
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,7 +131,7 @@ func (p *Principal) Run(ctx context.Context) error {
 		return fmt.Errorf("principal: listen on %s: %w", p.opts.Listen, err)
 	}
 	srv := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(p.opts.TLS)),
+		grpc.Creds(credentials.NewTLS(p.verifyingTLS())),
 		grpc.ForceServerCodec(protocol.Codec{}),
 		// Dead agents are noticed within seconds, not at the next write.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 5 * time.Second}),
@@ -175,6 +176,44 @@ func (p *Principal) Run(ctx context.Context) error {
 		p.updateAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
 	}
 	return nil
+}
+
+// verifyingTLS verifies client certificates itself rather than letting
+// crypto/tls do it, so that a refused certificate is logged with its
+// subject: a handshake failure inside gRPC would otherwise leave no trace.
+func (p *Principal) verifyingTLS() *tls.Config {
+	cfg := p.opts.TLS.Clone()
+	roots := cfg.ClientCAs
+	// No CA list in the certificate request: a client holding a foreign
+	// certificate would otherwise send none, and there would be nothing to
+	// name in the log.
+	cfg.ClientCAs = nil
+	cfg.ClientAuth = tls.RequireAnyClientCert
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		certs := make([]*x509.Certificate, 0, len(raw))
+		for _, r := range raw {
+			c, err := x509.ParseCertificate(r)
+			if err != nil {
+				p.log.Warn("agent refused: unreadable certificate", "err", err)
+				return err
+			}
+			certs = append(certs, c)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			p.log.Warn("agent refused: certificate not issued by the workbench CA", "subject", certs[0].Subject.String(), "issuer", certs[0].Issuer.String(), "err", err)
+			return err
+		}
+		if _, err := agentName(certs[0]); err != nil {
+			p.log.Warn("agent refused", "subject", certs[0].Subject.String(), "err", err)
+			return err
+		}
+		return nil
+	}
+	return cfg
 }
 
 func addrString(a net.Addr) string {
@@ -259,11 +298,12 @@ func (p *Principal) serve(s protocol.Stream) error {
 		return errors.New("no peer")
 	}
 	info, ok := pr.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 {
-		p.log.Warn("agent refused: no verified client certificate", "addr", pr.Addr.String())
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		p.log.Warn("agent refused: no client certificate", "addr", pr.Addr.String())
 		return errors.New("client certificate required")
 	}
-	name, err := agentName(info.State.VerifiedChains[0][0])
+	// verifyingTLS has checked the chain during the handshake.
+	name, err := agentName(info.State.PeerCertificates[0])
 	if err == nil && validation.IsDNS1123Label(name) != nil {
 		err = fmt.Errorf("agent name %q is not a DNS label", name)
 	}
