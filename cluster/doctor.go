@@ -80,3 +80,14 @@ func stateWritable(dir string) error {
 	f.Close()
 	return os.Remove(f.Name())
 }
+
+// Prepare compiles and caches the embedded provider's control-plane
+// binaries now, as the first embedded `up` would, and returns their folder.
+// CI runs it ahead of time so the build is not charged to a scenario.
+func (w *Workbench) Prepare(ctx context.Context) (string, error) {
+	b, err := embedded.NewBuilder(w.opts.CacheDir, w.opts.Progress).Ensure(ctx)
+	if err != nil {
+		return "", err
+	}
+	return b.Dir, nil
+}

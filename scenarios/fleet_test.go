@@ -192,7 +192,7 @@ var _ = Describe("fleet", Ordered, Label("embedded", "fleet"), func() {
 			Expect(err).NotTo(HaveOccurred())
 			startAgent(s)
 		}
-	}, NodeTimeout(45*time.Minute))
+	}, NodeTimeout(5*time.Minute))
 
 	It("rolls a commit out to every spoke and shows the fleet on the hub", func(ctx SpecContext) {
 		for _, s := range spokes {
@@ -215,7 +215,7 @@ var _ = Describe("fleet", Ordered, Label("embedded", "fleet"), func() {
 				g.Expect(apps).To(Equal(int64(1)))
 			}
 		}).WithContext(ctx).Should(Succeed())
-	}, SpecTimeout(3*time.Minute))
+	}, SpecTimeout(6*time.Minute)) // includes BeforeAll: up, certificates, processes
 
 	It("reverts a change made on the spoke to a managed Application's spec", func(ctx SpecContext) {
 		spokeApps := spokeDyn["spoke-1"].Resource(v1alpha1.ApplicationsResource).Namespace(cluster.SystemNamespace)

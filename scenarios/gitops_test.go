@@ -172,7 +172,7 @@ replicas:
   count: 3
 `)).To(Succeed())
 		push(ctx, "initial")
-	}, NodeTimeout(45*time.Minute))
+	}, NodeTimeout(5*time.Minute))
 
 	It("syncs a new Application to Synced and Healthy", func(ctx SpecContext) {
 		createApp(ctx, "web", repoURL, "plain", "web", auto(true, true))
@@ -187,7 +187,7 @@ replicas:
 		out := wb.Run(ctx, "app", "list", "--context", "tether-spoke-1")
 		Expect(out.ExitCode).To(Equal(0), out.Stderr)
 		Expect(out.Stdout).To(MatchRegexp(`web\s+Synced\s+Healthy`))
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(5*time.Minute)) // includes BeforeAll: up and Git set-up
 
 	It("converges a pushed commit without waiting for a poll", func(ctx SpecContext) {
 		Expect(repo.Write("plain/deployment.yaml", fmt.Sprintf(deploymentYAML, 3))).To(Succeed())

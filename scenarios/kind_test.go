@@ -38,7 +38,7 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 				g.Expect(nodeReady(nodes.Items[0])).To(BeTrue())
 			}).WithContext(ctx).Should(Succeed(), c)
 		}
-	}, SpecTimeout(5*time.Minute))
+	}, SpecTimeout(25*time.Minute)) // includes BeforeAll: kind pulls its node image
 
 	It("records an address on the kind network through which spokes reach the hub", func(ctx SpecContext) {
 		lib, err := cluster.New(cluster.Options{StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig})

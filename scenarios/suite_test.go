@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -29,10 +30,17 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	DeferCleanup(os.RemoveAll, dir)
 	bin, err := harness.BuildTether(ctx, root, dir)
 	Expect(err).NotTo(HaveOccurred())
+	// Compile the control plane once, up front, so no scenario's timeout
+	// is spent on it (on a fresh machine this is the long part).
+	cache, err := cluster.DefaultCacheDir()
+	Expect(err).NotTo(HaveOccurred())
+	prep := exec.CommandContext(ctx, bin, "prepare", "--cache-dir", cache)
+	prep.Stdout, prep.Stderr = GinkgoWriter, GinkgoWriter
+	Expect(prep.Run()).To(Succeed())
 	return []byte(bin)
 }, func(bin []byte) {
 	tetherBin = string(bin)
-}, NodeTimeout(10*time.Minute))
+}, NodeTimeout(50*time.Minute))
 
 // scenarioProvider is the provider the cluster scenarios run on: embedded
 // unless TETHER_SCENARIO_PROVIDER says otherwise (task e2e:kind sets kind).

@@ -56,7 +56,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 			// Safety net if a spec failed before the down spec ran.
 			wb.Run(ctx, "down")
 		}, NodeTimeout(2*time.Minute))
-	}, NodeTimeout(45*time.Minute))
+	}, NodeTimeout(5*time.Minute))
 
 	It("merges a tether-<cluster> context per cluster that kubectl can use", func(ctx SpecContext) {
 		kc, err := clientcmd.LoadFromFile(wb.Kubeconfig)
@@ -71,7 +71,9 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 			Expect(nodes.Items).NotTo(BeEmpty(), "cluster %s has no nodes", c)
 			Expect(nodeReady(nodes.Items[0])).To(BeTrue(), "node of %s is not Ready", c)
 		}
-	}, SpecTimeout(time.Minute))
+		// The first spec of an Ordered container also carries BeforeAll's
+		// time (bringing the workbench up).
+	}, SpecTimeout(5*time.Minute))
 
 	It("reports every cluster ready", func(ctx SpecContext) {
 		res := wb.Run(ctx, "status")
