@@ -454,6 +454,9 @@ func (w *Workbench) clearStateDir() error {
 	return nil
 }
 
+// ProcessInfo is one control-plane process of an embedded cluster.
+type ProcessInfo = embedded.ProcessInfo
+
 // ClusterStatus is what status reports of one cluster.
 type ClusterStatus struct {
 	Cluster
@@ -462,7 +465,7 @@ type ClusterStatus struct {
 	Reason string
 	// Nodes is "ready/total".
 	Nodes     string
-	Processes []embedded.ProcessInfo
+	Processes []ProcessInfo
 }
 
 // Status reports every cluster of the workbench; it never changes anything.

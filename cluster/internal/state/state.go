@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/tether-dev/tether/cluster/process"
 )
 
 // Version is bumped when the file's meaning changes.
@@ -45,17 +47,7 @@ type Cluster struct {
 }
 
 // Process is a child process of an embedded cluster.
-type Process struct {
-	Name string `json:"name"`
-	PID  int    `json:"pid"`
-	// StartTime is the process start time from /proc/<pid>/stat, recorded so
-	// that a pid reused by an unrelated program is never taken for ours.
-	StartTime uint64   `json:"startTime"`
-	Args      []string `json:"args"`
-	Log       string   `json:"log"`
-	// HealthURL, if set, answers 200 when the process is healthy.
-	HealthURL string `json:"healthURL,omitempty"`
-}
+type Process = process.Record
 
 // Find returns the named cluster.
 func (f *File) Find(name string) (*Cluster, bool) {

@@ -40,8 +40,11 @@ Finally:     tether down`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Without a terminal UI yet (and always without a TTY), the
-			// bare command shows where things stand and how to go on.
+			if interactive(g) {
+				return runTUI(cmd, g)
+			}
+			// Without a terminal (pipes, CI), the bare command shows where
+			// things stand and how to go on.
 			if err := runStatus(cmd, g); err != nil {
 				fmt.Fprintln(g.errw, "status:", err)
 			}

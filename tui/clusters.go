@@ -1,0 +1,297 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+)
+
+// clustersModel is the Clusters screen: the workbench's clusters, and Up
+// and Down with their steps.
+type clustersModel struct {
+	c             *common
+	width, height int
+
+	snap    Snapshot
+	loaded  bool
+	statErr error
+
+	// op is the running operation ("up" or "down"), empty when idle.
+	op      string
+	opStart time.Time
+	// lastOp and lastErr describe the operation that finished last, kept
+	// on screen until the next one starts so its result can be read.
+	lastOp   string
+	lastErr  error
+	lastTook time.Duration
+	// confirmDown is set after the first `d`: down deletes every cluster,
+	// so it takes a second press.
+	confirmDown bool
+	steps       []step
+	spinner     spinner.Model
+	spinning    bool
+}
+
+type step struct {
+	id         int
+	title      string
+	detail     string
+	start, end time.Time
+	running    bool
+	err        error
+}
+
+func newClusters(c *common) *clustersModel {
+	sp := spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(c.styles.Spinner))
+	return &clustersModel{c: c, spinner: sp}
+}
+
+func (m *clustersModel) Title() string { return "Clusters" }
+
+func (m *clustersModel) SetSize(w, h int) { m.width, m.height = w, h }
+
+func (m *clustersModel) ShortHelp() []key.Binding {
+	return []key.Binding{m.c.keys.WorkbenchUp, m.c.keys.WorkbenchDown}
+}
+
+func (m *clustersModel) FullHelp() [][]key.Binding { return [][]key.Binding{m.ShortHelp()} }
+
+// busy says whether something on this screen animates.
+func (m *clustersModel) busy() bool {
+	if m.op != "" {
+		return true
+	}
+	for _, s := range m.steps {
+		if s.running {
+			return true
+		}
+	}
+	return false
+}
+
+// spin starts the spinner's ticks if they are not running; ticks stop by
+// themselves once nothing is busy, so an idle UI does not redraw.
+func (m *clustersModel) spin() tea.Cmd {
+	if m.spinning {
+		return nil
+	}
+	m.spinning = true
+	return m.spinner.Tick
+}
+
+func (m *clustersModel) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case statusMsg:
+		m.loaded = true
+		m.statErr = msg.err
+		if msg.err == nil {
+			m.snap = msg.snap
+		}
+	case spinner.TickMsg:
+		if !m.busy() {
+			m.spinning = false
+			return nil
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		return cmd
+	case stepStartMsg:
+		m.steps = append(m.steps, step{id: msg.id, title: msg.title, start: msg.at, running: true})
+		return m.spin()
+	case stepUpdateMsg:
+		if s := m.step(msg.id); s != nil {
+			s.detail = msg.detail
+		}
+	case stepDoneMsg:
+		if s := m.step(msg.id); s != nil {
+			s.running, s.end, s.err = false, msg.at, msg.err
+		}
+	case opDoneMsg:
+		m.op = ""
+		m.lastOp, m.lastErr, m.lastTook = msg.op, msg.err, msg.at.Sub(m.opStart)
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return nil
+}
+
+func (m *clustersModel) step(id int) *step {
+	for i := range m.steps {
+		if m.steps[i].id == id {
+			return &m.steps[i]
+		}
+	}
+	return nil
+}
+
+func (m *clustersModel) key(msg tea.KeyMsg) tea.Cmd {
+	confirm := m.confirmDown
+	m.confirmDown = false
+	switch {
+	case key.Matches(msg, m.c.keys.WorkbenchUp):
+		return m.start("up", m.c.src.Up)
+	case key.Matches(msg, m.c.keys.WorkbenchDown):
+		if m.op != "" {
+			return nil
+		}
+		if !confirm {
+			m.confirmDown = true
+			return nil
+		}
+		return m.start("down", m.c.src.Down)
+	}
+	return nil
+}
+
+// start runs an operation in the background; one at a time, because the
+// workbench lock would make a second one wait anyway.
+func (m *clustersModel) start(op string, run func(context.Context) error) tea.Cmd {
+	if m.op != "" {
+		return nil
+	}
+	m.op, m.opStart, m.steps, m.lastOp, m.lastErr = op, m.c.now(), nil, "", nil
+	ctx, ops, now := m.c.ctx, m.c.ops, m.c.now
+	ops.Add(1)
+	m.c.log.Info("workbench operation started", "op", op)
+	return tea.Batch(m.spin(), func() tea.Msg {
+		defer ops.Done()
+		err := run(ctx)
+		return opDoneMsg{op: op, err: err, at: now()}
+	})
+}
+
+func (m *clustersModel) View() string {
+	st := m.c.styles
+	var b strings.Builder
+	switch {
+	case !m.loaded:
+		b.WriteString(st.Muted.Render("Reading the workbench…") + "\n")
+	case m.statErr != nil:
+		b.WriteString(st.Error.Render("Status failed: "+m.statErr.Error()) + "\n")
+	case len(m.snap.Clusters) == 0:
+		fmt.Fprintf(&b, "No workbench in %s. Press %s to bring one up.\n",
+			dash(m.snap.StateDir), st.Title.Render(m.c.keys.WorkbenchUp.Help().Key))
+	default:
+		fmt.Fprintf(&b, "%s  %s\n\n", st.Title.Render("Workbench"), st.Muted.Render(m.snap.Provider+" provider · "+m.snap.StateDir))
+		b.WriteString(m.table())
+	}
+	if m.confirmDown {
+		b.WriteString("\n" + st.Warn.Render("Press d again to delete every cluster of the workbench; any other key cancels.") + "\n")
+	}
+	used := strings.Count(b.String(), "\n") + 1
+	if steps := m.stepsView(m.height - used - 1); steps != "" {
+		b.WriteString("\n" + steps)
+	}
+	return b.String()
+}
+
+func (m *clustersModel) table() string {
+	st := m.c.styles
+	rows := [][]string{{
+		st.Header.Render("CLUSTER"), st.Header.Render("ROLE"), st.Header.Render("PROVIDER"),
+		st.Header.Render("API SERVER"), st.Header.Render("NODES"), st.Header.Render("READY"),
+	}}
+	for _, c := range m.snap.Clusters {
+		ready := st.OK.Render("✓ ready")
+		if !c.Ready {
+			ready = st.Error.Render("✗ " + dash(c.Reason))
+		}
+		rows = append(rows, []string{c.Name, c.Role, c.Provider, dash(c.Endpoint), dash(c.Nodes), ready})
+	}
+	var b strings.Builder
+	for _, l := range columns(rows, 2) {
+		b.WriteString(l + "\n")
+	}
+	for _, c := range m.snap.Clusters {
+		if len(c.Processes) == 0 {
+			continue
+		}
+		parts := make([]string, 0, len(c.Processes))
+		for _, p := range c.Processes {
+			if p.Alive {
+				parts = append(parts, fmt.Sprintf("%s %s", p.Name, st.OK.Render("alive")))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s %s", p.Name, st.Error.Render("DEAD")))
+			}
+		}
+		b.WriteString("\n" + m.wrapList(st.Muted.Render(c.Name+" processes:"), parts))
+	}
+	if len(m.snap.Clusters) > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// stepsView shows the operation and as many of its latest steps as fit in
+// room lines: the newest steps are the ones the user is waiting on.
+// wrapList joins items after head, breaking lines between items rather
+// than letting the screen cut a DEAD off the end.
+func (m *clustersModel) wrapList(head string, items []string) string {
+	sep := m.c.styles.Muted.Render(" · ")
+	line, out := head, []string(nil)
+	for i, it := range items {
+		add := " " + it
+		if i > 0 {
+			add = sep + it
+		}
+		if m.width > 0 && lipgloss.Width(line+add) > m.width && line != head {
+			out = append(out, line)
+			line = "  " + it
+			continue
+		}
+		line += add
+	}
+	return strings.Join(append(out, line), "\n")
+}
+
+func (m *clustersModel) stepsView(room int) string {
+	st := m.c.styles
+	var b strings.Builder
+	switch {
+	case m.op != "":
+		fmt.Fprintf(&b, "%s %s %s\n", st.Title.Render(opTitle(m.op)), m.spinner.View(), st.Muted.Render(took(m.c.now().Sub(m.opStart))))
+	case m.lastOp != "" && m.lastErr != nil:
+		fmt.Fprintf(&b, "%s %s\n", st.Title.Render(opTitle(m.lastOp)), st.Error.Render("✗ failed after "+took(m.lastTook)+": "+m.lastErr.Error()))
+	case m.lastOp != "":
+		fmt.Fprintf(&b, "%s %s\n", st.Title.Render(opTitle(m.lastOp)), st.OK.Render("✓ done in "+took(m.lastTook)))
+	default:
+		return ""
+	}
+	steps := m.steps
+	if room > 1 && len(steps) > room-1 {
+		hidden := len(steps) - (room - 2)
+		fmt.Fprintf(&b, "  %s\n", st.Muted.Render(fmt.Sprintf("… %d earlier steps", hidden)))
+		steps = steps[hidden:]
+	}
+	for _, s := range steps {
+		switch {
+		case s.running:
+			line := fmt.Sprintf("  %s %s %s", m.spinner.View(), s.title, st.Muted.Render(took(m.c.now().Sub(s.start))))
+			if s.detail != "" {
+				line += st.Muted.Render(" · " + s.detail)
+			}
+			b.WriteString(line + "\n")
+		case s.err != nil:
+			fmt.Fprintf(&b, "  %s %s %s %s\n", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()))
+		default:
+			fmt.Fprintf(&b, "  %s %s %s\n", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))))
+		}
+	}
+	return b.String()
+}
+
+func opTitle(op string) string {
+	switch op {
+	case "up":
+		return "Bringing the workbench up"
+	case "down":
+		return "Bringing the workbench down"
+	}
+	return op
+}

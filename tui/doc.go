@@ -1,0 +1,11 @@
+// Package tui is tether's terminal UI: the workbench on one screen, as a
+// front end over the same packages the CLI uses.
+//
+// The layout follows charmbracelet/soft-serve's pkg/ui: a root model owns
+// the tab bar, the help line and one sub-model per screen (Clusters,
+// Applications, Logs); looks live in tui/styles and bindings in tui/keys.
+// Everything slow (status probes, API calls, Up and Down, reading logs) runs
+// in a tea.Cmd that answers with a typed message, so the UI never waits on
+// the network. Data comes through the Source interface, which tests replace
+// with a fake.
+package tui

@@ -1,0 +1,113 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/teatest"
+)
+
+// The golden tests run the real program (teatest) at a fixed size with the
+// ASCII profile (TestMain), drive it with keys, and compare the final
+// screen. They compare the final model's View rather than the raw output
+// stream, because the renderer's frame timing makes the stream differ from
+// run to run while the screen does not.
+
+const termW, termH = 100, 30
+
+func startProgram(t *testing.T, src Source, opts ...func(*Options)) *teatest.TestModel {
+	t.Helper()
+	o := Options{Source: src, Now: fixedNow}
+	for _, f := range opts {
+		f(&o)
+	}
+	tm := teatest.NewTestModel(t, New(o), teatest.WithInitialTermSize(termW, termH))
+	t.Cleanup(func() { _ = tm.Quit() })
+	return tm
+}
+
+func waitFor(t *testing.T, tm *teatest.TestModel, text string) {
+	t.Helper()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(text)) },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+}
+
+func finalView(t *testing.T, tm *teatest.TestModel) []byte {
+	t.Helper()
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	return []byte(tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).View())
+}
+
+func TestGoldenClusters(t *testing.T) {
+	tm := startProgram(t, &fakeSource{snap: sampleSnapshot()})
+	waitFor(t, tm, "kube-scheduler")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenClustersUp(t *testing.T) {
+	rep := NewReporter(fixedNow)
+	src := &fakeSource{snap: Snapshot{StateDir: "/state/tether"}, up: func(context.Context) error {
+		s := rep.Start("build control-plane binaries")
+		s.Update("kube-apiserver")
+		s.Done(nil)
+		for _, c := range []string{"create hub hub", "create spoke spoke-1"} {
+			s := rep.Start(c)
+			if c == "create spoke spoke-1" {
+				s.Done(errors.New("API server port 6443 is taken"))
+				continue
+			}
+			s.Done(nil)
+		}
+		// Return only once the UI has taken every step, so the result is
+		// not drawn before the steps it sums up.
+		for len(rep.ch) > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		return errors.New("spoke-1: API server port 6443 is taken")
+	}}
+	tm := startProgram(t, src, func(o *Options) { o.Reporter = rep })
+	waitFor(t, tm, "No workbench")
+	tm.Type("u")
+	waitFor(t, tm, "failed after")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenApplications(t *testing.T) {
+	src := &fakeSource{
+		snap:    sampleSnapshot(),
+		apps:    sampleApps(),
+		appErrs: map[string]error{"hub": errors.New("no Application API here yet (the CRD is not installed)")},
+	}
+	tm := startProgram(t, src)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("2")
+	waitFor(t, tm, "podinfo")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenApplicationDetail(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), apps: sampleApps()}
+	tm := startProgram(t, src)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("2")
+	waitFor(t, tm, "podinfo")
+	tm.Type("j")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "replicas available")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenLogsFullHelp(t *testing.T) {
+	tm := startProgram(t, &fakeSource{snap: sampleSnapshot()})
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("3")
+	waitFor(t, tm, "Pick a log")
+	tm.Type("?")
+	waitFor(t, tm, "previous screen")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}

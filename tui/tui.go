@@ -1,0 +1,314 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"k8s.io/klog/v2"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/tui/keys"
+	"github.com/tether-dev/tether/tui/styles"
+)
+
+// statusEvery is how often the workbench is probed. Probes never overlap:
+// the next is scheduled when the last one has answered.
+const statusEvery = 2 * time.Second
+
+// Options configure the UI.
+type Options struct {
+	// Workbench is the workbench shown. Build it with Reporter as its
+	// Progress and a logger from OpenLog, so nothing writes to the screen.
+	Workbench *cluster.Workbench
+	// Config is what `u` brings up.
+	Config cluster.Config
+	// LogFile receives the UI's own logs (and client-go's), and is
+	// offered on the Logs screen. Empty discards them.
+	LogFile string
+	// Logger, if set, is used instead of opening LogFile, so the UI and
+	// the workbench can share one open file.
+	Logger *slog.Logger
+	// Reporter is the Progress of Workbench; the UI shows its steps.
+	Reporter *Reporter
+	// Source replaces the Workbench as the UI's data (tests).
+	Source Source
+	// Now is the clock for elapsed times (tests fix it); nil is time.Now.
+	Now func() time.Time
+}
+
+// Run shows the UI until the user quits or ctx ends. An Up or Down still
+// running then is cancelled, and Run waits for its cleanup.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Workbench == nil && opts.Source == nil {
+		return errors.New("tui: Options needs a Workbench or a Source")
+	}
+	logger := opts.Logger
+	if logger == nil && opts.LogFile != "" {
+		l, closeLog, err := OpenLog(opts.LogFile, slog.LevelInfo)
+		if err != nil {
+			return err
+		}
+		defer closeLog()
+		logger = l
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	defer redirectLogs(logger)()
+
+	// Ask the terminal for its background before the program owns stdin:
+	// lipgloss would otherwise ask on the first adaptive colour, racing
+	// bubbletea for the answer.
+	_ = lipgloss.HasDarkBackground()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := newModel(ctx, opts, logger)
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	_, err := p.Run()
+	cancel()
+	if opts.Reporter != nil {
+		opts.Reporter.Close()
+	}
+	m.c.ops.Wait()
+	logger.Info("terminal UI closed", "err", err)
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil // interrupted from outside (SIGTERM): a normal end
+	}
+	return err
+}
+
+// redirectLogs sends the process-wide loggers (log, slog's default and
+// client-go's klog) to logger while the UI runs, because a line they print
+// to stderr would tear the screen. It returns the undo.
+func redirectLogs(logger *slog.Logger) func() {
+	prevSlog, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(logger)
+	klog.SetSlogLogger(logger)
+	return func() {
+		klog.ClearLogger()
+		slog.SetDefault(prevSlog)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+	}
+}
+
+// New returns the UI's root model without running it, for tests and for
+// embedding in another program.
+func New(opts Options) tea.Model {
+	return newModel(context.Background(), opts, slog.New(slog.DiscardHandler))
+}
+
+// model is the root: the tab bar, the help line, and one screen per tab.
+type model struct {
+	c       *common
+	rep     *Reporter
+	help    help.Model
+	screens []screen
+	active  int
+	width   int
+	height  int
+	// statusLoading keeps probes from overlapping; statusAgain asks for
+	// one more as soon as the running one answers (after Up or Down).
+	statusLoading bool
+	statusAgain   bool
+}
+
+// screen is one tab. Screens get every message except keys, which go to
+// the active screen only, so background results land wherever the user is.
+type screen interface {
+	help.KeyMap
+	Title() string
+	SetSize(width, height int)
+	Update(tea.Msg) tea.Cmd
+	View() string
+}
+
+func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
+	src := opts.Source
+	if src == nil {
+		src = WorkbenchSource(opts.Workbench, opts.Config)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	st := styles.New()
+	c := &common{
+		ctx: ctx, src: src, styles: st, keys: keys.New(), now: now, log: logger,
+		ops: &sync.WaitGroup{}, logFile: opts.LogFile,
+	}
+	h := help.New()
+	h.Styles.ShortKey, h.Styles.FullKey = st.HelpKey, st.HelpKey
+	h.Styles.ShortDesc, h.Styles.FullDesc = st.HelpDesc, st.HelpDesc
+	h.Styles.ShortSeparator, h.Styles.FullSeparator = st.HelpSep, st.HelpSep
+	return &model{
+		c:       c,
+		rep:     opts.Reporter,
+		help:    h,
+		screens: []screen{newClusters(c), newApps(c), newLogs(c)},
+	}
+}
+
+func (m *model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.fetchStatus()}
+	if m.rep != nil {
+		cmds = append(cmds, m.rep.next())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *model) fetchStatus() tea.Cmd {
+	if m.statusLoading {
+		m.statusAgain = true
+		return nil
+	}
+	m.statusLoading = true
+	ctx, src := m.c.ctx, m.c.src
+	return func() tea.Msg {
+		snap, err := src.Status(ctx)
+		return statusMsg{snap: snap, err: err}
+	}
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	var cmds []tea.Cmd
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.Width = msg.Width
+		m.resize()
+		return m, nil
+	case tea.KeyMsg:
+		if cmd, handled := m.globalKey(msg); handled {
+			return m, cmd
+		}
+		return m, m.screens[m.active].Update(msg)
+	case statusMsg:
+		m.statusLoading = false
+		if msg.err != nil {
+			m.c.log.Warn("workbench status", "err", msg.err)
+		}
+		if m.statusAgain {
+			m.statusAgain = false
+			cmds = append(cmds, m.fetchStatus())
+		} else {
+			cmds = append(cmds, tea.Tick(statusEvery, func(time.Time) tea.Msg { return statusTickMsg{} }))
+		}
+	case statusTickMsg:
+		return m, m.fetchStatus()
+	case stepStartMsg, stepUpdateMsg, stepDoneMsg:
+		cmds = append(cmds, m.rep.next())
+	case opDoneMsg:
+		if msg.err != nil {
+			m.c.log.Error("workbench operation failed", "op", msg.op, "err", msg.err)
+		} else {
+			m.c.log.Info("workbench operation done", "op", msg.op)
+		}
+		cmds = append(cmds, m.fetchStatus())
+	}
+	for _, s := range m.screens {
+		cmds = append(cmds, s.Update(msg))
+	}
+	return m, tea.Batch(cmds...)
+}
+
+// globalKey handles the keys that work on every screen.
+func (m *model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
+	k := m.c.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return tea.Quit, true
+	case key.Matches(msg, k.Help):
+		m.help.ShowAll = !m.help.ShowAll
+		m.resize() // the help grows or shrinks, and so does the screen
+		return nil, true
+	case key.Matches(msg, k.NextTab):
+		m.active = (m.active + 1) % len(m.screens)
+		return nil, true
+	case key.Matches(msg, k.PrevTab):
+		m.active = (m.active + len(m.screens) - 1) % len(m.screens)
+		return nil, true
+	case key.Matches(msg, k.Screen):
+		var n int
+		if _, err := fmt.Sscanf(msg.String(), "%d", &n); err == nil && n >= 1 && n <= len(m.screens) {
+			m.active = n - 1
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+// chromeHeight is what the tab bar and help take from the terminal.
+func (m *model) chromeHeight() int {
+	return lipgloss.Height(m.tabsView()) + lipgloss.Height(m.help.View(m.helpKeys())) + 1
+}
+
+func (m *model) resize() {
+	h := max(0, m.height-m.chromeHeight())
+	for _, s := range m.screens {
+		s.SetSize(m.width, h)
+	}
+}
+
+func (m *model) tabsView() string {
+	st := m.c.styles
+	parts := []string{st.Brand.Render("tether")}
+	for i, s := range m.screens {
+		// Brackets mark the active tab where colour and underline do not
+		// show (NO_COLOR, dumb terminals).
+		if i == m.active {
+			parts = append(parts, st.ActiveTab.Render(fmt.Sprintf("[%d %s]", i+1, s.Title())))
+		} else {
+			parts = append(parts, st.Tab.Render(fmt.Sprintf(" %d %s ", i+1, s.Title())))
+		}
+	}
+	bar := lipgloss.JoinHorizontal(lipgloss.Top, parts...)
+	if m.width > 0 {
+		return st.TabBar.Width(m.width).Render(bar)
+	}
+	return st.TabBar.Render(bar)
+}
+
+// helpKeys puts the active screen's keys before the global ones: they are
+// what the user is most likely looking for.
+func (m *model) helpKeys() help.KeyMap {
+	k := m.c.keys
+	s := m.screens[m.active]
+	global := []key.Binding{k.NextTab, k.Help, k.Quit}
+	return helpKeys{
+		short: append(append([]key.Binding(nil), s.ShortHelp()...), global...),
+		full:  append(append([][]key.Binding(nil), s.FullHelp()...), []key.Binding{k.NextTab, k.PrevTab, k.Screen}, []key.Binding{k.Help, k.Quit}),
+	}
+}
+
+type helpKeys struct {
+	short []key.Binding
+	full  [][]key.Binding
+}
+
+func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
+func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
+
+func (m *model) View() string {
+	tabs := m.tabsView()
+	// bubbles/help can overrun its width when even its ellipsis does not
+	// fit, so the line is cut here as well.
+	helpView := fit(m.help.View(m.helpKeys()), m.width, -1)
+	bodyHeight := -1
+	if m.height > 0 {
+		bodyHeight = max(0, m.height-lipgloss.Height(tabs)-lipgloss.Height(helpView)-1)
+	}
+	body := fit(m.screens[m.active].View(), m.width, bodyHeight)
+	return strings.Join([]string{tabs, body, "", helpView}, "\n")
+}
