@@ -614,3 +614,38 @@ func deleteSystemNamespace(ctx context.Context, kubeconfig string) error {
 // DockerEngineAnswers returns nil when a Docker engine (not just the docker
 // client) answers, else an error saying what to start or install.
 func DockerEngineAnswers(ctx context.Context) error { return kind.EngineAnswers(ctx) }
+
+// LoadImage loads an image archive (docker-archive tarball) into every node
+// of a kind cluster of the workbench. Other providers have no image store:
+// their components run as local processes.
+func (w *Workbench) LoadImage(ctx context.Context, name, archive string) error {
+	st, err := w.store.Load()
+	if err != nil {
+		return err
+	}
+	c, ok := st.Find(name)
+	if !ok {
+		return fmt.Errorf("no cluster %q in the workbench", name)
+	}
+	if c.Provider != ProviderKind {
+		return fmt.Errorf("cluster %q runs on the %s provider, which has no image store", name, c.Provider)
+	}
+	return kind.New(w.env(nil)).LoadImageArchive(ctx, name, archive)
+}
+
+// Provider returns the provider the workbench runs on ("" when down).
+func (w *Workbench) Provider() (string, error) {
+	st, err := w.store.Load()
+	if err != nil {
+		return "", err
+	}
+	return st.Provider, nil
+}
+
+// CA returns the workbench CA (created with the workbench).
+func (w *Workbench) CA() (*pki.CA, error) {
+	if _, err := os.Stat(filepath.Join(w.opts.StateDir, "pki", "ca.key")); err != nil {
+		return nil, fmt.Errorf("the workbench has no CA yet: run `tether up` first")
+	}
+	return pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
+}

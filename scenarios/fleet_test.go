@@ -125,7 +125,9 @@ var _ = Describe("fleet", Ordered, Label("embedded", "fleet"), func() {
 		tetherFlags = func() []string {
 			return []string{"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig}
 		}
-		res := wb.Run(ctx, "up", "--provider", "embedded")
+		// Clusters only: this suite runs and breaks its own principal and
+		// agents.
+		res := wb.Run(ctx, "up", "--provider", "embedded", "--clusters-only")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 		DeferCleanup(func(ctx SpecContext) {
 			for _, a := range agents {

@@ -14,10 +14,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
@@ -49,6 +53,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		res := wb.Run(ctx, "up", "--provider", "embedded")
 		Expect(res.ExitCode).To(Equal(0), "tether up failed:\n%s", res.Stderr)
 		Expect(res.Stdout).To(ContainSubstring("The workbench is up (embedded provider)"))
+		Expect(res.Stdout).To(ContainSubstring("Every spoke's sample Application is Synced and Healthy on the hub"))
 		for _, c := range all {
 			Expect(res.Stdout).To(ContainSubstring("tether-" + c))
 		}
@@ -74,6 +79,33 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		// The first spec of an Ordered container also carries BeforeAll's
 		// time (bringing the workbench up).
 	}, SpecTimeout(5*time.Minute))
+
+	It("runs the complete GitOps system: every spoke's sample Synced and Healthy on the hub, agents connected", func(ctx SpecContext) {
+		hubCfg, err := wb.RESTConfig("hub")
+		Expect(err).NotTo(HaveOccurred())
+		hub := dynamic.NewForConfigOrDie(hubCfg)
+		for _, s := range spokes {
+			u, err := hub.Resource(v1alpha1.ApplicationsResource).Namespace(s).Get(ctx, fleet.SampleApp, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+			health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+			Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}), s)
+			a, err := hub.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, s, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			connected, _, _ := unstructured.NestedBool(a.Object, "status", "connected")
+			Expect(connected).To(BeTrue(), "agent %s", s)
+			// The manifests kind would run were applied and validated here.
+			cs, err := wb.Client(s)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = cs.AppsV1().Deployments(cluster.SystemNamespace).Get(ctx, "tether-agent", metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			d, err := cs.AppsV1().Deployments(fleet.SampleNamespace).Get(ctx, "web", metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred(), "the sample did not reach %s", s)
+			Expect(d.Labels).To(HaveKeyWithValue("tether.dev/spoke", s))
+		}
+		res := wb.Run(ctx, "status")
+		Expect(res.Stdout).To(MatchRegexp(`GitOps components: git running .*principal running .*agent-spoke-1 running .*agent-spoke-2 running`))
+	}, SpecTimeout(time.Minute))
 
 	It("reports every cluster ready", func(ctx SpecContext) {
 		res := wb.Run(ctx, "status")
@@ -147,7 +179,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		ext := newWorkbench()
 		ext.Kubeconfig = wb.Kubeconfig // the contexts it adopts live there
 		res := ext.Run(ctx, "up", "--provider", "existing", "--hub", "ext-hub", "--spoke", "ext-spoke",
-			"--context", "ext-hub=tether-hub", "--context", "ext-spoke=tether-spoke-1")
+			"--context", "ext-hub=tether-hub", "--context", "ext-spoke=tether-spoke-1", "--clusters-only")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 		extSpoke, err := ext.Client("ext-spoke")
 		Expect(err).NotTo(HaveOccurred())
@@ -227,6 +259,14 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		}
 		Expect(allPIDs).To(HaveLen(15))
 		Expect(allPorts).To(HaveLen(15))
+		lib, err := cluster.New(cluster.Options{StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig})
+		Expect(err).NotTo(HaveOccurred())
+		comps, err := fleet.Components(lib)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(comps).To(HaveLen(4))
+		for _, c := range comps {
+			allPIDs = append(allPIDs, c.PID)
+		}
 
 		res := wb.Run(ctx, "down")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)

@@ -48,13 +48,13 @@ func DefaultArgs(name string, opts Options) []string {
 	case PrincipalName:
 		return []string{"principal",
 			"--listen", fmt.Sprintf(":%d", PrincipalPort),
-			"--health-addr", health,
+			"--http", health,
 			"--tls-dir", TLSMountPath,
 			"--namespace", opts.Namespace,
 		}
 	case AgentName:
 		return []string{"agent",
-			"--spoke", opts.Spoke,
+			"--name", opts.Spoke,
 			"--principal", opts.PrincipalAddress,
 			"--health-addr", health,
 			"--tls-dir", TLSMountPath,
@@ -85,6 +85,7 @@ func Principal(opts Options) ([]*unstructured.Unstructured, error) {
 		ports:    []corev1.ContainerPort{{Name: "grpc", ContainerPort: PrincipalPort, Protocol: corev1.ProtocolTCP}},
 		env:      envFrom(map[string]string{"TETHER_GIT_URL": opts.GitURL}),
 		tls:      true,
+		webhook:  true,
 		rules:    PrincipalRules(),
 	}
 	return c.objects()
@@ -181,6 +182,7 @@ type component struct {
 	opts       Options
 	defaults   corev1.ResourceRequirements
 	ports      []corev1.ContainerPort // the Service exposes these; none, no Service
+	webhook    bool                   // the Service also exposes the health port as "webhook"
 	env        []corev1.EnvVar
 	volumes    []volume
 	tls        bool                // mount <name>-tls
@@ -258,13 +260,20 @@ func (c component) service() *corev1.Service {
 		ObjectMeta: c.meta(c.name, true),
 		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector(c.name)},
 	}
-	for _, p := range c.ports {
+	for i, p := range c.ports {
 		sp := corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, TargetPort: intstr.FromString(p.Name), Protocol: p.Protocol}
-		if c.opts.NodePort != 0 {
+		// Only the main port is exposed on the node: that is what other
+		// clusters dial.
+		if c.opts.NodePort != 0 && i == 0 {
 			s.Spec.Type = corev1.ServiceTypeNodePort
 			sp.NodePort = c.opts.NodePort
 		}
 		s.Spec.Ports = append(s.Spec.Ports, sp)
+	}
+	if c.webhook {
+		// The principal's HTTP side (health and the Git push webhook)
+		// shares the health port; in-cluster callers reach it by name.
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "webhook", Port: c.opts.HealthPort, TargetPort: intstr.FromString("health"), Protocol: corev1.ProtocolTCP})
 	}
 	return s
 }

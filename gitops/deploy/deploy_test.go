@@ -186,8 +186,14 @@ func checkService(t *testing.T, objs []*unstructured.Unstructured, d *appsv1.Dep
 	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) || len(s.Spec.Selector) == 0 {
 		t.Errorf("service selector %v misses pod labels %v", s.Spec.Selector, d.Spec.Template.Labels)
 	}
-	if len(s.Spec.Ports) != 1 {
+	if len(s.Spec.Ports) == 0 {
 		t.Fatalf("ports %+v", s.Spec.Ports)
+	}
+	for _, extra := range s.Spec.Ports[1:] {
+		// Extra ports (the principal's webhook) must resolve too.
+		if containerPort(d.Spec.Template.Spec.Containers[0], extra.TargetPort.String()) == 0 {
+			t.Errorf("service port %s targets %s, which the pod does not name", extra.Name, extra.TargetPort.String())
+		}
 	}
 	sp := s.Spec.Ports[0]
 	if sp.Name != portName || sp.Port != port || s.Spec.Type != corev1.ServiceTypeClusterIP {
@@ -303,7 +309,7 @@ func TestAgent(t *testing.T) {
 	}
 
 	c := d.Spec.Template.Spec.Containers[0]
-	if c.Args[0] != "agent" || !containsPair(c.Args, "--spoke", "spoke-1") || !containsPair(c.Args, "--principal", "172.18.0.2:30443") {
+	if c.Args[0] != "agent" || !containsPair(c.Args, "--name", "spoke-1") || !containsPair(c.Args, "--principal", "172.18.0.2:30443") {
 		t.Errorf("args %q", c.Args)
 	}
 	for k, want := range map[string]string{"TETHER_SPOKE": "spoke-1", "TETHER_PRINCIPAL_ADDRESS": "172.18.0.2:30443"} {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 func newDown(g *globals) *cobra.Command {
@@ -18,6 +20,9 @@ stay; only what tether created inside them is removed.`,
 			wb, err := g.workbench()
 			if err != nil {
 				return err
+			}
+			if err := fleet.Down(cmd.Context(), wb); err != nil {
+				return fmt.Errorf("stop the GitOps components: %w", err)
 			}
 			if err := wb.Down(cmd.Context()); err != nil {
 				return err

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -73,7 +76,7 @@ func newPrincipal(g *globals) *cobra.Command {
 
 func newAgent(g *globals) *cobra.Command {
 	k := &kubeFlags{}
-	var name, addr, serverName, tlsDir string
+	var name, addr, serverName, tlsDir, health string
 	var poll time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -103,9 +106,13 @@ func newAgent(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := serveHealth(cmd.Context(), health); err != nil {
+				return err
+			}
 			return a.Run(cmd.Context())
 		},
 	}
+	cmd.Flags().StringVar(&health, "health-addr", "", "address for /healthz (empty: none)")
 	cmd.Flags().StringVar(&k.context, "context", "", "kubeconfig context of the spoke (default: current)")
 	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "spoke namespace for Applications")
 	cmd.Flags().StringVar(&name, "name", "", "the spoke's name (must match its certificate)")
@@ -116,4 +123,22 @@ func newAgent(g *globals) *cobra.Command {
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("principal")
 	return cmd
+}
+
+// serveHealth answers /healthz on addr until ctx ends, for readiness
+// probes in kind pods and for the workbench's own checks.
+func serveHealth(ctx context.Context, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("health endpoint: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	return nil
 }

@@ -13,7 +13,7 @@ func newGit(g *globals) *cobra.Command {
 		Use:   "git",
 		Short: "The embedded Git server",
 	}
-	var root, addr string
+	var root, addr, health string
 	var webhooks, repos []string
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -31,6 +31,9 @@ func newGit(g *globals) *cobra.Command {
 					return fmt.Errorf("create repository %q: %w", r, err)
 				}
 			}
+			if err := serveHealth(cmd.Context(), health); err != nil {
+				return err
+			}
 			bound, err := s.ListenAndServe(cmd.Context(), addr)
 			if err != nil {
 				return err
@@ -42,6 +45,7 @@ func newGit(g *globals) *cobra.Command {
 	}
 	serve.Flags().StringVar(&root, "root", "repos", "folder holding the bare repositories")
 	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:3000", "address to listen on")
+	serve.Flags().StringVar(&health, "health-addr", "", "address for /healthz (empty: none)")
 	serve.Flags().StringArrayVar(&webhooks, "webhook", nil, "URL that receives a JSON POST per accepted push (repeatable)")
 	serve.Flags().StringArrayVar(&repos, "repo", nil, "create this repository if missing (repeatable; pushes to a missing one create it too)")
 	cmd.AddCommand(serve)

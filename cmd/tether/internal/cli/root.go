@@ -59,7 +59,7 @@ Finally:     tether down`,
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "folder for compiled control-plane binaries (default $TETHER_CACHE_DIR or ~/.cache/tether)")
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "kubeconfig file to merge tether-* contexts into (default: first of $KUBECONFIG, else ~/.kube/config)")
 	pf.CountVarP(&g.verbosity, "verbose", "v", "log more (-v info, -vv debug)")
-	root.AddCommand(newUp(g), newDown(g), newStatus(g), newDoctor(g), newController(g), newApp(g), newGit(g), newPrincipal(g), newAgent(g), newPrepare(g))
+	root.AddCommand(newUp(g), newDown(g), newStatus(g), newDoctor(g), newController(g), newApp(g), newGit(g), newPrincipal(g), newAgent(g), newPrepare(g), newIntercept(g))
 	return root
 }
 
@@ -80,10 +80,15 @@ func (g *globals) workbench() (*cluster.Workbench, error) {
 		CacheDir:   g.cacheDir,
 		Kubeconfig: g.kubeconfig,
 		Logger:     g.logger(),
-		// Step lines work on terminals and in CI logs alike; updates are
-		// throttled so a long build prints a line every few seconds.
-		Progress: progress.Lines(g.errw, 5*time.Second),
+		Progress:   g.progress(),
 	})
+}
+
+// progress renders steps as lines: they work on terminals and in CI logs
+// alike; updates are throttled so a long build prints a line every few
+// seconds.
+func (g *globals) progress() progress.Reporter {
+	return progress.Lines(g.errw, 5*time.Second)
 }
 
 // fileExists is used to pick up ./tether.yaml without making it required.

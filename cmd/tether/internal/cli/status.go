@@ -2,10 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -60,6 +63,21 @@ func runStatus(cmd *cobra.Command, g *globals) error {
 			parts = append(parts, fmt.Sprintf("%s %s (pid %d)", p.Name, mark, p.PID))
 		}
 		fmt.Fprintf(g.out, "\n%s processes: %s\n  logs: %s/logs\n", c.Name, strings.Join(parts, ", "), c.Dir)
+	}
+	comps, err := fleet.Components(wb)
+	if err != nil {
+		return err
+	}
+	if len(comps) > 0 {
+		parts := make([]string, 0, len(comps))
+		for _, p := range comps {
+			mark := "running"
+			if !p.Alive {
+				mark = "DEAD"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s (pid %d)", p.Name, mark, p.PID))
+		}
+		fmt.Fprintf(g.out, "\nGitOps components: %s\n  logs: %s\n", strings.Join(parts, ", "), filepath.Dir(comps[0].Log))
 	}
 	return nil
 }

@@ -4,19 +4,23 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 type upFlags struct {
-	config   string
-	provider string
-	hub      string
-	spokes   int
-	names    []string
-	contexts []string
+	clustersOnly bool
+	wait         time.Duration
+	config       string
+	provider     string
+	hub          string
+	spokes       int
+	names        []string
+	contexts     []string
 }
 
 func newUp(g *globals) *cobra.Command {
@@ -47,12 +51,21 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 			if err != nil {
 				return err
 			}
+			if !f.clustersOnly {
+				st, err := fleet.Up(cmd.Context(), fleet.Options{Workbench: wb, Progress: g.progress(), Logger: g.logger(), Wait: f.wait})
+				if err != nil {
+					return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
+				}
+				defer printFleet(g, st)
+			}
 			printUp(g, wb, clusters)
 			return nil
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "workbench file (default ./tether.yaml when it exists)")
+	fl.BoolVar(&f.clustersOnly, "clusters-only", false, "create the clusters only, without the Git server, principal, agents and sample Applications")
+	fl.DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for every spoke to be Synced and Healthy")
 	fl.StringVar(&f.provider, "provider", "", "where clusters come from: embedded, kind or existing (default kind when a Docker engine answers, else embedded)")
 	fl.StringVar(&f.hub, "hub", "", "name of the hub cluster (default hub)")
 	fl.IntVar(&f.spokes, "spokes", -1, "number of spokes, named spoke-1 … spoke-N (default 2)")
@@ -123,6 +136,12 @@ func clusterNames(cfg cluster.Config) string {
 		names = append(names, c.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+func printFleet(g *globals, st *fleet.State) {
+	fmt.Fprintf(g.out, "\nGitOps: principal at %s, sample repository %s\n", st.Principal, st.GitURL)
+	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
+	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
 }
 
 func printUp(g *globals, wb *cluster.Workbench, clusters []cluster.Cluster) {

@@ -1,0 +1,413 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/intercept"
+	"github.com/tether-dev/tether/intercept/agent"
+	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/svcproxy"
+)
+
+func newIntercept(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "intercept",
+		Short: "Carry a Service's traffic to a process on this machine, and let it reach the cluster",
+		Long: `intercept takes over a Service port of a workbench cluster: in-cluster clients'
+connections (all of them, or only HTTP requests carrying --header) reach a
+process on this machine, and that process reaches in-cluster Services by
+name through an HTTP/CONNECT proxy. Everything is undone on Ctrl-C, on
+'intercept stop', and within 15 s if the workbench dies.`,
+	}
+	cmd.AddCommand(newInterceptStart(g), newInterceptRun(g), newInterceptList(g), newInterceptStop(g),
+		newInterceptUninstall(g), newInterceptAgent(g), newInterceptServiceProxy(g))
+	return cmd
+}
+
+type interceptFlags struct {
+	port    int32
+	to      string
+	headers []string
+	name    string
+}
+
+func (f *interceptFlags) register(cmd *cobra.Command) {
+	cmd.Flags().Int32Var(&f.port, "port", 0, "Service port to intercept (required)")
+	cmd.Flags().StringVar(&f.to, "to", "", "local address intercepted connections go to, e.g. 127.0.0.1:8080 (required)")
+	cmd.Flags().StringArrayVar(&f.headers, "header", nil, "NAME=VALUE: intercept only HTTP requests carrying this header (repeatable; none: every connection)")
+	cmd.Flags().StringVar(&f.name, "name", "", "intercept name (default <service>-<port>)")
+}
+
+// clusterClient returns a clientset and the workbench's record of cluster
+// name.
+func clusterClient(g *globals, name string) (kubernetes.Interface, cluster.Cluster, error) {
+	wb, err := g.workbench()
+	if err != nil {
+		return nil, cluster.Cluster{}, err
+	}
+	cls, err := wb.Clusters()
+	if err != nil {
+		return nil, cluster.Cluster{}, err
+	}
+	for _, c := range cls {
+		if c.Name != name {
+			continue
+		}
+		cfg, err := wb.RESTConfig(name)
+		if err != nil {
+			return nil, c, err
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		return cs, c, err
+	}
+	var names []string
+	for _, c := range cls {
+		names = append(names, c.Name)
+	}
+	if len(names) == 0 {
+		return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
+	}
+	return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
+}
+
+// startIntercept sweeps leftovers, then starts the intercept.
+func startIntercept(cmd *cobra.Command, g *globals, target string, f *interceptFlags, noProbe bool) (*intercept.Intercept, kubernetes.Interface, error) {
+	clusterName, ns, svc, err := intercept.ParseTarget(target)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.port <= 0 {
+		return nil, nil, errors.New("--port is required: the Service port to intercept")
+	}
+	headers, err := intercept.ParseHeaders(f.headers)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, cl, err := clusterClient(g, clusterName)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := g.logger()
+	ctx := cmd.Context()
+	if swept, err := intercept.Sweep(ctx, cs); err != nil {
+		log.Warn("sweep of earlier intercepts", "err", err)
+	} else if len(swept) > 0 {
+		fmt.Fprintf(g.errw, "cleaned up leftovers of earlier intercepts: %s\n", strings.Join(swept, ", "))
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	wb, err := g.workbench()
+	if err != nil {
+		return nil, nil, err
+	}
+	logDir := filepath.Join(wb.StateDir(), "intercept")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	argv := []string{exe, "intercept", "agent", "--cluster-kubeconfig", cl.AdminKubeconfig, "--embedded"}
+	if g.verbosity > 0 {
+		argv = append(argv, "-"+strings.Repeat("v", g.verbosity))
+	}
+	opts := intercept.Options{
+		Client:   cs,
+		Embedded: cl.Provider == cluster.ProviderEmbedded,
+		Launch:   intercept.ExecAgent(argv, filepath.Join(logDir, fmt.Sprintf("%s-%s-%s-%d.log", clusterName, ns, svc, f.port))),
+		Logger:   log,
+	}
+	i, err := intercept.Start(ctx, opts, intercept.Spec{
+		Cluster: clusterName, Namespace: ns, Service: svc, Port: f.port, To: f.to, Headers: headers, Name: f.name, NoProbe: noProbe,
+	})
+	return i, cs, err
+}
+
+func describe(rec record.Record) string {
+	if rec.Global() {
+		return "every connection"
+	}
+	var hs []string
+	for k, v := range rec.Headers {
+		hs = append(hs, k+"="+v)
+	}
+	return "HTTP requests with " + strings.Join(hs, ", ")
+}
+
+func stopQuietly(i *intercept.Intercept) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return i.Stop(ctx)
+}
+
+func newInterceptStart(g *globals) *cobra.Command {
+	f := &interceptFlags{}
+	cmd := &cobra.Command{
+		Use:   "start <cluster>/<namespace>/<service> --port PORT --to ADDRESS [--header NAME=VALUE]...",
+		Short: "Intercept a Service port until Ctrl-C",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			i, _, err := startIntercept(cmd, g, args[0], f, false)
+			if err != nil {
+				return err
+			}
+			rec := i.Record()
+			fmt.Fprintf(g.out, "intercept %s: %s port %d → %s (%s)\n", rec.Name, args[0], rec.Port, f.to, describe(rec))
+			fmt.Fprintf(g.out, "outbound proxy: HTTP_PROXY=http://%s\n", i.ProxyAddr())
+			fmt.Fprintln(g.out, "press Ctrl-C to stop")
+			werr := i.Wait(cmd.Context())
+			serr := stopQuietly(i)
+			if errors.Is(werr, intercept.ErrStopped) {
+				fmt.Fprintf(g.out, "intercept %s was stopped\n", rec.Name)
+				return serr
+			}
+			if werr == nil && serr == nil {
+				fmt.Fprintf(g.out, "intercept %s stopped; %s/%s is as it was\n", rec.Name, rec.Namespace, rec.Service)
+			}
+			return errors.Join(werr, serr)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newInterceptRun(g *globals) *cobra.Command {
+	f := &interceptFlags{}
+	cmd := &cobra.Command{
+		Use:   "run <cluster>/<namespace>/<service> --port PORT --to ADDRESS [--header NAME=VALUE]... -- COMMAND [ARGS...]",
+		Short: "Run a command with the workload's environment while its Service is intercepted",
+		Long: `run starts the intercept, then COMMAND with the intercepted workload's env and
+envFrom (resolved through the API) and HTTP_PROXY/HTTPS_PROXY pointing at the
+outbound proxy. COMMAND should listen at --to. The intercept ends with it.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() != 1 {
+				return errors.New("usage: tether intercept run <target> --port PORT --to ADDRESS -- COMMAND [ARGS...]")
+			}
+			i, cs, err := startIntercept(cmd, g, args[0], f, true)
+			if err != nil {
+				return err
+			}
+			rec := i.Record()
+			env, err := intercept.WorkloadEnv(cmd.Context(), cs, &rec)
+			if err != nil {
+				return errors.Join(err, stopQuietly(i))
+			}
+			fmt.Fprintf(g.errw, "intercept %s: %s port %d → %s (%s)\n", rec.Name, args[0], rec.Port, f.to, describe(rec))
+			c := exec.Command(args[1], args[2:]...)
+			c.Env = append(append(os.Environ(), env...), i.ProxyEnv()...)
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, g.out, g.errw
+			if err := c.Start(); err != nil {
+				return errors.Join(err, stopQuietly(i))
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- c.Wait() }()
+			var runErr error
+			select {
+			case runErr = <-exited:
+			case <-cmd.Context().Done():
+				_ = c.Process.Signal(os.Interrupt)
+				runErr = <-exited
+			case <-waitChan(i):
+				_ = c.Process.Signal(os.Interrupt)
+				<-exited
+				runErr = errors.New("intercept ended before the command")
+			}
+			return errors.Join(runErr, stopQuietly(i))
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func waitChan(i *intercept.Intercept) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- i.Wait(context.Background()) }()
+	return ch
+}
+
+// eachCluster runs fn on every workbench cluster.
+func eachCluster(g *globals, fn func(name string, cs kubernetes.Interface) error) error {
+	wb, err := g.workbench()
+	if err != nil {
+		return err
+	}
+	cls, err := wb.Clusters()
+	if err != nil {
+		return err
+	}
+	if len(cls) == 0 {
+		return errors.New("the workbench has no clusters (run `tether up`)")
+	}
+	var errs []error
+	for _, c := range cls {
+		cfg, err := wb.RESTConfig(c.Name)
+		if err == nil {
+			var cs kubernetes.Interface
+			if cs, err = kubernetes.NewForConfig(cfg); err == nil {
+				err = fn(c.Name, cs)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func newInterceptList(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List intercepts in the workbench's clusters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tCLUSTER\tSERVICE\tPORT\tROUTES\tWORKBENCH")
+			err := eachCluster(g, func(name string, cs kubernetes.Interface) error {
+				list, err := intercept.List(cmd.Context(), cs)
+				for _, s := range list {
+					state := "alive"
+					if !s.Alive {
+						state = "gone (lease expired)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\t%s\n", s.Name, name, s.Namespace, s.Service, s.Port, describe(s.Record), state)
+				}
+				return err
+			})
+			tw.Flush()
+			return err
+		},
+	}
+}
+
+func newInterceptStop(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop <name>",
+		Short: "Stop an intercept: its Service is restored as it was",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			found := false
+			err := eachCluster(g, func(_ string, cs kubernetes.Interface) error {
+				err := intercept.StopByName(cmd.Context(), cs, args[0])
+				if errors.Is(err, intercept.ErrNotFound) {
+					return nil
+				}
+				found = found || err == nil
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("no intercept named %q (see `tether intercept list`)", args[0])
+			}
+			fmt.Fprintf(g.out, "intercept %s stopped\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newInterceptUninstall(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove everything tether put into the clusters for intercepts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := eachCluster(g, func(_ string, cs kubernetes.Interface) error {
+				return intercept.Uninstall(cmd.Context(), cs)
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.out, "intercepts uninstalled")
+			return nil
+		},
+	}
+}
+
+func newInterceptAgent(g *globals) *cobra.Command {
+	var kubeconfig, rec, listenHost, control string
+	var embedded bool
+	cmd := &cobra.Command{
+		Use:    "agent --record JSON",
+		Short:  "Run a traffic-agent (started by `intercept start`, not by hand)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r record.Record
+			if err := jsonUnmarshal(rec, &r); err != nil {
+				return fmt.Errorf("--record: %w", err)
+			}
+			var loader clientcmd.ClientConfig
+			if kubeconfig != "" {
+				loader = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}, &clientcmd.ConfigOverrides{})
+			} else {
+				loader = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+			}
+			cfg, err := loader.ClientConfig()
+			if err != nil {
+				return err
+			}
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			// The agent must outlive a Ctrl-C sent to the workbench's
+			// terminal only if it was started in its own session (it is);
+			// its own SIGTERM still means: fail open and clean up.
+			return agent.Run(cmd.Context(), agent.Options{
+				Client: cs, Record: r, Token: os.Getenv(intercept.TokenEnv), Embedded: embedded,
+				ListenHost: listenHost, ControlAddr: control, Logger: g.logger(),
+			})
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "cluster-kubeconfig", "", "kubeconfig of the cluster (default: in-cluster or $KUBECONFIG)")
+	cmd.Flags().StringVar(&rec, "record", "", "the intercept record (JSON)")
+	cmd.Flags().BoolVar(&embedded, "embedded", false, "run beside a kwok pod on an embedded cluster")
+	cmd.Flags().StringVar(&listenHost, "listen-host", "127.0.0.1", "host the Service ports are served on")
+	cmd.Flags().StringVar(&control, "control", "127.0.0.1:0", "address the workbench's session connects to")
+	return cmd
+}
+
+func newInterceptServiceProxy(g *globals) *cobra.Command {
+	var mapping string
+	cmd := &cobra.Command{
+		Use:   "service-proxy <cluster>",
+		Short: "Serve every Service of an embedded cluster on a loopback port (a user-space kube-proxy)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cs, _, err := clusterClient(g, args[0])
+			if err != nil {
+				return err
+			}
+			p := svcproxy.New(svcproxy.Options{Client: cs, MappingFile: mapping, Logger: g.logger()})
+			errc := make(chan error, 1)
+			go func() { errc <- p.Run(cmd.Context()) }()
+			select {
+			case <-p.Ready():
+			case err := <-errc:
+				return err
+			}
+			for _, r := range p.Routes() {
+				fmt.Fprintf(g.out, "%s/%s:%d\t%s\n", r.Namespace, r.Service, r.Port, r.Address)
+			}
+			return <-errc
+		},
+	}
+	cmd.Flags().StringVar(&mapping, "mapping-file", "", "write the Service → loopback address table here (JSON), kept current")
+	return cmd
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

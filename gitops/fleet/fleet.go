@@ -1,0 +1,609 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/pki"
+	"github.com/tether-dev/tether/cluster/process"
+	"github.com/tether-dev/tether/cluster/progress"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/principal"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+// Names the system uses.
+const (
+	// SampleRepo is the repository the Git server is seeded with.
+	SampleRepo = "sample"
+	// SampleApp is the Application created per spoke.
+	SampleApp = "sample"
+	// SampleNamespace is where the sample lands on each spoke.
+	SampleNamespace = "sample"
+	// principalServerName is in the principal's certificate and is what
+	// agents verify, on both providers.
+	principalServerName = "tether-principal.tether-system.svc"
+)
+
+// Options configure Up and Down.
+type Options struct {
+	Workbench *cluster.Workbench
+	// Bin is the tether binary child processes run (embedded).
+	Bin string
+	// ModuleRoot is tether's source checkout, needed on kind to build the
+	// image; empty means the working directory or a parent of it.
+	ModuleRoot string
+	Progress   progress.Reporter
+	Logger     *slog.Logger
+	// Wait bounds the wait for every spoke to be Synced and Healthy.
+	Wait time.Duration
+}
+
+// State is what Up records in the workbench's state folder.
+type State struct {
+	Provider string `json:"provider"`
+	// GitURL is the sample repository as the agents fetch it.
+	GitURL string `json:"gitURL"`
+	// LocalGitURL is the sample repository as this machine reaches it
+	// (empty on kind: reach it through a port-forward).
+	LocalGitURL string `json:"localGitURL,omitempty"`
+	// Principal is the principal's address as agents dial it.
+	Principal string           `json:"principal"`
+	Processes []process.Record `json:"processes,omitempty"`
+	Spokes    []string         `json:"spokes"`
+}
+
+func (o *Options) defaults() error {
+	if o.Workbench == nil {
+		return errors.New("fleet: no workbench")
+	}
+	if o.Progress == nil {
+		o.Progress = progress.Discard()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Wait == 0 {
+		o.Wait = 5 * time.Minute
+	}
+	if o.Bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.Bin = exe
+	}
+	return nil
+}
+
+func dir(wb *cluster.Workbench) string              { return filepath.Join(wb.StateDir(), "fleet") }
+func statePath(wb *cluster.Workbench) string        { return filepath.Join(dir(wb), "fleet.json") }
+func tlsDir(wb *cluster.Workbench, n string) string { return filepath.Join(dir(wb), "tls", n) }
+
+// Load reads the recorded state; nil when the system is not up.
+func Load(wb *cluster.Workbench) (*State, error) {
+	data, err := os.ReadFile(statePath(wb))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("fleet state %s is damaged (%v): run `tether down`", statePath(wb), err)
+	}
+	return &st, nil
+}
+
+func save(wb *cluster.Workbench, st *State) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(wb) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(wb))
+}
+
+// Up brings the system up on the workbench's clusters, or reattaches to it.
+func Up(ctx context.Context, opts Options) (*State, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	wb := opts.Workbench
+	clusters, err := wb.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	if len(clusters) == 0 {
+		return nil, errors.New("the workbench has no clusters: run `tether up`")
+	}
+	provider := clusters[0].Provider
+	hub, spokes := clusters[0], clusters[1:]
+	if err := os.MkdirAll(dir(wb), 0o700); err != nil {
+		return nil, err
+	}
+	prev, err := Load(wb)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := wb.CA()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeCertificates(wb, ca, hub, spokes); err != nil {
+		return nil, err
+	}
+	var st *State
+	switch provider {
+	case cluster.ProviderKind:
+		st, err = upKind(ctx, opts, hub, spokes)
+	default:
+		st, err = upLocal(ctx, opts, prev, hub, spokes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := save(wb, st); err != nil {
+		return nil, err
+	}
+	if err := createSampleApps(ctx, opts, st, hub, spokes); err != nil {
+		return st, err
+	}
+	return st, waitSynced(ctx, opts, hub, spokes)
+}
+
+func writeCertificates(wb *cluster.Workbench, ca *pki.CA, hub cluster.Cluster, spokes []cluster.Cluster) error {
+	write := func(name string, pair pki.Pair) error {
+		d := tlsDir(wb, name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+		for f, b := range map[string][]byte{"ca.crt": ca.CertPEM, "tls.crt": pair.CertPEM, "tls.key": pair.KeyPEM} {
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(tlsDir(wb, "principal"), "tls.crt")); err != nil {
+		ips := []net.IP{net.ParseIP("127.0.0.1")}
+		if h := hostOf(hub.InternalEndpoint); h != "" {
+			if ip := net.ParseIP(h); ip != nil {
+				ips = append(ips, ip)
+			}
+		}
+		pair, err := ca.Issue(pki.Request{CommonName: "tether-principal", Server: true, IPs: ips,
+			DNSNames: []string{principalServerName, principalServerName + ".cluster.local", "tether-principal", "localhost"}})
+		if err != nil {
+			return err
+		}
+		if err := write("principal", pair); err != nil {
+			return err
+		}
+	}
+	for _, s := range spokes {
+		if _, err := os.Stat(filepath.Join(tlsDir(wb, s.Name), "tls.crt")); err == nil {
+			continue
+		}
+		pair, err := principal.AgentCertificate(ca, s.Name)
+		if err != nil {
+			return err
+		}
+		if err := write(s.Name, pair); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readTLS(wb *cluster.Workbench, name string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, f := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		b, err := os.ReadFile(filepath.Join(tlsDir(wb, name), f))
+		if err != nil {
+			return nil, err
+		}
+		out[f] = b
+	}
+	return out, nil
+}
+
+// upLocal runs the components as child processes (embedded and existing
+// providers), reattaching to the ones a previous up left running.
+func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
+	wb := opts.Workbench
+	if prev != nil && allAlive(prev.Processes) && sameSpokes(prev.Spokes, spokes) {
+		return prev, nil
+	}
+	if prev != nil {
+		step := opts.Progress.Start("restart the GitOps components (some are gone)")
+		stopAll(ctx, prev.Processes)
+		step.Done(nil)
+	}
+	gitAddr, grpcAddr, httpAddr, err := freeAddrs()
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr}
+	st.LocalGitURL = st.GitURL
+	for _, s := range spokes {
+		st.Spokes = append(st.Spokes, s.Name)
+	}
+	logs := filepath.Join(dir(wb), "logs")
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		return nil, err
+	}
+	common := []string{"--state-dir", wb.StateDir(), "--kubeconfig"}
+	start := func(name string, args ...string) (<-chan error, error) {
+		rec, exited, err := process.Start(name, opts.Bin, args, filepath.Join(logs, name+".log"), nil)
+		if err != nil {
+			return nil, err
+		}
+		st.Processes = append(st.Processes, rec)
+		return exited, nil
+	}
+	fail := func(err error) (*State, error) {
+		stopAll(context.WithoutCancel(ctx), st.Processes)
+		return nil, err
+	}
+
+	step := opts.Progress.Start("start the Git server and seed the sample repository")
+	exited, err := start("git", "git", "serve", "--root", filepath.Join(dir(wb), "git"), "--addr", gitAddr,
+		"--repo", SampleRepo, "--webhook", "http://"+httpAddr+"/webhook/git", "-v")
+	if err == nil {
+		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
+	}
+	if err == nil {
+		_, err = sample.Seed(ctx, st.GitURL, st.Spokes, sample.DefaultAuthor)
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	step = opts.Progress.Start("start the principal on the hub")
+	exited, err = start("principal", append([]string{"principal"}, append(common, hub.AdminKubeconfig,
+		"--listen", grpcAddr, "--http", httpAddr, "--tls-dir", tlsDir(wb, "principal"), "-v")...)...)
+	if err == nil {
+		err = waitHTTP(ctx, "principal", "http://"+httpAddr+"/healthz", exited, logs)
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+	for _, s := range spokes {
+		step := opts.Progress.Start("start the agent of " + s.Name)
+		healthAddr, herr := freeAddr()
+		if herr != nil {
+			step.Done(herr)
+			return fail(herr)
+		}
+		exited, err := start("agent-"+s.Name, append([]string{"agent"}, append(common, s.AdminKubeconfig,
+			"--name", s.Name, "--principal", grpcAddr, "--server-name", principalServerName,
+			"--tls-dir", tlsDir(wb, s.Name), "--health-addr", healthAddr, "-v")...)...)
+		if err == nil {
+			err = waitHTTP(ctx, "agent "+s.Name, "http://"+healthAddr+"/healthz", exited, logs)
+		}
+		step.Done(err)
+		if err != nil {
+			return fail(err)
+		}
+	}
+
+	// The same manifests kind runs, applied for real: the API server
+	// validates them and kwok stands in for the containers.
+	step = opts.Progress.Start("apply the component manifests (validated by each API server)")
+	err = applyManifests(ctx, opts, hub, spokes, "tether.local/tether:workbench", grpcAddr, st.GitURL, 0, nil)
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+	return st, nil
+}
+
+func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, image, principalAddr, gitURL string, nodePort int32, gitArgs []string) error {
+	wb := opts.Workbench
+	hubCfg, err := wb.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	ptls, err := readTLS(wb, "principal")
+	if err != nil {
+		return err
+	}
+	popts := deploy.Options{Image: image, PullPolicy: corev1.PullIfNotPresent, TLS: ptls, NodePort: nodePort}
+	objs, err := deploy.Principal(popts)
+	if err != nil {
+		return err
+	}
+	gopts := popts
+	gopts.TLS = nil
+	gopts.Args = gitArgs
+	if nodePort != 0 {
+		gopts.NodePort = nodePort + 1
+	}
+	gitObjs, err := deploy.GitServer(gopts)
+	if err != nil {
+		return err
+	}
+	if err := engine.InstallCRDs(ctx, hubCfg, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
+		return err
+	}
+	if err := deploy.Apply(ctx, hubCfg, append(objs, gitObjs...), deploy.FieldManager); err != nil {
+		return fmt.Errorf("hub %q: %w", hub.Name, err)
+	}
+	for _, s := range spokes {
+		cfg, err := wb.RESTConfig(s.Name)
+		if err != nil {
+			return err
+		}
+		atls, err := readTLS(wb, s.Name)
+		if err != nil {
+			return err
+		}
+		objs, err := deploy.Agent(deploy.Options{Image: image, PullPolicy: corev1.PullIfNotPresent, TLS: atls, Spoke: s.Name, PrincipalAddress: principalAddr, GitURL: gitURL})
+		if err != nil {
+			return err
+		}
+		if err := deploy.Apply(ctx, cfg, objs, deploy.FieldManager); err != nil {
+			return fmt.Errorf("spoke %q: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// createSampleApps puts one Application per spoke into the hub namespace
+// named after it: the hub is the source of truth (managed mode).
+func createSampleApps(ctx context.Context, opts Options, st *State, hub cluster.Cluster, spokes []cluster.Cluster) error {
+	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	step := opts.Progress.Start(fmt.Sprintf("create the sample Application for %d spokes on the hub", len(spokes)))
+	for _, s := range spokes {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "tether"}}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			step.Done(err)
+			return fmt.Errorf("create hub namespace %s: %w", s.Name, err)
+		}
+		app := &v1alpha1.Application{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Application"},
+			ObjectMeta: metav1.ObjectMeta{Name: SampleApp, Namespace: s.Name},
+			Spec: v1alpha1.ApplicationSpec{
+				Source:      v1alpha1.Source{RepoURL: st.GitURL, TargetRevision: sample.Branch, Path: sample.OverlayDir(s.Name)},
+				Destination: v1alpha1.Destination{Namespace: SampleNamespace},
+				SyncPolicy: &v1alpha1.SyncPolicy{Automated: &v1alpha1.Automated{Prune: true, SelfHeal: true},
+					SyncOptions: []string{v1alpha1.SyncOptionCreateNamespace}},
+			},
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+		if err != nil {
+			step.Done(err)
+			return err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		if _, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name).Apply(ctx, SampleApp, u, metav1.ApplyOptions{FieldManager: deploy.FieldManager, Force: true}); err != nil {
+			step.Done(err)
+			return fmt.Errorf("create the sample Application for %s: %w", s.Name, err)
+		}
+	}
+	step.Done(nil)
+	return nil
+}
+
+// waitSynced waits until the hub shows every spoke's sample Synced and
+// Healthy, reporting how many are there.
+func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster) error {
+	if len(spokes) == 0 {
+		return nil
+	}
+	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	step := opts.Progress.Start("wait until every spoke reports Synced and Healthy on the hub")
+	deadline := time.Now().Add(opts.Wait)
+	var last string
+	for {
+		ready := 0
+		for _, s := range spokes {
+			u, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name).Get(ctx, SampleApp, metav1.GetOptions{})
+			if err != nil {
+				last = fmt.Sprintf("%s: %v", s.Name, err)
+				continue
+			}
+			sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+			health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+			if sync == v1alpha1.SyncStatusSynced && health == "Healthy" {
+				ready++
+			} else {
+				last = fmt.Sprintf("%s: %s/%s", s.Name, orDash(sync), orDash(health))
+			}
+		}
+		step.Update(fmt.Sprintf("%d/%d spokes Synced and Healthy", ready, len(spokes)))
+		if ready == len(spokes) {
+			step.Done(nil)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("not every spoke was Synced and Healthy within %s (last: %s); see the logs in %s and `tether app get sample -n %s --context %s`",
+				opts.Wait, last, filepath.Join(dir(opts.Workbench), "logs"), spokes[0].Name, hub.Context)
+			step.Done(err)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			step.Done(ctx.Err())
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Down stops the components. Clusters are the workbench's business; on
+// kind they disappear with their pods.
+func Down(ctx context.Context, wb *cluster.Workbench) error {
+	st, err := Load(wb)
+	if err != nil || st == nil {
+		return err
+	}
+	stopAll(ctx, st.Processes)
+	return os.RemoveAll(dir(wb))
+}
+
+// ComponentStatus is one process of the system.
+type ComponentStatus struct {
+	Name  string
+	PID   int
+	Alive bool
+	Log   string
+}
+
+// Components lists the system's processes (embedded) and whether each runs.
+func Components(wb *cluster.Workbench) ([]ComponentStatus, error) {
+	st, err := Load(wb)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	var out []ComponentStatus
+	for _, p := range st.Processes {
+		out = append(out, ComponentStatus{Name: p.Name, PID: p.PID, Alive: process.Alive(p), Log: p.Log})
+	}
+	return out, nil
+}
+
+func stopAll(ctx context.Context, procs []process.Record) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		_ = process.Stop(ctx, procs[i], 10*time.Second)
+	}
+}
+
+func allAlive(procs []process.Record) bool {
+	if len(procs) == 0 {
+		return false
+	}
+	for _, p := range procs {
+		if !process.Alive(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSpokes(names []string, spokes []cluster.Cluster) bool {
+	if len(names) != len(spokes) {
+		return false
+	}
+	for i, s := range spokes {
+		if names[i] != s.Name {
+			return false
+		}
+	}
+	return true
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func freeAddrs() (string, string, string, error) {
+	var out []string
+	var hold []net.Listener
+	defer func() {
+		for _, l := range hold {
+			l.Close()
+		}
+	}()
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", "", err
+		}
+		hold = append(hold, l)
+		out = append(out, l.Addr().String())
+	}
+	return out[0], out[1], out[2], nil
+}
+
+func waitHTTP(ctx context.Context, what, url string, exited <-chan error, logs string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 60s (%v); see %s", what, err, logs)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("%s exited during start-up (%v); see %s", what, err, logs)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+func hostOf(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}

@@ -1,0 +1,337 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/scenarios/harness"
+)
+
+// echoServer is a local process standing in for a workload: it answers
+// every request with its name, and /stream with a tick every 100 ms.
+func echoServer(name string) (addr string, stop func()) {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		for i := range 30 {
+			if _, err := fmt.Fprintf(w, "%s tick %d\n", name, i); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }
+}
+
+var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
+	const ns = "shop"
+	var (
+		wb        *harness.Workbench
+		cs        *kubernetes.Clientset
+		proxy     *svcproxy.Proxy
+		tmp       string
+		localAddr string
+		origSvc   *corev1.Service
+	)
+	// One connection per request: the service proxy routes connections.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	get := func(port int32, path string, header ...string) (string, error) {
+		addr, ok := proxy.Addr(ns, "echo", port)
+		if !ok {
+			return "", fmt.Errorf("no route for echo:%d yet", port)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	body := func(header ...string) func() (string, error) {
+		return func() (string, error) { return get(80, "/", header...) }
+	}
+	tetherArgs := func(args ...string) []string {
+		return append([]string{"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig}, args...)
+	}
+	startIntercept := func(name string, extra ...string) *harness.Process {
+		GinkgoHelper()
+		args := tetherArgs(append([]string{"intercept", "start", "hub/" + ns + "/echo", "--port", "80", "--to", localAddr, "-v"}, extra...)...)
+		p, err := harness.Start(name, tetherBin, filepath.Join(tmp, name+".log"), nil, args...)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(p.Output).WithTimeout(40*time.Second).Should(ContainSubstring("press Ctrl-C"), func() string { return p.Output() })
+		DeferCleanup(p.Stop)
+		return p
+	}
+	// serviceAsItWas: the selector and annotations are exactly the original.
+	serviceAsItWas := func(g Gomega) {
+		s, err := cs.CoreV1().Services(ns).Get(context.Background(), "echo", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(s.Spec.Selector).To(Equal(origSvc.Spec.Selector))
+		g.Expect(s.Annotations).To(Equal(origSvc.Annotations))
+		g.Expect(s.Spec.Ports).To(Equal(origSvc.Spec.Ports))
+	}
+	nothingLeft := func(g Gomega) {
+		ctx := context.Background()
+		serviceAsItWas(g)
+		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(pods.Items).To(BeEmpty())
+		leases, err := cs.CoordinationV1().Leases("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(leases.Items).To(BeEmpty())
+	}
+	makeWorkload := func(ctx context.Context, name string, labels map[string]string, addr string) {
+		GinkgoHelper()
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: map[string]string{svcproxy.AnnotationLocalAddress: addr}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "example.com/echo:1",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				Env:   []corev1.EnvVar{{Name: "GREETING", Value: "hello from " + name}},
+			}}},
+		}
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+	}
+	makeService := func(ctx context.Context, name string, selector map[string]string) *corev1.Service {
+		GinkgoHelper()
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{"example.com/owner": "shop-team"}},
+			Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+			}},
+		}
+		s, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		return s
+	}
+
+	BeforeAll(func(ctx SpecContext) {
+		wb = newWorkbench()
+		tmp = GinkgoT().TempDir()
+		res := wb.Run(ctx, "up", "--provider", "embedded", "--spokes", "0")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
+		var err error
+		cs, err = wb.Client("hub")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		origAddr, stop := echoServer("original")
+		DeferCleanup(stop)
+		var stopLocal func()
+		localAddr, stopLocal = echoServer("local")
+		DeferCleanup(stopLocal)
+		backendAddr, stopBackend := echoServer("backend")
+		DeferCleanup(stopBackend)
+		makeWorkload(ctx, "echo-0", map[string]string{"app": "echo"}, origAddr)
+		makeWorkload(ctx, "backend-0", map[string]string{"app": "backend"}, backendAddr)
+		origSvc = makeService(ctx, "echo", map[string]string{"app": "echo"})
+		makeService(ctx, "backend", map[string]string{"app": "backend"})
+
+		proxy = svcproxy.New(svcproxy.Options{Client: cs, MappingFile: filepath.Join(tmp, "routes.json"), Logger: slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		pctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- proxy.Run(pctx) }()
+		DeferCleanup(func() { cancel(); Eventually(done).Should(Receive(BeNil())) })
+		Eventually(body()).WithTimeout(30 * time.Second).Should(Equal("original"))
+	}, NodeTimeout(5*time.Minute))
+
+	It("serves a Service on loopback and follows a selector change within a second", func(ctx SpecContext) {
+		routes, err := svcproxy.ReadMapping(filepath.Join(tmp, "routes.json"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(routes).To(ContainElement(HaveField("Service", "echo")))
+
+		s, err := cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		s.Spec.Selector = map[string]string{"app": "backend"}
+		_, err = cs.CoreV1().Services(ns).Update(ctx, s, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		start := time.Now()
+		Eventually(body()).WithTimeout(5 * time.Second).WithPolling(20 * time.Millisecond).Should(Equal("backend"))
+		took := time.Since(start)
+		fmt.Fprintf(GinkgoWriter, "selector change re-routed new connections after %v\n", took)
+		Expect(took).To(BeNumerically("<", 1500*time.Millisecond))
+
+		s, err = cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		s.Spec.Selector = origSvc.Spec.Selector
+		_, err = cs.CoreV1().Services(ns).Update(ctx, s, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(body()).WithTimeout(5 * time.Second).Should(Equal("original"))
+		origSvc, err = cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+	}, SpecTimeout(time.Minute))
+
+	It("refuses bad input clearly and leaves nothing behind", func(ctx SpecContext) {
+		refused := func(res harness.Result, want string) {
+			GinkgoHelper()
+			Expect(res.ExitCode).NotTo(Equal(0), res.Stdout)
+			Expect(res.Stderr).To(ContainSubstring(want))
+		}
+		refused(wb.Run(ctx, "intercept", "start", "hub/"+ns+"/nope", "--port", "80", "--to", localAddr), "service hub/shop/nope not found")
+		refused(wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "81", "--to", localAddr), "has no port 81 (its ports: 80)")
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		dead := l.Addr().String()
+		l.Close()
+		refused(wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", dead), "nothing is listening at --to "+dead)
+		refused(wb.Run(ctx, "intercept", "start", "hub/"+ns, "--port", "80", "--to", localAddr), "want <cluster>/<namespace>/<service>")
+		refused(wb.Run(ctx, "intercept", "stop", "ghost"), `no intercept named "ghost"`)
+		Consistently(nothingLeft).WithTimeout(time.Second).Should(Succeed())
+	}, SpecTimeout(time.Minute))
+
+	It("carries every connection of a global intercept to the local process, refuses a second one, and restores the Service on stop", func(ctx SpecContext) {
+		p := startIntercept("global")
+		Eventually(body()).WithTimeout(5 * time.Second).Should(Equal("local"))
+		Consistently(body()).WithTimeout(time.Second).Should(Equal("local"))
+
+		list := wb.Run(ctx, "intercept", "list")
+		Expect(list.ExitCode).To(Equal(0), list.Stderr)
+		Expect(list.Stdout).To(MatchRegexp(`echo-80\s+hub\s+shop/echo\s+80\s+every connection\s+alive`))
+
+		res := wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr)
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`port 80 of service hub/shop/echo is already intercepted globally by "echo-80"`))
+
+		By("a long-lived streaming response through the intercept")
+		addr, _ := proxy.Addr(ns, "echo", 80)
+		resp, err := client.Get("http://" + addr + "/stream")
+		Expect(err).NotTo(HaveOccurred())
+		sc := bufio.NewScanner(resp.Body)
+		var ticks []time.Time
+		for sc.Scan() {
+			Expect(sc.Text()).To(HavePrefix("local tick"))
+			ticks = append(ticks, time.Now())
+		}
+		resp.Body.Close()
+		Expect(ticks).To(HaveLen(30))
+		Expect(ticks[29].Sub(ticks[0])).To(BeNumerically(">", 2*time.Second), "the response was buffered, not streamed")
+
+		p.Stop()
+		Expect(p.Output()).To(ContainSubstring("shop/echo is as it was"))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(body()).WithTimeout(5 * time.Second).Should(Equal("original"))
+	}, SpecTimeout(2*time.Minute))
+
+	It("routes only requests with the personal headers to the local process", func(ctx SpecContext) {
+		p := startIntercept("personal", "--header", "X-Dev=alice")
+		Eventually(body("X-Dev", "alice")).WithTimeout(5 * time.Second).Should(Equal("local"))
+		Expect(body()()).To(Equal("original"))
+		Expect(body("X-Dev", "bob")()).To(Equal("original"))
+		Expect(body("X-Dev", "alice")()).To(Equal("local"))
+
+		res := wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr, "--header", "x-dev=alice")
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring("already intercepted with the same headers"))
+
+		stop := wb.Run(ctx, "intercept", "stop", "echo-80")
+		Expect(stop.ExitCode).To(Equal(0), stop.Stderr)
+		Eventually(p.Exited).WithTimeout(10 * time.Second).Should(BeTrue())
+		Expect(p.Output()).To(ContainSubstring("was stopped"))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
+
+	It("lets the local process reach in-cluster Services by DNS name through the outbound proxy", func(ctx SpecContext) {
+		p := startIntercept("outbound")
+		m := regexp.MustCompile(`HTTP_PROXY=(\S+)`).FindStringSubmatch(p.Output())
+		Expect(m).To(HaveLen(2))
+		u, err := url.Parse(m[1])
+		Expect(err).NotTo(HaveOccurred())
+		viaProxy := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(u)}}
+		for _, host := range []string{"backend.shop.svc", "backend.shop.svc.cluster.local", "backend.shop"} {
+			resp, err := viaProxy.Get("http://" + host + "/")
+			Expect(err).NotTo(HaveOccurred())
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			Expect(string(b)).To(Equal("backend"), host)
+		}
+		By("CONNECT, as HTTPS clients use it")
+		c, err := net.Dial("tcp", u.Host)
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		fmt.Fprintf(c, "CONNECT backend.shop.svc:80 HTTP/1.1\r\nHost: backend.shop.svc:80\r\n\r\n")
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		Expect(err).NotTo(HaveOccurred())
+		Expect(line).To(ContainSubstring("200"))
+		for l, _ := br.ReadString('\n'); strings.TrimSpace(l) != ""; l, _ = br.ReadString('\n') {
+		}
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n")
+		rest, _ := io.ReadAll(br)
+		Expect(string(rest)).To(HaveSuffix("backend"))
+
+		resp, err := viaProxy.Get("http://missing.shop.svc/")
+		if err == nil {
+			Expect(resp.StatusCode).To(BeNumerically(">=", 500))
+			resp.Body.Close()
+		}
+		p.Stop()
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
+
+	It("fails open within 15 s when the workbench is killed with SIGKILL", func(ctx SpecContext) {
+		p := startIntercept("killed")
+		Eventually(body()).WithTimeout(5 * time.Second).Should(Equal("local"))
+		p.Kill()
+		killed := time.Now()
+		Eventually(serviceAsItWas).WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "service restored %v after SIGKILL of the workbench\n", time.Since(killed))
+		Eventually(body()).WithTimeout(3 * time.Second).Should(Equal("original"))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
+
+	It("runs a command with the workload's environment and the outbound proxy, ending with it", func(ctx SpecContext) {
+		out := wb.Run(ctx, "intercept", "run", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr, "--",
+			"sh", "-c", `echo "greeting=$GREETING"; echo "proxy=$HTTP_PROXY"`)
+		Expect(out.ExitCode).To(Equal(0), out.Stderr)
+		Expect(out.Stdout).To(ContainSubstring("greeting=hello from echo-0"))
+		Expect(out.Stdout).To(MatchRegexp(`proxy=http://127\.0\.0\.1:\d+`))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(time.Minute))
+
+	It("uninstall removes a running intercept and its leftovers", func(ctx SpecContext) {
+		p := startIntercept("uninstalled")
+		Eventually(body()).WithTimeout(5 * time.Second).Should(Equal("local"))
+		res := wb.Run(ctx, "intercept", "uninstall")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Eventually(p.Exited).WithTimeout(10 * time.Second).Should(BeTrue())
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(body()).WithTimeout(3 * time.Second).Should(Equal("original"))
+	}, SpecTimeout(time.Minute))
+})
