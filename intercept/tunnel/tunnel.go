@@ -1,0 +1,178 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+const maxLine = 1024
+
+// config is yamux's defaults with a keepalive short enough that a dead
+// peer is noticed well inside the intercept's 15 s fail-open budget.
+func config(log *slog.Logger) *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.KeepAliveInterval = 3 * time.Second
+	c.ConnectionWriteTimeout = 10 * time.Second
+	c.StreamOpenTimeout = 10 * time.Second
+	c.LogOutput = nil
+	c.Logger = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	return c
+}
+
+// Client authenticates on conn with token and returns the workbench's end
+// of the session.
+func Client(conn net.Conn, token string, log *slog.Logger) (*yamux.Session, error) {
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "TETHER %s\n", token); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	line, err := readLine(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("traffic-agent handshake: %w", err)
+	}
+	if line != "OK" {
+		conn.Close()
+		return nil, fmt.Errorf("traffic-agent refused the session: %s", line)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return yamux.Client(conn, config(log))
+}
+
+// Server checks the token a workbench presents on conn and returns the
+// agent's end of the session.
+func Server(conn net.Conn, token string, log *slog.Logger) (*yamux.Session, error) {
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := readLine(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	got := strings.TrimPrefix(line, "TETHER ")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		fmt.Fprintf(conn, "ERR bad token\n")
+		conn.Close()
+		return nil, errors.New("workbench presented a bad token")
+	}
+	if _, err := io.WriteString(conn, "OK\n"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return yamux.Server(conn, config(log))
+}
+
+// readLine reads one \n-terminated line byte by byte: no buffering, so
+// nothing after the line is swallowed before yamux takes over the conn.
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for len(b) < maxLine {
+		if _, err := io.ReadFull(r, one); err != nil {
+			return "", err
+		}
+		if one[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, one[0])
+	}
+	return "", errors.New("line too long")
+}
+
+// Dial asks the agent at the other end of sess to dial addr from inside
+// the cluster and returns the stream carrying that connection.
+func Dial(ctx context.Context, sess *yamux.Session, addr string) (net.Conn, error) {
+	s, err := sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("open stream to traffic-agent: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := fmt.Fprintf(s, "DIAL %s\n", addr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	line, err := readLine(s)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("dial %s through traffic-agent: %w", addr, err)
+	}
+	if line != "OK" {
+		s.Close()
+		return nil, fmt.Errorf("dial %s through traffic-agent: %s", addr, strings.TrimPrefix(line, "ERR "))
+	}
+	_ = s.SetDeadline(time.Time{})
+	return s, nil
+}
+
+// ServeDial answers one dial request on stream s (agent side) with dial.
+func ServeDial(ctx context.Context, s net.Conn, dial func(ctx context.Context, addr string) (net.Conn, error), log *slog.Logger) {
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := readLine(s)
+	if err != nil || !strings.HasPrefix(line, "DIAL ") {
+		s.Close()
+		return
+	}
+	addr := strings.TrimPrefix(line, "DIAL ")
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	up, err := dial(dctx, addr)
+	cancel()
+	if err != nil {
+		log.Info("outbound dial failed", "address", addr, "err", err)
+		fmt.Fprintf(s, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		s.Close()
+		return
+	}
+	if _, err := io.WriteString(s, "OK\n"); err != nil {
+		s.Close()
+		up.Close()
+		return
+	}
+	_ = s.SetDeadline(time.Time{})
+	Splice(s, up)
+}
+
+// Splice copies both ways until both directions end, passing half-closes
+// on so request/response protocols that signal end-of-request by closing
+// their write side keep working, then closes both.
+func Splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	one := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		closeWrite(dst)
+	}
+	go one(a, b)
+	go one(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+func closeWrite(c net.Conn) {
+	switch c := c.(type) {
+	case interface{ CloseWrite() error }:
+		_ = c.CloseWrite()
+	case *yamux.Stream:
+		// A yamux stream's Close is a half-close: it sends FIN and keeps
+		// reading until the peer's FIN.
+		_ = c.Close()
+	default:
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,83 @@
+package tunnel
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/yamux"
+)
+
+func TestSessionDialAndIntercept(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	a, b := net.Pipe()
+	type res struct {
+		s   *yamux.Session
+		err error
+	}
+	srvc := make(chan res, 1)
+	go func() { s, err := Server(b, "secret", log); srvc <- res{s, err} }()
+	cli, err := Client(a, "secret", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r := <-srvc
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+
+	// An upstream the agent side dials for the workbench.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(c)
+		_, _ = c.Write([]byte(strings.ToUpper(string(b))))
+		c.Close()
+	}()
+	go func() {
+		sess := r.s
+		for {
+			st, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			go ServeDial(context.Background(), st, func(ctx context.Context, addr string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", addr)
+			}, log)
+		}
+	}()
+	c, err := Dial(context.Background(), cli, l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Write([]byte("hello"))
+	closeWrite(c)
+	got, _ := io.ReadAll(c)
+	if string(got) != "HELLO" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := Dial(context.Background(), cli, "127.0.0.1:1"); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+}
+
+func TestBadToken(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	a, b := net.Pipe()
+	go func() { _, _ = Server(b, "secret", log) }()
+	if _, err := Client(a, "wrong", log); err == nil || !strings.Contains(err.Error(), "bad token") {
+		t.Fatalf("err = %v", err)
+	}
+}
