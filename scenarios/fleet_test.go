@@ -97,8 +97,13 @@ var _ = Describe("fleet", Ordered, Label("embedded", "fleet"), func() {
 				g.Expect(err).NotTo(HaveOccurred())
 				var app v1alpha1.Application
 				g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)).To(Succeed())
-				g.Expect(app.Status.Sync.Status).To(Equal(v1alpha1.SyncStatusSynced), "%s on the hub: %+v", s, app.Status)
-				g.Expect(app.Status.Health.Status).To(Equal("Healthy"), s)
+				spokeU, _ := spokeDyn[s].Resource(v1alpha1.ApplicationsResource).Namespace(cluster.SystemNamespace).Get(ctx, "web", metav1.GetOptions{})
+				var spokeStatus any
+				if spokeU != nil {
+					spokeStatus = spokeU.Object["status"]
+				}
+				g.Expect(app.Status.Sync.Status).To(Equal(v1alpha1.SyncStatusSynced), "%s on the hub: %+v\non the spoke: %v", s, app.Status, spokeStatus)
+				g.Expect(app.Status.Health.Status).To(Equal("Healthy"), "%s: hub health %+v\non the spoke: %v", s, app.Status.Health, spokeStatus)
 				if sha != "" {
 					g.Expect(app.Status.Sync.Revision).To(Equal(sha), s)
 				}

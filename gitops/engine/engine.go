@@ -85,6 +85,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// client-go's default of 5 requests per second would make a sync of a
+	// few hundred resources take minutes (dry run, apply, read back).
+	opts.Config = rest.CopyConfig(opts.Config)
+	if opts.Config.QPS == 0 {
+		opts.Config.QPS, opts.Config.Burst = 100, 200
+	}
 	dyn, err := dynamic.NewForConfig(opts.Config)
 	if err != nil {
 		return nil, err

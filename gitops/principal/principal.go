@@ -67,6 +67,10 @@ type Principal struct {
 	// sentOps remembers operation IDs queued per agent, so informer
 	// resyncs do not queue the same intent twice.
 	sentOps map[string]map[string]bool
+	// pendingStatus holds the newest unwritten status per "agent/app".
+	pendingStatus map[string]*v1alpha1.ApplicationStatus
+	writing       map[string]bool
+	statusWake    chan struct{}
 
 	grpcAddr net.Addr
 	httpAddr net.Addr
@@ -92,6 +96,12 @@ func New(opts Options) (*Principal, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "tether-system"
 	}
+	// client-go's default of 5 requests per second would make a sync of a
+	// few hundred resources take minutes (dry run, apply, read back).
+	opts.Hub = rest.CopyConfig(opts.Hub)
+	if opts.Hub.QPS == 0 {
+		opts.Hub.QPS, opts.Hub.Burst = 100, 200
+	}
 	dyn, err := dynamic.NewForConfig(opts.Hub)
 	if err != nil {
 		return nil, err
@@ -99,6 +109,7 @@ func New(opts Options) (*Principal, error) {
 	p := &Principal{
 		opts: opts, log: opts.Logger, dyn: dyn,
 		outboxes: map[string]*protocol.Outbox{}, sessions: map[string]*session{}, sentOps: map[string]map[string]bool{},
+		pendingStatus: map[string]*v1alpha1.ApplicationStatus{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
 		ready: make(chan struct{}),
 	}
 	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
@@ -153,6 +164,9 @@ func (p *Principal) Run(ctx context.Context) error {
 	close(p.ready)
 	p.log.Info("principal serving", "grpc", ln.Addr().String(), "http", addrString(p.httpAddr))
 	go p.heartbeat(ctx)
+	for range 4 {
+		go p.statusWriter(ctx)
+	}
 	errCh := make(chan error, 1)
 	go func() { errCh <- srv.Serve(ln) }()
 	select {
@@ -379,30 +393,113 @@ func (p *Principal) resync(agent string, hello protocol.Hello) {
 	}
 }
 
-// handle applies one message from an agent. Only the agent's own hub
+// handle takes one message from an agent. Only the agent's own hub
 // namespace is ever touched: names are resolved inside it.
-func (p *Principal) handle(ctx context.Context, agent string, m *protocol.Message) error {
-	if m.Status == nil {
+//
+// Statuses are states: the latest per Application is kept and written by
+// the status writers, and the message is acknowledged once recorded. A
+// principal that dies before writing loses nothing, because every agent
+// sends all its statuses again on its next stream.
+func (p *Principal) handle(_ context.Context, agent string, m *protocol.Message) error {
+	if m.Status == nil || m.Status.Deleted || m.Status.Status == nil {
 		return nil
 	}
-	st := m.Status
-	if st.Deleted || st.Status == nil {
-		return nil
+	key := agent + "/" + m.Status.Name
+	p.mu.Lock()
+	p.pendingStatus[key] = m.Status.Status
+	p.mu.Unlock()
+	select {
+	case p.statusWake <- struct{}{}:
+	default:
 	}
-	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		u, err := res.Get(ctx, st.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
+	return nil
+}
+
+// statusWriter writes pending statuses, newest per Application, until ctx
+// ends. Several run, so one slow write does not hold up the fleet.
+func (p *Principal) statusWriter(ctx context.Context) {
+	for {
+		p.mu.Lock()
+		var key string
+		var st *v1alpha1.ApplicationStatus
+		for k, v := range p.pendingStatus {
+			// One writer per Application at a time: two in flight could
+			// land out of order and leave an older status on the hub.
+			if p.writing[k] {
+				continue
+			}
+			key, st = k, v
+			delete(p.pendingStatus, k)
+			p.writing[k] = true
+			break
 		}
+		p.mu.Unlock()
+		if st == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.statusWake:
+			}
+			continue
+		}
+		agent, name, _ := strings.Cut(key, "/")
+		err := p.writeStatus(ctx, agent, name, st)
+		p.mu.Lock()
+		delete(p.writing, key)
+		_, newer := p.pendingStatus[key]
+		p.mu.Unlock()
+		if newer {
+			// A newer status waited for this write; make sure a writer
+			// looks again.
+			select {
+			case p.statusWake <- struct{}{}:
+			default:
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("could not write status to the hub; will retry", "agent", agent, "app", name, "err", err)
+			p.mu.Lock()
+			if _, newer := p.pendingStatus[key]; !newer {
+				p.pendingStatus[key] = st
+			}
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// writeStatus writes an agent's status onto the hub Application, starting
+// from the informer's copy (no read per write) and re-reading only on a
+// conflict.
+func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1alpha1.ApplicationStatus) error {
+	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
+	first := true
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var u *unstructured.Unstructured
+		if obj, ok, _ := p.apps.GetStore().GetByKey(agent + "/" + name); first && ok {
+			u = obj.(*unstructured.Unstructured)
+		} else {
+			var err error
+			if u, err = res.Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return err
+			}
+		}
+		cached := first
+		first = false
 		app, err := toApp(u)
 		if err != nil {
 			return err
 		}
-		if reflect.DeepEqual(&app.Status, st.Status) {
+		// Only a fresh read may say "nothing to write": the informer's copy
+		// can predate our own last write and look equal when it is not.
+		if !cached && reflect.DeepEqual(&app.Status, st) {
 			return nil
 		}
-		app.Status = *st.Status
+		app.Status = *st
 		nu, err := fromApp(app)
 		if err != nil {
 			return err
@@ -411,20 +508,20 @@ func (p *Principal) handle(ctx context.Context, agent string, m *protocol.Messag
 		return err
 	})
 	if apierrors.IsNotFound(err) {
-		p.log.Info("status for an Application the hub does not have", "agent", agent, "app", st.Name)
+		p.log.Info("status for an Application the hub does not have", "agent", agent, "app", name)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write status of %s/%s: %w", agent, st.Name, err)
+		return fmt.Errorf("write status of %s/%s: %w", agent, name, err)
 	}
 	// A finished operation is cleared on the hub, guarded by its ID so a
 	// newer request is never lost.
-	if os := st.Status.OperationState; os != nil && os.Operation.ID != "" && os.Phase != v1alpha1.OperationRunning {
+	if os := st.OperationState; os != nil && os.Operation.ID != "" && os.Phase != v1alpha1.OperationRunning {
 		id, _ := json.Marshal(os.Operation.ID)
 		patch := fmt.Sprintf(`[{"op":"test","path":"/operation/id","value":%s},{"op":"remove","path":"/operation"}]`, id)
-		_, err := res.Patch(ctx, st.Name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+		_, err := res.Patch(ctx, name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isUnprocessable(err) {
-			return fmt.Errorf("clear operation of %s/%s: %w", agent, st.Name, err)
+			return fmt.Errorf("clear operation of %s/%s: %w", agent, name, err)
 		}
 	}
 	return nil
