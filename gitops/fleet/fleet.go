@@ -607,3 +607,35 @@ func hostOf(endpoint string) string {
 	}
 	return u.Hostname()
 }
+
+// MakeChange commits a new replica count for the sample to the sample
+// repository, so a newcomer can watch one commit roll out to every spoke.
+// It returns the new commit.
+func MakeChange(ctx context.Context, wb *cluster.Workbench, replicas int) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	edits := []sample.Edit{sample.Scale(sample.PlainDeployment, replicas)}
+	for _, s := range st.Spokes {
+		edits = append(edits, sample.WriteFile(sample.OverlayDir(s)+"/replicas.txt", []byte(fmt.Sprintf("%d\n", replicas))))
+	}
+	msg := fmt.Sprintf("scale the sample to %d replicas", replicas)
+	if st.LocalGitURL != "" {
+		return sample.Commit(ctx, st.LocalGitURL, msg, edits...)
+	}
+	clusters, err := wb.Clusters()
+	if err != nil || len(clusters) == 0 {
+		return "", fmt.Errorf("no hub to reach the Git server on: %v", err)
+	}
+	var sha string
+	err = withGitForward(ctx, wb, clusters[0].Name, func(base string) error {
+		var cerr error
+		sha, cerr = sample.Commit(ctx, base+"/"+SampleRepo+".git", msg, edits...)
+		return cerr
+	})
+	return sha, err
+}
