@@ -290,7 +290,7 @@ func BenchmarkFleetCommitToSynced(b *testing.B) {
 func scaleOverlays(spokes []string, replicas int) []sample.Edit {
 	out := []sample.Edit{sample.Scale(sample.PlainDeployment, replicas)}
 	for _, s := range spokes {
-		out = append(out, sample.WriteFile(sample.OverlayDir(s)+"/bench.txt", []byte(strconv.Itoa(replicas))))
+		out = append(out, sample.ScaleOverlay(s, replicas))
 	}
 	return out
 }

@@ -621,7 +621,7 @@ func MakeChange(ctx context.Context, wb *cluster.Workbench, replicas int) (strin
 	}
 	edits := []sample.Edit{sample.Scale(sample.PlainDeployment, replicas)}
 	for _, s := range st.Spokes {
-		edits = append(edits, sample.WriteFile(sample.OverlayDir(s)+"/replicas.txt", []byte(fmt.Sprintf("%d\n", replicas))))
+		edits = append(edits, sample.ScaleOverlay(s, replicas))
 	}
 	msg := fmt.Sprintf("scale the sample to %d replicas", replicas)
 	if st.LocalGitURL != "" {

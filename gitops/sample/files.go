@@ -2,6 +2,7 @@ package sample
 
 import (
 	"fmt"
+	"strconv"
 	"sort"
 	"strings"
 )
@@ -172,7 +173,9 @@ resources:
 // overlay keeps selectors out of the spoke label (includeSelectors: false)
 // because a Deployment's selector is immutable: relabelling would otherwise
 // force a delete and re-create when an Application moves between variants.
-func overlay(spoke string) string {
+func overlay(spoke string) string { return overlayWithReplicas(spoke, OverlayReplicas) }
+
+func overlayWithReplicas(spoke string, replicas int) string {
 	return `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -183,7 +186,7 @@ labels:
   includeSelectors: false
 replicas:
 - name: web
-  count: 1
+  count: ` + strconv.Itoa(replicas) + `
 patches:
 - target:
     kind: ConfigMap

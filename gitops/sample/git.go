@@ -95,6 +95,17 @@ func Scale(path string, replicas int) Edit {
 	}
 }
 
+// ScaleOverlay sets the replica count of a spoke's overlay: what the
+// sample Application of that spoke deploys.
+func ScaleOverlay(spoke string, replicas int) Edit {
+	return func(wfs billy.Filesystem) error {
+		if !validSpoke(spoke) {
+			return fmt.Errorf("spoke name %q is not a DNS label", spoke)
+		}
+		return util.WriteFile(wfs, OverlayDir(spoke)+"/kustomization.yaml", []byte(overlayWithReplicas(spoke, replicas)), 0o644)
+	}
+}
+
 // WriteFile creates or replaces the file at path, for example with broken
 // YAML to see a sync fail.
 func WriteFile(path string, content []byte) Edit {
