@@ -2,8 +2,8 @@ package sample
 
 import (
 	"fmt"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 )
 
