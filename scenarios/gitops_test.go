@@ -260,7 +260,7 @@ replicas:
 			app := getApp(ctx, "web")
 			g.Expect(app.Status.Conditions).To(ContainElement(And(
 				HaveField("Type", v1alpha1.ConditionSyncError),
-				HaveField("Message", And(ContainSubstring("nothing was applied"), ContainSubstring("Service web/bad"))))))
+				HaveField("Message", And(ContainSubstring("nothing was applied"), ContainSubstring("Service web/bad (plain/bad.yaml)"))))))
 		}).WithContext(ctx).Should(Succeed())
 		Expect(replicas(ctx, "web", "web")).To(Equal(int32(4)), "part of a refused set was applied")
 

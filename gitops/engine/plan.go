@@ -29,6 +29,8 @@ type target struct {
 	// commit defines it, and the object waits for the CRD.
 	known bool
 	live  *unstructured.Unstructured
+	// file is where in Git the object comes from, for error messages.
+	file string
 }
 
 func (t target) id() string {
@@ -68,10 +70,11 @@ func (e *Engine) makePlan(ctx context.Context, app *v1alpha1.Application, revisi
 	id := trackingID(app)
 	want := map[string]bool{}
 	for _, o := range objs {
-		t, err := e.targetFor(o, app, id)
+		t, err := e.targetFor(o.Object, app, id)
 		if err != nil {
 			return nil, err
 		}
+		t.file = o.File
 		if t.known {
 			if t.live, err = live.get(ctx, t.gvr, t.obj.GetNamespace(), t.obj.GetName()); err != nil {
 				return nil, fmt.Errorf("read live %s: %w", t.id(), err)
@@ -208,7 +211,7 @@ func (p *plan) assess(app *v1alpha1.Application) {
 
 // render returns the objects of the Application's source at revision,
 // cached by commit, path and options: the same commit renders the same.
-func (e *Engine) render(ctx context.Context, app *v1alpha1.Application, revision string) ([]*unstructured.Unstructured, error) {
+func (e *Engine) render(ctx context.Context, app *v1alpha1.Application, revision string) ([]render.Object, error) {
 	src := app.Spec.Source
 	opts := render.Options{}
 	if k := src.Kustomize; k != nil {
@@ -224,7 +227,7 @@ func (e *Engine) render(ctx context.Context, app *v1alpha1.Application, revision
 	if err != nil {
 		return nil, err
 	}
-	objs, err := render.Render(dir, src.Path, opts)
+	objs, err := render.RenderObjects(dir, src.Path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", pathOrRoot(src.Path), short(revision), err)
 	}
@@ -252,21 +255,21 @@ type renderCache struct {
 	mu    sync.Mutex
 	max   int
 	order []string
-	items map[string][]*unstructured.Unstructured
+	items map[string][]render.Object
 }
 
 func newRenderCache(max int) *renderCache {
-	return &renderCache{max: max, items: map[string][]*unstructured.Unstructured{}}
+	return &renderCache{max: max, items: map[string][]render.Object{}}
 }
 
-func (c *renderCache) get(k string) ([]*unstructured.Unstructured, bool) {
+func (c *renderCache) get(k string) ([]render.Object, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.items[k]
 	return v, ok
 }
 
-func (c *renderCache) put(k string, v []*unstructured.Unstructured) {
+func (c *renderCache) put(k string, v []render.Object) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.items[k]; !ok {

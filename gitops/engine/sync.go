@@ -181,6 +181,9 @@ func (e *Engine) apply(ctx context.Context, t *target, dryRun bool) error {
 		_, err = e.dyn.Resource(t.gvr).Apply(ctx, obj.GetName(), obj, opts)
 	}
 	if err != nil {
+		if t.file != "" {
+			return fmt.Errorf("%s (%s): %s", t.id(), t.file, apiMessage(err))
+		}
 		return fmt.Errorf("%s: %s", t.id(), apiMessage(err))
 	}
 	return nil

@@ -38,6 +38,27 @@ type sourced struct {
 // per problem found across all files (see RenderErrors): a partial set of
 // objects would make the sync engine prune whatever lives in the broken file.
 func Render(root, path string, opts Options) ([]*unstructured.Unstructured, error) {
+	objs, err := RenderObjects(root, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.Object
+	}
+	return out, nil
+}
+
+// Object is a rendered object and the file it came from, relative to the
+// checkout root (for Kustomize output, the kustomization file), so a later
+// refusal by the API server can still point at a file in Git.
+type Object struct {
+	Object *unstructured.Unstructured
+	File   string
+}
+
+// RenderObjects is Render with each object's source file.
+func RenderObjects(root, path string, opts Options) ([]Object, error) {
 	rootReal, appReal, appRel, err := resolveApp(root, path)
 	if err != nil {
 		return nil, err
@@ -58,9 +79,9 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 		return nil, err
 	}
 
-	out := make([]*unstructured.Unstructured, len(objs))
+	out := make([]Object, len(objs))
 	for i, s := range objs {
-		out[i] = s.obj
+		out[i] = Object{Object: s.obj, File: s.file}
 	}
 	return out, nil
 }
