@@ -19,8 +19,11 @@ type appsModel struct {
 	width, height int
 
 	clusters []string
-	results  []clusterApps
-	loaded   bool
+	// hubs are the clusters whose role is hub: their Applications live in
+	// one namespace per spoke, so the namespace is the spoke.
+	hubs    map[string]bool
+	results []clusterApps
+	loaded  bool
 	// loading keeps at most one listing in flight, so a slow cluster
 	// never piles up requests behind the periodic status refresh.
 	loading bool
@@ -34,6 +37,11 @@ type appsModel struct {
 	open     string
 	flash    string
 	flashErr bool
+	// replicas is what the next "make a change" scales the sample to; it
+	// cycles 2, 3, 4, 1 so every press is a real change.
+	replicas int
+	// changing keeps one commit in flight at a time.
+	changing bool
 }
 
 // appRef names one Application across clusters.
@@ -42,9 +50,18 @@ type appRef struct {
 	app     *v1alpha1.Application
 }
 
-func (r appRef) key() string { return r.cluster + "/" + r.app.Name }
+func (r appRef) key() string { return r.cluster + "/" + r.app.Namespace + "/" + r.app.Name }
 
-func newApps(c *common) *appsModel { return &appsModel{c: c} }
+func newApps(c *common) *appsModel { return &appsModel{c: c, replicas: 2, hubs: map[string]bool{}} }
+
+// spoke is the spoke an Application is for: its namespace on the hub, the
+// cluster itself on a spoke.
+func (m *appsModel) spoke(cluster string, a *v1alpha1.Application) string {
+	if m.hubs[cluster] {
+		return a.Namespace
+	}
+	return cluster
+}
 
 func (m *appsModel) Title() string { return "Applications" }
 
@@ -55,12 +72,12 @@ func (m *appsModel) ShortHelp() []key.Binding {
 	if m.open != "" {
 		return []key.Binding{k.Sync, k.Refresh, k.Back}
 	}
-	return []key.Binding{k.Up, k.Down, k.Open, k.Sync, k.Refresh}
+	return []key.Binding{k.Up, k.Down, k.Open, k.Sync, k.Refresh, k.MakeChange}
 }
 
 func (m *appsModel) FullHelp() [][]key.Binding {
 	k := m.c.keys
-	return [][]key.Binding{{k.Up, k.Down, k.Open, k.Back}, {k.Sync, k.Refresh}}
+	return [][]key.Binding{{k.Up, k.Down, k.Open, k.Back}, {k.Sync, k.Refresh, k.MakeChange}}
 }
 
 // refs lists the Applications in screen order.
@@ -98,9 +115,22 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.clusters = m.clusters[:0]
+		clear(m.hubs)
 		for _, c := range msg.snap.Clusters {
 			m.clusters = append(m.clusters, c.Name)
+			if c.Role == "hub" {
+				m.hubs[c.Name] = true
+			}
 		}
+		return m.fetch()
+	case changeMsg:
+		m.changing = false
+		if msg.err != nil {
+			m.flash, m.flashErr = fmt.Sprintf("make a change (scale the sample to %d) failed: %v", msg.replicas, msg.err), true
+			return nil
+		}
+		m.flash, m.flashErr = fmt.Sprintf("committed %s: scale the sample to %d replicas; watch REVISION reach every spoke",
+			shortSHA(msg.sha), msg.replicas), false
 		return m.fetch()
 	case appsMsg:
 		var keep string
@@ -189,19 +219,38 @@ func (m *appsModel) key(msg tea.KeyMsg) tea.Cmd {
 		return m.action("sync", m.c.src.Sync)
 	case key.Matches(msg, k.Refresh):
 		return m.action("refresh", m.c.src.Refresh)
+	case key.Matches(msg, k.MakeChange):
+		return m.makeChange()
 	}
 	return nil
 }
 
-func (m *appsModel) action(name string, do func(ctx context.Context, cluster, app string) error) tea.Cmd {
+// makeChange commits the next replica count in the background; the commit
+// then shows in the status line, and in REVISION as each spoke syncs it.
+func (m *appsModel) makeChange() tea.Cmd {
+	if m.changing {
+		return nil
+	}
+	n := m.replicas
+	m.replicas = n%4 + 1
+	m.changing = true
+	m.flash, m.flashErr = fmt.Sprintf("committing a change: scale the sample to %d replicas…", n), false
+	ctx, src := m.c.ctx, m.c.src
+	return func() tea.Msg {
+		sha, err := src.MakeChange(ctx, n)
+		return changeMsg{replicas: n, sha: sha, err: err}
+	}
+}
+
+func (m *appsModel) action(name string, do func(ctx context.Context, cluster, namespace, app string) error) tea.Cmd {
 	r, ok := m.selected()
 	if !ok {
 		return nil
 	}
-	ctx, cl, app := m.c.ctx, r.cluster, r.app.Name
+	ctx, cl, ns, app := m.c.ctx, r.cluster, r.app.Namespace, r.app.Name
 	m.flash, m.flashErr = fmt.Sprintf("%s of %s on %s…", name, app, cl), false
 	return func() tea.Msg {
-		return appActionMsg{action: name, cluster: cl, app: app, err: do(ctx, cl, app)}
+		return appActionMsg{action: name, cluster: cl, app: app, err: do(ctx, cl, ns, app)}
 	}
 }
 
@@ -231,7 +280,7 @@ func (m *appsModel) listView() string {
 		return st.Muted.Render("Listing Applications…") + "\n"
 	}
 	rows := [][]string{{
-		st.Header.Render("CLUSTER"), st.Header.Render("NAME"), st.Header.Render("SYNC"),
+		st.Header.Render("CLUSTER"), st.Header.Render("SPOKE"), st.Header.Render("NAME"), st.Header.Render("SYNC"),
 		st.Header.Render("HEALTH"), st.Header.Render("REVISION"), st.Header.Render("LAST SYNC"),
 	}}
 	// notes are rows that are not Applications (errors, empty clusters);
@@ -250,10 +299,14 @@ func (m *appsModel) listView() string {
 		case r.err != nil:
 			notes = append(notes, note{len(rows), fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Error.Render("✗ "+r.err.Error()))})
 		case len(r.apps) == 0:
-			notes = append(notes, note{len(rows), fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Muted.Render("no Applications in tether-system"))})
+			where := "in tether-system"
+			if m.hubs[r.cluster] {
+				where = "in any namespace"
+			}
+			notes = append(notes, note{len(rows), fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Muted.Render("no Applications "+where))})
 		}
 		for _, a := range r.apps {
-			rows = append(rows, []string{r.cluster, a.Name, m.syncCell(&a), m.healthCell(a.Status.Health.Status),
+			rows = append(rows, []string{r.cluster, m.spoke(r.cluster, &a), a.Name, m.syncCell(&a), m.healthCell(a.Status.Health.Status),
 				dash(shortSHA(a.Status.Sync.Revision)), m.lastSync(&a)})
 		}
 	}

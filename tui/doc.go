@@ -3,9 +3,10 @@
 //
 // The layout follows charmbracelet/soft-serve's pkg/ui: a root model owns
 // the tab bar, the help line and one sub-model per screen (Clusters,
-// Applications, Logs); looks live in tui/styles and bindings in tui/keys.
-// Everything slow (status probes, API calls, Up and Down, reading logs) runs
-// in a tea.Cmd that answers with a typed message, so the UI never waits on
+// Agents, Applications, Logs); looks live in tui/styles and bindings in
+// tui/keys. Everything slow (status probes, API calls, Up and Down, the
+// commit of "make a change", reading logs) runs in a tea.Cmd that answers
+// with a typed message, so the UI never waits on
 // the network. Data comes through the Source interface, which tests replace
 // with a fake.
 package tui

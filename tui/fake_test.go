@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -38,7 +39,11 @@ type fakeSource struct {
 	statusErr error
 	apps      map[string][]v1alpha1.Application
 	appErrs   map[string]error
-	actions   []string
+	agents    []v1alpha1.Agent
+	agentsErr error
+	// shas are what MakeChange returns, one per call.
+	shas    []string
+	actions []string
 	// up and down run for Up and Down; nil succeeds at once.
 	up, down func(ctx context.Context) error
 }
@@ -74,12 +79,30 @@ func (f *fakeSource) Apps(_ context.Context, cluster string) ([]v1alpha1.Applica
 	return append([]v1alpha1.Application(nil), f.apps[cluster]...), nil
 }
 
-func (f *fakeSource) Sync(_ context.Context, cluster, app string) error {
+func (f *fakeSource) Agents(context.Context) ([]v1alpha1.Agent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]v1alpha1.Agent(nil), f.agents...), f.agentsErr
+}
+
+func (f *fakeSource) MakeChange(_ context.Context, replicas int) (string, error) {
+	f.record(fmt.Sprintf("change %d", replicas))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.shas) == 0 {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	sha := f.shas[0]
+	f.shas = f.shas[1:]
+	return sha, nil
+}
+
+func (f *fakeSource) Sync(_ context.Context, cluster, _, app string) error {
 	f.record("sync " + cluster + "/" + app)
 	return nil
 }
 
-func (f *fakeSource) Refresh(_ context.Context, cluster, app string) error {
+func (f *fakeSource) Refresh(_ context.Context, cluster, _, app string) error {
 	if app == "broken" {
 		return errors.New("the server is on fire")
 	}
@@ -121,6 +144,11 @@ func sampleSnapshot() Snapshot {
 					{Name: "kube-scheduler", PID: 22, Alive: false, Log: "/state/tether/clusters/spoke-1/logs/kube-scheduler.log"},
 				},
 			},
+		},
+		Components: []Process{
+			{Name: "git", PID: 31, Alive: true, Log: "/state/tether/fleet/logs/git.log"},
+			{Name: "principal", PID: 32, Alive: true, Log: "/state/tether/fleet/logs/principal.log"},
+			{Name: "agent-spoke-1", PID: 33, Alive: true, Log: "/state/tether/fleet/logs/agent-spoke-1.log"},
 		},
 	}
 }

@@ -85,8 +85,27 @@ func TestGoldenApplications(t *testing.T) {
 	}
 	tm := startProgram(t, src)
 	waitFor(t, tm, "kube-scheduler")
-	tm.Type("2")
+	tm.Type("3")
 	waitFor(t, tm, "podinfo")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenApplicationsChange(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), apps: sampleApps(), shas: []string{"0123456789abcdef"}}
+	tm := startProgram(t, src)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("3")
+	waitFor(t, tm, "podinfo")
+	tm.Type("c")
+	waitFor(t, tm, "committed 01234567")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenAgents(t *testing.T) {
+	tm := startProgram(t, &fakeSource{snap: sampleSnapshot(), agents: sampleAgents()})
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("2")
+	waitFor(t, tm, "connected")
 	teatest.RequireEqualOutput(t, finalView(t, tm))
 }
 
@@ -94,7 +113,7 @@ func TestGoldenApplicationDetail(t *testing.T) {
 	src := &fakeSource{snap: sampleSnapshot(), apps: sampleApps()}
 	tm := startProgram(t, src)
 	waitFor(t, tm, "kube-scheduler")
-	tm.Type("2")
+	tm.Type("3")
 	waitFor(t, tm, "podinfo")
 	tm.Type("j")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
@@ -105,7 +124,7 @@ func TestGoldenApplicationDetail(t *testing.T) {
 func TestGoldenLogsFullHelp(t *testing.T) {
 	tm := startProgram(t, &fakeSource{snap: sampleSnapshot()})
 	waitFor(t, tm, "kube-scheduler")
-	tm.Type("3")
+	tm.Type("4")
 	waitFor(t, tm, "Pick a log")
 	tm.Type("?")
 	waitFor(t, tm, "previous screen")

@@ -77,8 +77,8 @@ func (m *logsModel) FullHelp() [][]key.Binding {
 }
 
 // setSources lists the logs there are: every embedded control-plane
-// process (kind and existing clusters keep theirs elsewhere), and the UI's
-// own log.
+// process (kind and existing clusters keep theirs elsewhere), the GitOps
+// components run as processes, and the UI's own log.
 func (m *logsModel) setSources(snap *Snapshot) {
 	m.sources = m.sources[:0]
 	if snap != nil {
@@ -87,6 +87,11 @@ func (m *logsModel) setSources(snap *Snapshot) {
 				if p.Log != "" {
 					m.sources = append(m.sources, logSource{label: c.Name + "/" + p.Name, path: p.Log})
 				}
+			}
+		}
+		for _, p := range snap.Components {
+			if p.Log != "" {
+				m.sources = append(m.sources, logSource{label: "gitops/" + p.Name, path: p.Log})
 			}
 		}
 	}

@@ -62,7 +62,7 @@ func TestLogsScreenFollowsAFile(t *testing.T) {
 	snap := sampleSnapshot()
 	snap.Clusters[0].Processes[1].Log = apiLog
 	m := newTestModel(&fakeSource{snap: snap}, func(o *Options) { o.LogFile = filepath.Join(dir, "tui.log") })
-	press(m, "3")
+	press(m, "4")
 	m.Update(statusMsg{snap: snap})
 	v := m.View()
 	for _, want := range []string{"hub/etcd", "hub/kube-apiserver", "spoke-1/kube-scheduler", "tether (this UI)"} {
@@ -78,7 +78,7 @@ func TestLogsScreenFollowsAFile(t *testing.T) {
 	if strings.Contains(v, "line 1\n") {
 		t.Errorf("the viewport should be at the bottom, not the top:\n%s", v)
 	}
-	lg := m.screens[2].(*logsModel)
+	lg := m.screens[3].(*logsModel)
 	writeLines(t, apiLog, 41, 42)
 	_, cmd := m.Update(logTickMsg{gen: lg.gen})
 	settle(m, cmd)
@@ -106,7 +106,7 @@ func TestLogsScreenFollowsAFile(t *testing.T) {
 func TestLogsMissingFileIsInline(t *testing.T) {
 	snap := sampleSnapshot()
 	m := newTestModel(&fakeSource{snap: snap})
-	press(m, "3")
+	press(m, "4")
 	m.Update(statusMsg{snap: snap})
 	press(m, "enter")
 	if v := m.View(); !strings.Contains(v, "no such file or directory") {

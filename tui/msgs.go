@@ -59,6 +59,19 @@ type appActionMsg struct {
 	err                  error
 }
 
+// agentsMsg carries one listing of the hub's Agents.
+type agentsMsg struct {
+	agents []v1alpha1.Agent
+	err    error
+}
+
+// changeMsg ends a "make a change": the commit that scales the sample.
+type changeMsg struct {
+	replicas int
+	sha      string
+	err      error
+}
+
 // logDataMsg carries what a log file gained since the last read. gen ties
 // it to the file that was open when the read started, so a read finishing
 // after the user switched files is ignored.

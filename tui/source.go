@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 // Source is everything the screens read and do. The real one works on a
@@ -31,12 +35,19 @@ type Source interface {
 	// with.
 	Up(ctx context.Context) error
 	Down(ctx context.Context) error
-	// Apps lists the Applications in tether-system on one cluster.
+	// Apps lists the Applications of one cluster: on the hub those of
+	// every namespace (it keeps one namespace per spoke), elsewhere those
+	// in tether-system.
 	Apps(ctx context.Context, cluster string) ([]v1alpha1.Application, error)
 	// Sync requests a one-shot sync of an Application.
-	Sync(ctx context.Context, cluster, app string) error
+	Sync(ctx context.Context, cluster, namespace, app string) error
 	// Refresh asks the engine to fetch Git and compare again now.
-	Refresh(ctx context.Context, cluster, app string) error
+	Refresh(ctx context.Context, cluster, namespace, app string) error
+	// Agents lists the hub's Agents, one per spoke.
+	Agents(ctx context.Context) ([]v1alpha1.Agent, error)
+	// MakeChange commits a new replica count for the sample to the sample
+	// repository and returns the commit.
+	MakeChange(ctx context.Context, replicas int) (string, error)
 }
 
 // Snapshot is one probe of the workbench.
@@ -46,6 +57,9 @@ type Snapshot struct {
 	StateDir string
 	Provider string
 	Clusters []ClusterInfo
+	// Components are the GitOps system's processes (Git server, principal,
+	// agents) on the embedded provider; their logs are on the Logs screen.
+	Components []Process
 }
 
 // ClusterInfo is what the UI shows of one cluster. It copies
@@ -75,14 +89,17 @@ type Process struct {
 }
 
 // WorkbenchSource is the Source over a real workbench. cfg is what `u`
-// brings up.
-func WorkbenchSource(wb *cluster.Workbench, cfg cluster.Config) Source {
-	return &workbenchSource{wb: wb, cfg: cfg, clients: map[string]cachedClient{}}
+// brings up; rep (may be nil) and logger receive the GitOps system's steps
+// and logs during Up, the way the workbench's own go to them.
+func WorkbenchSource(wb *cluster.Workbench, cfg cluster.Config, rep progress.Reporter, logger *slog.Logger) Source {
+	return &workbenchSource{wb: wb, cfg: cfg, rep: rep, log: logger, clients: map[string]cachedClient{}}
 }
 
 type workbenchSource struct {
 	wb  *cluster.Workbench
 	cfg cluster.Config
+	rep progress.Reporter
+	log *slog.Logger
 
 	// Dynamic clients are kept per cluster because the Applications screen
 	// lists every few seconds; the endpoint is part of the key so a
@@ -112,17 +129,99 @@ func (s *workbenchSource) Status(ctx context.Context) (Snapshot, error) {
 		}
 		snap.Clusters = append(snap.Clusters, info)
 	}
+	// A damaged fleet record must not hide the clusters: the components
+	// are left out and the reason logged (`tether down` repairs it).
+	comps, err := fleet.Components(s.wb)
+	if err != nil {
+		s.log.Warn("GitOps components", "err", err)
+	}
+	for _, c := range comps {
+		snap.Components = append(snap.Components, Process{Name: c.Name, PID: c.PID, Alive: c.Alive, Log: c.Log})
+	}
 	return snap, nil
 }
 
+// Up does what `tether up` does: the clusters, then the GitOps system on
+// them (Git server, principal, agents, sample Applications).
 func (s *workbenchSource) Up(ctx context.Context) error {
-	_, err := s.wb.Up(ctx, s.cfg)
-	return err
+	if _, err := s.wb.Up(ctx, s.cfg); err != nil {
+		return err
+	}
+	if _, err := fleet.Up(ctx, fleet.Options{Workbench: s.wb, Progress: s.rep, Logger: s.log}); err != nil {
+		return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
+	}
+	return nil
 }
 
-func (s *workbenchSource) Down(ctx context.Context) error { return s.wb.Down(ctx) }
+// Down stops the GitOps components first, as `tether down` does: they
+// talk to the clusters and would log errors while those go away.
+func (s *workbenchSource) Down(ctx context.Context) error {
+	if err := fleet.Down(ctx, s.wb); err != nil {
+		return fmt.Errorf("stop the GitOps system: %w", err)
+	}
+	return s.wb.Down(ctx)
+}
 
-func (s *workbenchSource) apps(name string) (dynamic.ResourceInterface, error) {
+func (s *workbenchSource) MakeChange(ctx context.Context, replicas int) (string, error) {
+	return fleet.MakeChange(ctx, s.wb, replicas)
+}
+
+// hub is the workbench's hub: the cluster whose role says so, else the
+// first one (the workbench lists the hub first).
+func (s *workbenchSource) hub() (cluster.Cluster, error) {
+	clusters, err := s.wb.Clusters()
+	if err != nil {
+		return cluster.Cluster{}, err
+	}
+	if len(clusters) == 0 {
+		return cluster.Cluster{}, errors.New("the workbench has no clusters")
+	}
+	for _, c := range clusters {
+		if c.Role == "hub" {
+			return c, nil
+		}
+	}
+	return clusters[0], nil
+}
+
+func (s *workbenchSource) Agents(ctx context.Context) ([]v1alpha1.Agent, error) {
+	hub, err := s.hub()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := s.dynamic(hub.Name)
+	if err != nil {
+		return nil, err
+	}
+	list, err := dyn.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("no Agent API on the hub %s yet (the CRD is not installed): bring the workbench up with u on the Clusters screen", hub.Name)
+		}
+		return nil, err
+	}
+	out := make([]v1alpha1.Agent, 0, len(list.Items))
+	for i := range list.Items {
+		var a v1alpha1.Agent
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &a); err != nil {
+			return nil, fmt.Errorf("decode Agent %s: %w", list.Items[i].GetName(), err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// apps is the Applications resource of one cluster in namespace ns (""
+// is every namespace).
+func (s *workbenchSource) apps(name, ns string) (dynamic.ResourceInterface, error) {
+	dyn, err := s.dynamic(name)
+	if err != nil {
+		return nil, err
+	}
+	return dyn.Resource(v1alpha1.ApplicationsResource).Namespace(ns), nil
+}
+
+func (s *workbenchSource) dynamic(name string) (dynamic.Interface, error) {
 	cfg, err := s.wb.RESTConfig(name)
 	if err != nil {
 		return nil, err
@@ -142,11 +241,15 @@ func (s *workbenchSource) apps(name string) (dynamic.ResourceInterface, error) {
 		c = cachedClient{host: cfg.Host, dyn: dyn}
 		s.clients[name] = c
 	}
-	return c.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(cluster.SystemNamespace), nil
+	return c.dyn, nil
 }
 
 func (s *workbenchSource) Apps(ctx context.Context, name string) ([]v1alpha1.Application, error) {
-	res, err := s.apps(name)
+	ns := cluster.SystemNamespace
+	if hub, err := s.hub(); err == nil && hub.Name == name {
+		ns = metav1.NamespaceAll
+	}
+	res, err := s.apps(name, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +273,8 @@ func (s *workbenchSource) Apps(ctx context.Context, name string) ([]v1alpha1.App
 	return out, nil
 }
 
-func (s *workbenchSource) Sync(ctx context.Context, name, app string) error {
-	res, err := s.apps(name)
+func (s *workbenchSource) Sync(ctx context.Context, name, ns, app string) error {
+	res, err := s.apps(name, ns)
 	if err != nil {
 		return err
 	}
@@ -185,8 +288,8 @@ func (s *workbenchSource) Sync(ctx context.Context, name, app string) error {
 	return err
 }
 
-func (s *workbenchSource) Refresh(ctx context.Context, name, app string) error {
-	res, err := s.apps(name)
+func (s *workbenchSource) Refresh(ctx context.Context, name, ns, app string) error {
+	res, err := s.apps(name, ns)
 	if err != nil {
 		return err
 	}

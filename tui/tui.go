@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/tui/keys"
 	"github.com/tether-dev/tether/tui/styles"
 )
@@ -137,7 +138,13 @@ type screen interface {
 func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
 	src := opts.Source
 	if src == nil {
-		src = WorkbenchSource(opts.Workbench, opts.Config)
+		// A nil *Reporter must not become a non-nil interface: fleet would
+		// call it instead of using its own discarding default.
+		var rep progress.Reporter
+		if opts.Reporter != nil {
+			rep = opts.Reporter
+		}
+		src = WorkbenchSource(opts.Workbench, opts.Config, rep, logger)
 	}
 	now := opts.Now
 	if now == nil {
@@ -156,7 +163,7 @@ func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
 		c:       c,
 		rep:     opts.Reporter,
 		help:    h,
-		screens: []screen{newClusters(c), newApps(c), newLogs(c)},
+		screens: []screen{newClusters(c), newAgents(c), newApps(c), newLogs(c)},
 	}
 }
 

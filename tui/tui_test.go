@@ -13,7 +13,7 @@ func TestRootSwitchesScreens(t *testing.T) {
 	steps := []struct {
 		key  string
 		want int
-	}{{"tab", 1}, {"tab", 2}, {"tab", 0}, {"shift+tab", 2}, {"1", 0}, {"3", 2}, {"2", 1}}
+	}{{"tab", 1}, {"tab", 2}, {"tab", 3}, {"tab", 0}, {"shift+tab", 3}, {"1", 0}, {"4", 3}, {"2", 1}}
 	for _, s := range steps {
 		press(m, s.key)
 		if m.active != s.want {
@@ -30,7 +30,7 @@ func TestRootHelpToggles(t *testing.T) {
 	}
 	press(m, "?")
 	full := m.View()
-	if !strings.Contains(full, "shift+tab") || !strings.Contains(full, "1-3") {
+	if !strings.Contains(full, "shift+tab") || !strings.Contains(full, "1-4") {
 		t.Errorf("full help should list every key:\n%s", full)
 	}
 	for _, v := range []string{short, full} {

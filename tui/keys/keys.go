@@ -30,6 +30,8 @@ type KeyMap struct {
 	// Applications.
 	Sync    key.Binding
 	Refresh key.Binding
+	// MakeChange commits an edit to the sample repository.
+	MakeChange key.Binding
 
 	// Logs.
 	Follow key.Binding
@@ -42,7 +44,7 @@ func New() KeyMap {
 		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
 		NextTab: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
 		PrevTab: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
-		Screen:  key.NewBinding(key.WithKeys("1", "2", "3"), key.WithHelp("1-3", "go to screen")),
+		Screen:  key.NewBinding(key.WithKeys("1", "2", "3", "4"), key.WithHelp("1-4", "go to screen")),
 
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
@@ -58,6 +60,8 @@ func New() KeyMap {
 
 		Sync:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sync")),
 		Refresh: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh")),
+
+		MakeChange: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "make a change")),
 
 		Follow: key.NewBinding(key.WithKeys("F"), key.WithHelp("F", "follow")),
 	}

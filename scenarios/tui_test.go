@@ -1,0 +1,204 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tether-dev/tether/cluster"
+)
+
+// The terminal UI scenario: the real program in tmux on the embedded
+// provider. A user brings the workbench up with a key, waits for every spoke
+// to show Synced on the Applications screen, makes a change and watches its
+// commit reach every spoke, opens a log and quits. Every assertion is on the
+// screen as tmux shows it.
+var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
+	It("brings the workbench up, rolls a change out to every spoke and follows a log", func(ctx SpecContext) {
+		if scenarioProvider() != cluster.ProviderEmbedded {
+			Skip("the terminal UI scenario runs on the embedded provider; TETHER_SCENARIO_PROVIDER=" + scenarioProvider())
+		}
+		tmuxBin, err := exec.LookPath("tmux")
+		if err != nil {
+			Skip("the terminal UI scenario drives tether in tmux, and tmux is not on PATH: install it (apt-get install tmux) to run it")
+		}
+		wb := newWorkbench()
+		spokes := []string{"spoke-1", "spoke-2"}
+
+		// The UI brings up what ./tether.yaml says; the file pins the
+		// provider so a Docker engine on the machine does not pick kind.
+		work := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
+			[]byte("provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n"), 0o644)).To(Succeed())
+
+		// A private tmux server, its socket in the spec's temporary folder,
+		// so the scenario neither sees nor disturbs the user's sessions and
+		// leaves no socket behind.
+		session := fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess())
+		socket := filepath.Join(work, "tmux.sock")
+		tmux := func(ctx context.Context, args ...string) (string, error) {
+			cmd := exec.CommandContext(ctx, tmuxBin, append([]string{"-S", socket}, args...)...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+wb.Kubeconfig)
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		DeferCleanup(func(ctx SpecContext) {
+			// The UI leaves the system up when it quits, as `tether up`
+			// does; down takes it away whatever happened above.
+			res := wb.Run(ctx, "down")
+			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
+		}, NodeTimeout(3*time.Minute))
+		DeferCleanup(func(ctx SpecContext) {
+			_, _ = tmux(ctx, "kill-server")
+		}, NodeTimeout(30*time.Second))
+
+		// The shell reports how tether ended and keeps the pane open, so
+		// the exit status is on the screen to assert on.
+		tether := strings.Join([]string{shq(tetherBin), "--state-dir", shq(wb.StateDir), "--cache-dir", shq(wb.CacheDir),
+			"--kubeconfig", shq(wb.Kubeconfig)}, " ")
+		script := tether + `; echo "tether exited with status $?"; sleep 3600`
+		out, err := tmux(ctx, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", work,
+			"-e", "KUBECONFIG="+wb.Kubeconfig, "sh", "-c", script)
+		Expect(err).NotTo(HaveOccurred(), "tmux new-session: %s", out)
+
+		screen := func() string {
+			out, err := tmux(ctx, "capture-pane", "-p", "-t", session)
+			Expect(err).NotTo(HaveOccurred(), "tmux capture-pane: %s", out)
+			return out
+		}
+		press := func(keys ...string) {
+			GinkgoWriter.Printf("press %v\n", keys)
+			out, err := tmux(ctx, append([]string{"send-keys", "-t", session}, keys...)...)
+			Expect(err).NotTo(HaveOccurred(), "tmux send-keys: %s", out)
+		}
+		// waitScreen polls the screen until match accepts it; on timeout
+		// the last screen is in the failure.
+		waitScreen := func(what string, timeout time.Duration, match func(g Gomega, s string)) string {
+			var last string
+			Eventually(func(g Gomega) {
+				last = screen()
+				match(g, last)
+			}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
+			GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
+			return last
+		}
+
+		By("starting on the Clusters screen of an empty workbench")
+		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[1 Clusters]"))
+			g.Expect(s).To(ContainSubstring("No workbench in " + wb.StateDir))
+			g.Expect(s).To(ContainSubstring("u bring up"))
+		})
+
+		By("bringing the workbench and the GitOps system up with u")
+		press("u")
+		waitScreen("the workbench comes up", 5*time.Minute, func(g Gomega, s string) {
+			if strings.Contains(s, "failed after") {
+				StopTrying("bringing the workbench up failed").Attach("screen", s).Now()
+			}
+			g.Expect(s).To(ContainSubstring("Bringing the workbench up ✓ done in"))
+			g.Expect(s).To(ContainSubstring("start the principal on the hub"))
+			for _, c := range append([]string{"hub"}, spokes...) {
+				g.Expect(s).To(MatchRegexp(`(?m)^%s\s+\S+\s+embedded\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(c)))
+			}
+		})
+
+		By("seeing every spoke connected on the Agents screen")
+		press("2")
+		waitScreen("every agent is connected", time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[2 Agents]"))
+			for _, sp := range spokes {
+				g.Expect(s).To(MatchRegexp(`%s\s+✓ connected\s+\S+ ago\s+\S+\s+\d+`, regexp.QuoteMeta(sp)))
+			}
+		})
+
+		By("seeing every spoke Synced and Healthy on the Applications screen")
+		press("3")
+		hubRow := func(spoke, rev string) string {
+			return fmt.Sprintf(`(?m)^[> ] hub\s+%s\s+sample\s+Synced\s+Healthy\s+%s\s`, regexp.QuoteMeta(spoke), rev)
+		}
+		s := waitScreen("every spoke is Synced and Healthy", 5*time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[3 Applications]"))
+			for _, sp := range spokes {
+				g.Expect(s).To(MatchRegexp(hubRow(sp, `[0-9a-f]{8}`)))
+			}
+		})
+		first := regexp.MustCompile(hubRow(spokes[0], `([0-9a-f]{8})`)).FindStringSubmatch(s)[1]
+
+		By("making a change and watching its commit reach every spoke")
+		press("c")
+		var sha string
+		waitScreen("the change is committed", time.Minute, func(g Gomega, s string) {
+			g.Expect(s).NotTo(ContainSubstring("make a change (scale the sample to 2) failed"))
+			m := regexp.MustCompile(`committed ([0-9a-f]{8}): scale the sample to 2 replicas`).FindStringSubmatch(s)
+			g.Expect(m).NotTo(BeNil(), "no commit in the status line")
+			sha = m[1]
+		})
+		// The seed commit is what every spoke ran so far; a new one is
+		// what makes the wait below a rollout.
+		Expect(sha).NotTo(Equal(first), "the change did not make a new commit")
+		waitScreen("the new revision is Synced on every spoke", 5*time.Minute, func(g Gomega, s string) {
+			for _, sp := range spokes {
+				g.Expect(s).To(MatchRegexp(hubRow(sp, sha)))
+			}
+		})
+
+		By("opening the principal's log on the Logs screen")
+		press("4")
+		s = waitScreen("the Logs screen lists the GitOps components", time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[4 Logs]"))
+			g.Expect(s).To(ContainSubstring("Pick a log to follow"))
+			for _, c := range append([]string{"git", "principal"}, "agent-spoke-1", "agent-spoke-2") {
+				g.Expect(s).To(MatchRegexp(`gitops/%s\s+\S+%s\.log`, regexp.QuoteMeta(c), regexp.QuoteMeta(c)))
+			}
+			g.Expect(s).To(ContainSubstring("hub/kube-apiserver"))
+		})
+		// The list starts with the cursor on its first entry; move it down
+		// to the principal.
+		var entries []string
+		for _, l := range strings.Split(s, "\n") {
+			if strings.HasPrefix(l, "> ") || (strings.HasPrefix(l, "  ") && strings.Contains(l, ".log")) {
+				entries = append(entries, l)
+			}
+		}
+		idx := -1
+		for i, l := range entries {
+			if strings.Contains(l, "gitops/principal") {
+				idx = i
+			}
+		}
+		Expect(idx).To(BeNumerically(">=", 0), "the principal is not in the list:\n%s", s)
+		for range idx {
+			press("j")
+		}
+		waitScreen("the cursor is on the principal", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(MatchRegexp(`(?m)^> gitops/principal\s`))
+		})
+		press("Enter")
+		waitScreen("the principal's log is followed", 30*time.Second, func(g Gomega, s string) {
+			m := regexp.MustCompile(`gitops/principal\s+(\d+) lines · \S+principal\.log`).FindStringSubmatch(s)
+			g.Expect(m).NotTo(BeNil(), "no log header")
+			n, _ := strconv.Atoi(m[1])
+			g.Expect(n).To(BeNumerically(">", 0), "the log is empty")
+			g.Expect(s).To(ContainSubstring("esc back"))
+		})
+
+		By("quitting with q")
+		press("q")
+		waitScreen("tether exits", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("tether exited with status 0"))
+		})
+	}, SpecTimeout(20*time.Minute))
+})
+
+// shq quotes s for sh.
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,131 @@
+package tui
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+)
+
+// agentsModel is the Agents screen: per spoke, whether its agent is
+// connected to the principal, when it was last seen, its version and how
+// many Applications the hub holds for it. It reads the hub's Agent objects,
+// which the principal keeps up to date.
+type agentsModel struct {
+	c             *common
+	width, height int
+
+	// spokes are the workbench's spokes, so a spoke whose agent never
+	// connected (no Agent object) still gets a row.
+	spokes   []string
+	clusters int
+	agents   []v1alpha1.Agent
+	err      error
+	loaded   bool
+	// loading keeps at most one listing in flight; again asks for one
+	// more when a probe arrived while it ran.
+	loading bool
+	again   bool
+}
+
+func newAgents(c *common) *agentsModel { return &agentsModel{c: c} }
+
+func (m *agentsModel) Title() string { return "Agents" }
+
+func (m *agentsModel) SetSize(w, h int) { m.width, m.height = w, h }
+
+// The screen is read-only: only the global keys apply.
+func (m *agentsModel) ShortHelp() []key.Binding  { return nil }
+func (m *agentsModel) FullHelp() [][]key.Binding { return nil }
+
+func (m *agentsModel) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case statusMsg:
+		if msg.err != nil {
+			return nil
+		}
+		m.clusters = len(msg.snap.Clusters)
+		m.spokes = m.spokes[:0]
+		for _, c := range msg.snap.Clusters {
+			if c.Role != "hub" {
+				m.spokes = append(m.spokes, c.Name)
+			}
+		}
+		return m.fetch()
+	case agentsMsg:
+		m.agents, m.err, m.loaded, m.loading = msg.agents, msg.err, true, false
+		if m.again {
+			m.again = false
+			return m.fetch()
+		}
+	}
+	return nil
+}
+
+// fetch lists the Agents in the background; every status probe asks again,
+// so the screen follows connections coming and going.
+func (m *agentsModel) fetch() tea.Cmd {
+	if m.clusters == 0 {
+		m.agents, m.err, m.loaded = nil, nil, true
+		return nil
+	}
+	if m.loading {
+		m.again = true
+		return nil
+	}
+	m.loading = true
+	ctx, src := m.c.ctx, m.c.src
+	return func() tea.Msg {
+		agents, err := src.Agents(ctx)
+		return agentsMsg{agents: agents, err: err}
+	}
+}
+
+func (m *agentsModel) View() string {
+	st := m.c.styles
+	switch {
+	case m.clusters == 0 && m.loaded:
+		return "No clusters: bring the workbench up on the Clusters screen.\n"
+	case !m.loaded:
+		return st.Muted.Render("Listing Agents…") + "\n"
+	case m.err != nil:
+		return st.Error.Render("✗ "+m.err.Error()) + "\n"
+	}
+	rows := [][]string{{
+		st.Header.Render("SPOKE"), st.Header.Render("AGENT"), st.Header.Render("LAST SEEN"),
+		st.Header.Render("VERSION"), st.Header.Render("APPLICATIONS"),
+	}}
+	seen := map[string]bool{}
+	for _, a := range m.agents {
+		seen[a.Name] = true
+		conn := st.Error.Render("✗ disconnected")
+		if a.Status.Connected {
+			conn = st.OK.Render("✓ connected")
+		}
+		last := "-"
+		if a.Status.LastSeen != nil {
+			last = took(m.c.now().Sub(a.Status.LastSeen.Time)) + " ago"
+		}
+		rows = append(rows, []string{a.Name, conn, last, dash(a.Status.Version), strconv.Itoa(a.Status.Applications)})
+	}
+	// A spoke without an Agent object has never reached the principal;
+	// saying so is more useful than leaving it out.
+	for _, s := range m.spokes {
+		if !seen[s] {
+			rows = append(rows, []string{s, st.Error.Render("✗ never connected"), "-", "-", "-"})
+		}
+	}
+	slices.SortStableFunc(rows[1:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	if len(rows) == 1 {
+		return st.Muted.Render("No spokes, so no agents.") + "\n"
+	}
+	var b strings.Builder
+	for _, l := range columns(rows, 2) {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
