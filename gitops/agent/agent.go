@@ -184,7 +184,7 @@ func (a *Agent) session(ctx context.Context) error {
 		if u.GetLabels()[LabelManagedBy] != "principal" {
 			continue
 		}
-		if app, err := toApp(u); err == nil {
+		if app, err := v1alpha1.ApplicationFrom(u); err == nil {
 			hello.Apps[app.Name] = protocol.SpecChecksum(&app.Spec)
 		}
 	}
@@ -323,7 +323,7 @@ func (a *Agent) localChanged(obj any, deleted bool) {
 	if want != nil {
 		// Checksums, not deep equality: nil and empty fields that a JSON
 		// round trip folds together must not look like an edit.
-		if app, err := toApp(u); err == nil && protocol.SpecChecksum(&app.Spec) != protocol.SpecChecksum(want) {
+		if app, err := v1alpha1.ApplicationFrom(u); err == nil && protocol.SpecChecksum(&app.Spec) != protocol.SpecChecksum(want) {
 			a.log.Info("reverting a local change to a managed Application", "app", u.GetName())
 			go a.restore(u.GetName(), want)
 		}
@@ -343,15 +343,9 @@ func (a *Agent) queueStatus(u *unstructured.Unstructured) {
 	if u.GetLabels()[LabelManagedBy] != "principal" {
 		return
 	}
-	app, err := toApp(u)
+	app, err := v1alpha1.ApplicationFrom(u)
 	if err != nil {
 		return
 	}
 	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy()}})
-}
-
-func toApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
-	var app v1alpha1.Application
-	err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)
-	return &app, err
 }

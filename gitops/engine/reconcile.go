@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -39,7 +38,7 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 		e.mu.Unlock()
 		return 0, nil
 	}
-	app, err := toApp(obj.(*unstructured.Unstructured))
+	app, err := v1alpha1.ApplicationFrom(obj.(*unstructured.Unstructured))
 	if err != nil {
 		return 0, fmt.Errorf("decode Application %s: %w", key, err)
 	}
@@ -245,7 +244,7 @@ func (e *Engine) writeStatus(ctx context.Context, app *v1alpha1.Application, sta
 	}
 	updated := app.DeepCopy()
 	updated.Status = *status
-	u, err := fromApp(updated)
+	u, err := updated.Unstructured()
 	if err != nil {
 		return err
 	}
@@ -284,19 +283,4 @@ func (e *Engine) clearOperation(ctx context.Context, app *v1alpha1.Application) 
 func isTestFailed(err error) bool {
 	var se apierrors.APIStatus
 	return errors.As(err, &se) && se.Status().Code == 422
-}
-
-func toApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
-	var app v1alpha1.Application
-	err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)
-	return &app, err
-}
-
-func fromApp(app *v1alpha1.Application) (*unstructured.Unstructured, error) {
-	app.APIVersion, app.Kind = v1alpha1.GroupVersion.String(), "Application"
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
-	if err != nil {
-		return nil, err
-	}
-	return &unstructured.Unstructured{Object: m}, nil
 }

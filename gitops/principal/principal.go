@@ -263,7 +263,7 @@ func (p *Principal) appChanged(obj any, deleted bool) {
 	if validation.IsDNS1123Label(agent) != nil {
 		return
 	}
-	app, err := toApp(u)
+	app, err := v1alpha1.ApplicationFrom(u)
 	if err != nil {
 		p.log.Warn("undecodable Application", "namespace", u.GetNamespace(), "name", u.GetName(), "err", err)
 		return
@@ -375,7 +375,7 @@ func (p *Principal) resync(agent string, hello protocol.Hello) {
 		if u.GetNamespace() != agent {
 			continue
 		}
-		app, err := toApp(u)
+		app, err := v1alpha1.ApplicationFrom(u)
 		if err != nil {
 			continue
 		}
@@ -490,7 +490,7 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		}
 		cached := first
 		first = false
-		app, err := toApp(u)
+		app, err := v1alpha1.ApplicationFrom(u)
 		if err != nil {
 			return err
 		}
@@ -500,7 +500,7 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 			return nil
 		}
 		app.Status = *st
-		nu, err := fromApp(app)
+		nu, err := app.Unstructured()
 		if err != nil {
 			return err
 		}
@@ -648,18 +648,3 @@ func (p *Principal) httpHandler() http.Handler {
 }
 
 func ptrNow() *metav1.Time { t := metav1.Now(); return &t }
-
-func toApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
-	var app v1alpha1.Application
-	err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app)
-	return &app, err
-}
-
-func fromApp(app *v1alpha1.Application) (*unstructured.Unstructured, error) {
-	app.APIVersion, app.Kind = v1alpha1.GroupVersion.String(), "Application"
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
-	if err != nil {
-		return nil, err
-	}
-	return &unstructured.Unstructured{Object: m}, nil
-}

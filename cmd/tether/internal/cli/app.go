@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -64,15 +62,7 @@ func (c *appClient) get(ctx context.Context, name string) (*v1alpha1.Application
 	if err != nil {
 		return nil, err
 	}
-	return decodeApp(u)
-}
-
-func decodeApp(u *unstructured.Unstructured) (*v1alpha1.Application, error) {
-	var app v1alpha1.Application
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app); err != nil {
-		return nil, err
-	}
-	return &app, nil
+	return v1alpha1.ApplicationFrom(u)
 }
 
 func appList(g *globals, k *kubeFlags) *cobra.Command {
@@ -96,7 +86,7 @@ func appList(g *globals, k *kubeFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSYNC\tHEALTH\tREVISION\tLAST SYNC\tREPO\tPATH")
 			for i := range list.Items {
-				app, err := decodeApp(&list.Items[i])
+				app, err := v1alpha1.ApplicationFrom(&list.Items[i])
 				if err != nil {
 					return err
 				}
