@@ -131,7 +131,16 @@ func (p *Principal) HTTPAddr() net.Addr { <-p.ready; return p.httpAddr }
 // Run serves until ctx ends.
 func (p *Principal) Run(ctx context.Context) error {
 	if err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
-		return err
+		// In a pod the principal runs with least privilege and no rights
+		// on CRDs: whoever deployed it installed them. Go on if they are
+		// served.
+		if !apierrors.IsForbidden(err) {
+			return err
+		}
+		if _, lerr := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1}); lerr != nil {
+			return fmt.Errorf("the Application and Agent CRDs are not installed on the hub and the principal may not install them (%v): install them first", err)
+		}
+		p.log.Info("CRDs present; not updating them (no rights)", "err", err)
 	}
 	p.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), p.apps.HasSynced) {
