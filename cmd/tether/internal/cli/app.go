@@ -284,11 +284,9 @@ func appDiff(g *globals, k *kubeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cacheDir := g.cacheDir
-			if cacheDir == "" {
-				if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
-					return err
-				}
+			cacheDir, err := g.cache()
+			if err != nil {
+				return err
 			}
 			e, err := engine.New(engine.Options{Config: c.cfg, Namespace: c.ns, CacheDir: filepath.Join(cacheDir, "diff"), Logger: g.logger()})
 			if err != nil {

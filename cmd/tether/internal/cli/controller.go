@@ -29,11 +29,9 @@ apply, prune and self-heal as each Application's sync policy says.`,
 			if err := engine.InstallCRD(cmd.Context(), cfg); err != nil {
 				return err
 			}
-			cacheDir := g.cacheDir
-			if cacheDir == "" {
-				if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
-					return err
-				}
+			cacheDir, err := g.cache()
+			if err != nil {
+				return err
 			}
 			e, err := engine.New(engine.Options{
 				Config: cfg, Namespace: k.namespace, Logger: g.logger(),

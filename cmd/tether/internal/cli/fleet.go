@@ -95,11 +95,9 @@ func newAgent(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cacheDir := g.cacheDir
-			if cacheDir == "" {
-				if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
-					return err
-				}
+			cacheDir, err := g.cache()
+			if err != nil {
+				return err
 			}
 			a, err := agent.New(agent.Options{Name: name, Spoke: cfg, Principal: addr, TLS: tlsCfg, Namespace: k.namespace,
 				CacheDir: filepath.Join(cacheDir, "agent", name), Logger: g.logger(), Version: Version, PollInterval: poll})

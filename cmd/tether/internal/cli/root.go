@@ -91,6 +91,15 @@ func (g *globals) progress() progress.Reporter {
 	return progress.Lines(g.errw, 5*time.Second)
 }
 
+// cache is the cache folder the components keep Git copies and builds in:
+// --cache-dir, else the default the workbench uses.
+func (g *globals) cache() (string, error) {
+	if g.cacheDir != "" {
+		return g.cacheDir, nil
+	}
+	return cluster.DefaultCacheDir()
+}
+
 // fileExists is used to pick up ./tether.yaml without making it required.
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
