@@ -104,7 +104,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 			Expect(d.Labels).To(HaveKeyWithValue("tether.dev/spoke", s))
 		}
 		res := wb.Run(ctx, "status")
-		Expect(res.Stdout).To(MatchRegexp(`GitOps components: git running .*principal running .*agent-spoke-1 running .*agent-spoke-2 running`))
+		Expect(res.Stdout).To(MatchRegexp(`GitOps components: git running .*principal running .*service-proxy running .*agent-spoke-1 running .*agent-spoke-2 running`))
 	}, SpecTimeout(time.Minute))
 
 	It("reports every cluster ready", func(ctx SpecContext) {
@@ -263,7 +263,9 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		comps, err := fleet.Components(lib)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(comps).To(HaveLen(4))
+		// Git server, principal, the service proxy serving the principal's
+		// Service, and an agent per spoke.
+		Expect(comps).To(HaveLen(5))
 		for _, c := range comps {
 			allPIDs = append(allPIDs, c.PID)
 		}

@@ -299,7 +299,8 @@ func (c component) deployment() *appsv1.Deployment {
 		Volume: corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		mount:  corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"},
 	}}, c.volumes...)
-	var annotations map[string]string
+	// A copy: the caller's map must not pick up the TLS checksum.
+	annotations := maps.Clone(o.PodAnnotations)
 	if c.tls {
 		vols = append(vols, volume{
 			Volume: corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
@@ -311,7 +312,10 @@ func (c component) deployment() *appsv1.Deployment {
 			mount: corev1.VolumeMount{Name: "tls", MountPath: TLSMountPath, ReadOnly: true},
 		})
 		if o.TLS != nil {
-			annotations = map[string]string{TLSChecksumAnnotation: checksum(o.TLS)}
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[TLSChecksumAnnotation] = checksum(o.TLS)
 		}
 	}
 	var podVols []corev1.Volume

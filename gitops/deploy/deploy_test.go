@@ -486,3 +486,32 @@ func TestApplyOrder(t *testing.T) {
 		t.Error("sorted changed its input")
 	}
 }
+
+// The embedded provider's local-address annotation lands on the pod
+// template next to the TLS checksum, without changing the caller's map;
+// without it the template carries only the checksum (kind).
+func TestPodAnnotations(t *testing.T) {
+	tlsData := tlsFor(t, PrincipalName, true)
+	extra := map[string]string{"tether.dev/local-address.8443": "127.0.0.1:40001"}
+	var d appsv1.Deployment
+	get(t, mustObjects(t, Principal, Options{Image: testImage, TLS: tlsData, PodAnnotations: extra}), "Deployment", PrincipalName, &d)
+	if got := d.Spec.Template.Annotations["tether.dev/local-address.8443"]; got != "127.0.0.1:40001" {
+		t.Errorf("local address annotation %q", got)
+	}
+	if d.Spec.Template.Annotations[TLSChecksumAnnotation] == "" {
+		t.Error("the TLS checksum was lost")
+	}
+	if len(extra) != 1 {
+		t.Errorf("the caller's map was changed: %v", extra)
+	}
+	var plain appsv1.Deployment
+	get(t, mustObjects(t, Principal, Options{Image: testImage, TLS: tlsData}), "Deployment", PrincipalName, &plain)
+	if len(plain.Spec.Template.Annotations) != 1 {
+		t.Errorf("pod annotations without PodAnnotations: %v", plain.Spec.Template.Annotations)
+	}
+	var git appsv1.Deployment
+	get(t, mustObjects(t, GitServer, Options{Image: testImage, PodAnnotations: map[string]string{"a": "b"}}), "Deployment", GitName, &git)
+	if !maps.Equal(git.Spec.Template.Annotations, map[string]string{"a": "b"}) {
+		t.Errorf("git server pod annotations %v", git.Spec.Template.Annotations)
+	}
+}

@@ -94,6 +94,11 @@ type Options struct {
 	NodePort int32
 	// Resources replace the component's default requests.
 	Resources *corev1.ResourceRequirements
+	// PodAnnotations are added to the pod template. The embedded provider
+	// puts the loopback address of the process standing in for the pod
+	// here (svcproxy's tether.dev/local-address), so its Service routes to
+	// that process; on kind the pods are real and this stays empty.
+	PodAnnotations map[string]string
 }
 
 // withDefaults fills the zero fields and checks what cannot be defaulted.

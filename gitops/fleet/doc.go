@@ -7,4 +7,12 @@
 // a daemon and loaded into the nodes. On the embedded provider they run as
 // supervised child processes of the workbench, and the same manifests are
 // still applied, so a real API server validates them (kwok plays the pods).
+//
+// On both providers the agents reach the principal through its Service: on
+// kind through its NodePort, on the embedded provider through a supervised
+// service proxy (`tether intercept service-proxy`) that serves the Service
+// on a pinned loopback address and routes it, by the Service's endpoints,
+// to the pod annotated with the principal process's address. An intercept
+// of that Service therefore moves the agents to a principal run elsewhere,
+// which is the debugging flow of docs/debugging.md.
 package fleet

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 	"github.com/tether-dev/tether/gitops/engine"
 	"github.com/tether-dev/tether/gitops/principal"
 	"github.com/tether-dev/tether/gitops/sample"
+	"github.com/tether-dev/tether/intercept/svcproxy"
 )
 
 // Names the system uses.
@@ -67,10 +70,16 @@ type State struct {
 	// LocalGitURL is the sample repository as this machine reaches it
 	// (empty on kind: reach it through a port-forward).
 	LocalGitURL string `json:"localGitURL,omitempty"`
-	// Principal is the principal's address as agents dial it.
-	Principal string           `json:"principal"`
-	Processes []process.Record `json:"processes,omitempty"`
-	Spokes    []string         `json:"spokes"`
+	// Principal is the principal process's own address (embedded), or the
+	// address agents dial (kind: the NodePort of its Service).
+	Principal string `json:"principal"`
+	// PrincipalService is the principal's Service as agents dial it on the
+	// embedded provider: the service proxy's pinned loopback address for
+	// tether-system/tether-principal:8443. Intercepting that Service moves
+	// the agents (see docs/debugging.md).
+	PrincipalService string           `json:"principalService,omitempty"`
+	Processes        []process.Record `json:"processes,omitempty"`
+	Spokes           []string         `json:"spokes"`
 }
 
 func (o *Options) defaults() error {
@@ -236,7 +245,9 @@ func readTLS(wb *cluster.Workbench, name string) (map[string][]byte, error) {
 // providers), reattaching to the ones a previous up left running.
 func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
 	wb := opts.Workbench
-	if prev != nil && allAlive(prev.Processes) && sameSpokes(prev.Spokes, spokes) {
+	// A state without PrincipalService was written before agents dialed
+	// the Service: restart, so they do.
+	if prev != nil && prev.PrincipalService != "" && allAlive(prev.Processes) && sameSpokes(prev.Spokes, spokes) {
 		return prev, nil
 	}
 	if prev != nil {
@@ -244,11 +255,12 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		stopAll(ctx, prev.Processes)
 		step.Done(nil)
 	}
-	gitAddr, grpcAddr, httpAddr, err := freeAddrs()
+	addrs, err := freeAddrs(4)
 	if err != nil {
 		return nil, err
 	}
-	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr}
+	gitAddr, grpcAddr, httpAddr, serviceAddr := addrs[0], addrs[1], addrs[2], addrs[3]
+	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr, PrincipalService: serviceAddr}
 	st.LocalGitURL = st.GitURL
 	for _, s := range spokes {
 		st.Spokes = append(st.Spokes, s.Name)
@@ -295,6 +307,39 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 	if err != nil {
 		return fail(err)
 	}
+
+	// The same manifests kind runs, applied for real: the API server
+	// validates them and kwok stands in for the containers. The pods carry
+	// the loopback addresses of the processes standing in for them, which
+	// is how the service proxy routes their Services.
+	step = opts.Progress.Start("apply the component manifests (validated by each API server)")
+	err = applyManifests(ctx, opts, hub, spokes, manifestOptions{
+		image: "tether.local/tether:workbench", principalAddr: serviceAddr, gitURL: st.GitURL,
+		principalPod: map[string]string{
+			svcproxy.LocalAddressKey(deploy.PrincipalPort):     grpcAddr,
+			svcproxy.LocalAddressKey(deploy.DefaultHealthPort): httpAddr,
+		},
+		gitPod: map[string]string{svcproxy.LocalAddressKey(deploy.GitPort): gitAddr},
+	})
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Agents dial the principal's Service, as on kind, so that an
+	// intercept of that Service (a selector swap) reaches them.
+	step = opts.Progress.Start("serve the principal's Service on " + serviceAddr + " (embedded service proxy)")
+	pin := fmt.Sprintf("%s/%s:%d=%s", deploy.DefaultNamespace, deploy.PrincipalName, deploy.PrincipalPort, serviceAddr)
+	exited, err = start("service-proxy", "intercept", "service-proxy", hub.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
+		"--namespace", deploy.DefaultNamespace, "--pin", pin, "--mapping-file", filepath.Join(dir(wb), "routes.json"), "-v")
+	if err == nil {
+		err = waitPrincipalService(ctx, wb, serviceAddr, spokes, exited, logs)
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
 	for _, s := range spokes {
 		step := opts.Progress.Start("start the agent of " + s.Name)
 		healthAddr, herr := freeAddr()
@@ -303,7 +348,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 			return fail(herr)
 		}
 		exited, err := start("agent-"+s.Name, append([]string{"agent"}, append(common, s.AdminKubeconfig,
-			"--name", s.Name, "--principal", grpcAddr, "--server-name", principalServerName,
+			"--name", s.Name, "--principal", serviceAddr, "--server-name", principalServerName,
 			"--tls-dir", tlsDir(wb, s.Name), "--health-addr", healthAddr, "-v")...)...)
 		if err == nil {
 			err = waitHTTP(ctx, "agent "+s.Name, "http://"+healthAddr+"/healthz", exited, logs)
@@ -313,19 +358,82 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 			return fail(err)
 		}
 	}
-
-	// The same manifests kind runs, applied for real: the API server
-	// validates them and kwok stands in for the containers.
-	step = opts.Progress.Start("apply the component manifests (validated by each API server)")
-	err = applyManifests(ctx, opts, hub, spokes, "tether.local/tether:workbench", grpcAddr, st.GitURL, 0, nil)
-	step.Done(err)
-	if err != nil {
-		return fail(err)
-	}
 	return st, nil
 }
 
-func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, image, principalAddr, gitURL string, nodePort int32, gitArgs []string) error {
+// waitPrincipalService waits until a TLS handshake through the principal's
+// Service address reaches the principal: the service proxy listens, the
+// pod is Ready, its EndpointSlice is written and the proxy has seen it.
+// Starting the agents earlier would only cost them a backoff.
+func waitPrincipalService(ctx context.Context, wb *cluster.Workbench, addr string, spokes []cluster.Cluster, exited <-chan error, logs string) error {
+	cfg, err := probeTLS(wb, spokes)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: cfg}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the principal's Service at %s does not reach the principal after 60s (%v); see %s", addr, err, logs)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the service proxy exited during start-up (%v); see %s", err, logs)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// probeTLS verifies the principal as agents do. It presents the first
+// spoke's client certificate, so the principal sees a well-formed client
+// rather than a refused handshake; with no spokes, the server's
+// certificate alone proves the route.
+func probeTLS(wb *cluster.Workbench, spokes []cluster.Cluster) (*tls.Config, error) {
+	ptls, err := readTLS(wb, "principal")
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ptls["ca.crt"]) {
+		return nil, fmt.Errorf("no CA certificate in %s", tlsDir(wb, "principal"))
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: principalServerName, MinVersion: tls.VersionTLS13}
+	if len(spokes) > 0 {
+		atls, err := readTLS(wb, spokes[0].Name)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(atls["tls.crt"], atls["tls.key"])
+		if err != nil {
+			return nil, fmt.Errorf("agent certificate of %s: %w", spokes[0].Name, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// manifestOptions are what differs between the providers' manifests.
+type manifestOptions struct {
+	image string
+	// principalAddr is where agents reach the principal.
+	principalAddr, gitURL string
+	// nodePort exposes the principal (and the Git server on the next
+	// port) on the node: kind only.
+	nodePort int32
+	gitArgs  []string
+	// principalPod and gitPod annotate the pods with the loopback
+	// addresses of the processes standing in for them: embedded only.
+	principalPod, gitPod map[string]string
+}
+
+func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, m manifestOptions) error {
 	wb := opts.Workbench
 	hubCfg, err := wb.RESTConfig(hub.Name)
 	if err != nil {
@@ -335,16 +443,17 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 	if err != nil {
 		return err
 	}
-	popts := deploy.Options{Image: image, PullPolicy: corev1.PullIfNotPresent, TLS: ptls, NodePort: nodePort}
+	popts := deploy.Options{Image: m.image, PullPolicy: corev1.PullIfNotPresent, TLS: ptls, NodePort: m.nodePort, PodAnnotations: m.principalPod}
 	objs, err := deploy.Principal(popts)
 	if err != nil {
 		return err
 	}
 	gopts := popts
 	gopts.TLS = nil
-	gopts.Args = gitArgs
-	if nodePort != 0 {
-		gopts.NodePort = nodePort + 1
+	gopts.Args = m.gitArgs
+	gopts.PodAnnotations = m.gitPod
+	if m.nodePort != 0 {
+		gopts.NodePort = m.nodePort + 1
 	}
 	gitObjs, err := deploy.GitServer(gopts)
 	if err != nil {
@@ -365,7 +474,7 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 		if err != nil {
 			return err
 		}
-		objs, err := deploy.Agent(deploy.Options{Image: image, PullPolicy: corev1.PullIfNotPresent, TLS: atls, Spoke: s.Name, PrincipalAddress: principalAddr, GitURL: gitURL})
+		objs, err := deploy.Agent(deploy.Options{Image: m.image, PullPolicy: corev1.PullIfNotPresent, TLS: atls, Spoke: s.Name, PrincipalAddress: m.principalAddr, GitURL: m.gitURL})
 		if err != nil {
 			return err
 		}
@@ -556,7 +665,9 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func freeAddrs() (string, string, string, error) {
+// freeAddrs returns n distinct free loopback addresses: all are held open
+// until every one is picked, so the kernel cannot hand one out twice.
+func freeAddrs(n int) ([]string, error) {
 	var out []string
 	var hold []net.Listener
 	defer func() {
@@ -564,15 +675,15 @@ func freeAddrs() (string, string, string, error) {
 			l.Close()
 		}
 	}()
-	for range 3 {
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return "", "", "", err
+			return nil, fmt.Errorf("pick a free loopback port: %w", err)
 		}
 		hold = append(hold, l)
 		out = append(out, l.Addr().String())
 	}
-	return out[0], out[1], out[2], nil
+	return out, nil
 }
 
 func waitHTTP(ctx context.Context, what, url string, exited <-chan error, logs string) error {

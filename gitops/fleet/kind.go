@@ -92,7 +92,7 @@ func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 		"--health-addr", fmt.Sprintf(":%d", deploy.DefaultHealthPort), "--repo", SampleRepo,
 		"--webhook", fmt.Sprintf("http://%s.%s.svc:%d/webhook/git", deploy.PrincipalName, deploy.DefaultNamespace, deploy.DefaultHealthPort)}
 	step = opts.Progress.Start("deploy the principal, the Git server and the agents")
-	err = applyManifests(ctx, opts, hub, spokes, ref, st.Principal, st.GitURL, principalNodePort, gitArgs)
+	err = applyManifests(ctx, opts, hub, spokes, manifestOptions{image: ref, principalAddr: st.Principal, gitURL: st.GitURL, nodePort: principalNodePort, gitArgs: gitArgs})
 	if err == nil {
 		err = waitRollout(ctx, opts, hub.Name, deploy.GitName, deploy.PrincipalName)
 	}

@@ -8,5 +8,17 @@
 // exactly as on a real cluster: a selector change (an intercept's takeover)
 // re-routes new connections as soon as the EndpointSlice controller has
 // updated the slices. The Proxy gives every Service port a loopback listener
-// that forwards each connection to an endpoint the Router picks.
+// that forwards each connection to an endpoint the Router picks; a Service
+// port can be pinned to a fixed address (Options.Pinned) so that processes
+// can be given it before the Proxy starts.
+//
+// Unlike kube-proxy, which leaves established TCP flows alone, the Proxy
+// closes the connections it proxies to an endpoint as soon as that endpoint
+// leaves its Service's endpoints (pod deleted, selector changed). The
+// clients that matter here hold one connection for hours (an agent's gRPC
+// stream to the principal); without the close, an intercept of the
+// principal's Service would only ever see new clients, and stopping it
+// would strand the streams on a traffic-agent that is going away. Closing
+// makes them reconnect through the Service and follow its current routing.
+// Connections to endpoints that remain are never touched.
 package svcproxy

@@ -88,6 +88,25 @@ func (r *Router) OnServiceChange(fn func()) error {
 	return err
 }
 
+// OnEndpointsChange registers fn to run after every EndpointSlice or Pod
+// event: either can change where a Service port's connections belong (a
+// selector change rewrites the slices, a deleted pod or a new local-address
+// annotation changes the addresses). Call it before Start.
+func (r *Router) OnEndpointsChange(fn func()) error {
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { fn() },
+		UpdateFunc: func(_, _ any) { fn() },
+		DeleteFunc: func(any) { fn() },
+	}
+	if _, err := r.factory.Discovery().V1().EndpointSlices().Informer().AddEventHandler(h); err != nil {
+		return fmt.Errorf("service router: watch endpoint slices: %w", err)
+	}
+	if _, err := r.factory.Core().V1().Pods().Informer().AddEventHandler(h); err != nil {
+		return fmt.Errorf("service router: watch pods: %w", err)
+	}
+	return nil
+}
+
 // Start runs the informers until ctx ends and waits for their first sync.
 func (r *Router) Start(ctx context.Context) error {
 	// Listers must be requested before Start for their informers to run.
@@ -193,12 +212,19 @@ func LocalAddress(pod *corev1.Pod, port int32) string {
 // next one when a dial fails, so a dead stand-in process costs one
 // refused dial rather than the connection.
 func (r *Router) Dial(ctx context.Context, namespace, name string, port int32) (net.Conn, error) {
+	c, _, err := r.dial(ctx, namespace, name, port)
+	return c, err
+}
+
+// dial is Dial that also names the endpoint address it connected to, so
+// the Proxy can tell which connections an endpoint's departure concerns.
+func (r *Router) dial(ctx context.Context, namespace, name string, port int32) (net.Conn, string, error) {
 	eps, err := r.Endpoints(namespace, name, port)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(eps) == 0 {
-		return nil, fmt.Errorf("service %s/%s port %d: %w", namespace, name, port, ErrNoEndpoints)
+		return nil, "", fmt.Errorf("service %s/%s port %d: %w", namespace, name, port, ErrNoEndpoints)
 	}
 	start := int(r.next.Add(1))
 	var errs []error
@@ -207,11 +233,11 @@ func (r *Router) Dial(ctx context.Context, namespace, name string, port int32) (
 		addr := eps[(start+i)%len(eps)]
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
-			return c, nil
+			return c, addr, nil
 		}
 		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("service %s/%s port %d: %w", namespace, name, port, errors.Join(errs...))
+	return nil, "", fmt.Errorf("service %s/%s port %d: %w", namespace, name, port, errors.Join(errs...))
 }
 
 // DialAddress dials a cluster DNS address (name.namespace.svc[.cluster.local]:port,

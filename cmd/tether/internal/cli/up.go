@@ -140,6 +140,10 @@ func clusterNames(cfg cluster.Config) string {
 
 func printFleet(g *globals, st *fleet.State) {
 	fmt.Fprintf(g.out, "\nGitOps: principal at %s, sample repository %s\n", st.Principal, st.GitURL)
+	if st.PrincipalService != "" {
+		// What agents dial: intercepting this Service moves them.
+		fmt.Fprintf(g.out, "Agents dial the principal's Service hub/tether-system/tether-principal:8443 at %s\n", st.PrincipalService)
+	}
 	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
 	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
 }

@@ -1,0 +1,108 @@
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/pki"
+	"github.com/tether-dev/tether/gitops/principal"
+)
+
+func TestFreeAddrsAreDistinct(t *testing.T) {
+	addrs, err := freeAddrs(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("%s handed out twice: %v", a, addrs)
+		}
+		seen[a] = true
+	}
+}
+
+// waitPrincipalService is satisfied by the principal (its certificate, for
+// the Service name agents verify) and by nothing else listening there, such
+// as a service proxy that accepts and finds no endpoint.
+func TestWaitPrincipalService(t *testing.T) {
+	wb, err := cluster.New(cluster.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _, err := pki.NewCA("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spokes := []cluster.Cluster{{Name: "spoke-1"}}
+	if err := writeCertificates(wb, ca, cluster.Cluster{Name: "hub"}, spokes); err != nil {
+		t.Fatal(err)
+	}
+	ptls, err := readTLS(wb, "principal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := principal.ServerTLS(ptls["ca.crt"], ptls["tls.crt"], ptls["tls.key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A listener that closes every connection: the proxy without a route.
+	empty, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	go func() {
+		for {
+			c, err := empty.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := waitPrincipalService(ctx, wb, empty.Addr().String(), spokes, nil, "logs"); err == nil {
+		t.Fatal("a listener that is not the principal passed")
+	}
+
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	handshakes := make(chan error, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handshakes <- c.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitPrincipalService(ctx, wb, l.Addr().String(), spokes, nil, "logs"); err != nil {
+		t.Fatal(err)
+	}
+	// The probe presents an agent certificate: the principal sees a
+	// client it accepts, not a refused handshake in its log.
+	select {
+	case err := <-handshakes:
+		if err != nil {
+			t.Errorf("server side of the probe: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the server saw no handshake")
+	}
+}
