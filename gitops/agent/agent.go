@@ -198,7 +198,11 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 	a.setConnected(true)
 	defer a.setConnected(false)
-	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps))
+	// Pushes are relayed by the principal to connected agents only: one
+	// that arrived while this stream was down would otherwise wait for
+	// the next poll (minutes), so fetch everything once now.
+	n := a.engine.RefreshAll()
+	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
 	return protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
 }
 

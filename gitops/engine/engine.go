@@ -169,6 +169,17 @@ func (e *Engine) Run(ctx context.Context) error {
 // reconcile now (a push arrived). It is never coalesced away: the flag stays
 // set until a reconcile has fetched.
 func (e *Engine) Refresh(repoURL string) int {
+	return e.refresh(func(url string) bool { return url == repoURL })
+}
+
+// RefreshAll forces a fetch for every Application, whatever its repository:
+// for when push notifications may have been missed (an agent that was
+// disconnected from the principal, which relays them).
+func (e *Engine) RefreshAll() int {
+	return e.refresh(func(string) bool { return true })
+}
+
+func (e *Engine) refresh(match func(repoURL string) bool) int {
 	if e.appInf == nil {
 		return 0
 	}
@@ -176,7 +187,7 @@ func (e *Engine) Refresh(repoURL string) int {
 	for _, obj := range e.appInf.GetStore().List() {
 		u := obj.(*unstructured.Unstructured)
 		url, _, _ := unstructured.NestedString(u.Object, "spec", "source", "repoURL")
-		if url != repoURL {
+		if !match(url) {
 			continue
 		}
 		key := u.GetNamespace() + "/" + u.GetName()
