@@ -1,10 +1,22 @@
 // Package intercept is the workbench half of tether's Telepresence-style
-// intercepts: it takes a Service's traffic over (by swapping its selector to
-// a traffic-agent, with the original saved in an annotation), carries the
-// intercepted connections over one yamux session to a process on this
-// machine, runs the outbound HTTP/CONNECT proxy through which that process
-// reaches in-cluster Services by name, renews the Lease that keeps the
-// takeover alive, and undoes everything on Stop, Sweep and Uninstall.
+// intercepts. Start attaches an intercept to the Service's traffic-agent,
+// installing the agent and taking the Service over (swapping its selector,
+// the original saved in an annotation) when it is the Service's first
+// intercept; it carries the intercepted connections over this workbench's
+// own yamux session to a process on this machine, runs the outbound
+// HTTP/CONNECT proxy through which that process reaches in-cluster
+// Services by name, and renews the intercept's Lease, which is also where
+// the agent reads the intercept's port and headers from.
+//
+// One agent serves every intercept of a Service: personal intercepts with
+// different headers share a port, intercepts of different ports coexist,
+// and each is held by its own workbench. Stop ends one intercept; the last
+// one restores the Service and removes the agent. List, StopByName, Sweep
+// and Uninstall act on a cluster from any process. On embedded clusters
+// the agent is a local process (ExecAgent) reached over loopback;
+// elsewhere it is a Pod of tether's image (intercept/kube's Launcher as
+// Options.Launch) reached through the API server's port-forward
+// (intercept/kube's PortForward.Dial as Options.DialAgent).
 //
 // See docs/intercept.md for why it is built this way.
 package intercept

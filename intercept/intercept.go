@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
@@ -81,20 +83,34 @@ func ParseHeaders(in []string) (map[string]string, error) {
 	return out, nil
 }
 
-// AgentLauncher starts the traffic-agent for rec with token and returns a
-// function that kills it (used only to roll back a failed start: a healthy
-// agent ends itself when its Lease goes away).
+// AgentLauncher starts the traffic-agent described by rec (its agent
+// fields: Agent, AgentID, AgentPod or AgentDeployment, Ports, selectors)
+// with token and returns a function that kills it (used only to roll back
+// a failed start: a healthy agent ends itself when its last intercept's
+// Lease goes away).
 type AgentLauncher func(ctx context.Context, rec *record.Record, token string) (kill func(), err error)
 
 // Options configure the workbench side.
 type Options struct {
 	Client kubernetes.Interface
 	// Embedded: the traffic-agent is a local process with a kwok Pod, and
-	// the session is plain loopback. Other providers need an image and a
-	// port-forward dialer (see AgentDeployment); not wired yet.
+	// the session is plain loopback. Other providers (kind, existing) run
+	// it as a bare Pod of tether's image and need both a Launch that
+	// creates that Pod and its RBAC (intercept/kube's Launcher) and a
+	// DialAgent (intercept/kube's PortForward).
 	Embedded bool
-	// Launch starts the traffic-agent (see ExecAgent).
+	// Launch starts the traffic-agent (ExecAgent on embedded clusters,
+	// kube.Launcher.Launch elsewhere).
 	Launch AgentLauncher
+	// DialAgent connects to the control port of the agent running in pod
+	// (elsewhere than embedded: a port-forward through the API server).
+	// Nil: the loopback address in the pod's tether.dev/control-address
+	// annotation is dialed (embedded).
+	DialAgent func(ctx context.Context, pod *corev1.Pod) (net.Conn, error)
+	// AgentTimeout bounds the wait for the agent's pod to be ready
+	// (default 30 s; a pod that has to be scheduled, or an image that has
+	// to be pulled, may need more).
+	AgentTimeout time.Duration
 	// Holder identifies this workbench in the Lease.
 	Holder string
 	// RenewInterval is how often the Lease is renewed (default 2 s; the
@@ -121,17 +137,28 @@ type Intercept struct {
 	err      error
 	stopOnce sync.Once
 	stopErr  error
+	last     bool
 }
 
-// Start validates spec, takes the Service over and returns once new
-// connections to the Service reach the traffic-agent. On error nothing it
-// created is left in the cluster.
+// errAgentGone: the Service's traffic-agent went away (its last intercept
+// stopped) while this intercept was attaching; installing a new one is
+// the way on.
+var errAgentGone = errors.New("the traffic-agent went away while attaching")
+
+// Start validates spec, attaches to the Service's traffic-agent (starting
+// it and taking the Service over if this is the Service's first
+// intercept) and returns once new connections to the Service reach the
+// agent and the agent routes this intercept. On error nothing it created
+// is left in the cluster.
 func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.RenewInterval == 0 {
 		opts.RenewInterval = 2 * time.Second
+	}
+	if opts.AgentTimeout == 0 {
+		opts.AgentTimeout = 30 * time.Second
 	}
 	if opts.ProxyAddr == "" {
 		opts.ProxyAddr = "127.0.0.1:0"
@@ -140,8 +167,8 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 		host, _ := os.Hostname()
 		opts.Holder = host + "/" + strconv.Itoa(os.Getpid())
 	}
-	if !opts.Embedded {
-		return nil, errors.New("intercepts run on the embedded provider only for now (the kind traffic-agent image and port-forward session are not wired yet)")
+	if !opts.Embedded && opts.DialAgent == nil {
+		return nil, errors.New("intercept: a cluster that is not embedded runs the traffic-agent in a pod, and Options.DialAgent (intercept/kube's PortForward.Dial) is how the workbench reaches it: it is not set")
 	}
 	if opts.Launch == nil {
 		return nil, errors.New("intercept: no traffic-agent launcher")
@@ -165,33 +192,30 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 		}
 		return nil, fmt.Errorf("service %s has no port %d (its ports: %s)", target, spec.Port, strings.Join(have, ", "))
 	}
-	if len(svc.Spec.Selector) == 0 {
+	tk, err := record.TakeoverFromService(svc)
+	if err != nil {
+		return nil, err
+	}
+	selector := svc.Spec.Selector
+	if tk != nil {
+		selector = tk.OriginalSelector
+	}
+	if len(selector) == 0 {
 		return nil, fmt.Errorf("service %s has no selector: there are no pods to take its traffic from", target)
 	}
-	if rec, err := record.FromService(svc); err != nil {
+	live, err := serviceIntercepts(ctx, c, spec.Namespace, spec.Service, opts.Logger)
+	if err != nil {
 		return nil, err
-	} else if rec != nil {
-		alive, err := leaseAlive(ctx, c, rec)
-		if err != nil {
-			return nil, err
-		}
-		if alive {
-			return nil, conflict(target, rec, spec)
-		}
-		opts.Logger.Info("sweeping a dead intercept", "name", rec.Name)
-		if err := record.Cleanup(ctx, c, rec); err != nil {
-			return nil, err
-		}
-		if svc, err = c.CoreV1().Services(spec.Namespace).Get(ctx, spec.Service, metav1.GetOptions{}); err != nil {
-			return nil, err
-		}
+	}
+	if err := conflict(target, live, spec); err != nil {
+		return nil, err
 	}
 	if !spec.NoProbe {
 		if err := probe(ctx, spec.To); err != nil {
 			return nil, err
 		}
 	}
-	ports, err := resolvePorts(ctx, c, svc)
+	ports, err := resolvePorts(ctx, c, svc, selector)
 	if err != nil {
 		return nil, err
 	}
@@ -202,44 +226,165 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return nil, fmt.Errorf("intercept name %q: %s", name, strings.Join(errs, "; "))
 	}
-	agentLabels := record.Labels(name)
+	agentName := record.AgentName(spec.Service)
 	rec := record.Record{
 		Name: name, Cluster: spec.Cluster, Namespace: spec.Namespace, Service: spec.Service,
 		Port: spec.Port, Ports: ports, Headers: spec.Headers,
-		OriginalSelector: maps.Clone(svc.Spec.Selector), AgentLabels: agentLabels,
-		Lease: "tether-intercept-" + name, AgentPod: "tether-agent-" + name,
-		Holder: opts.Holder, Created: time.Now().UTC().Truncate(time.Second),
+		OriginalSelector: maps.Clone(selector), AgentLabels: record.AgentLabels(spec.Service),
+		Agent: agentName, Holder: opts.Holder, Created: time.Now().UTC().Truncate(time.Second),
 	}
-	i := &Intercept{opts: opts, log: opts.Logger.With("intercept", name), rec: rec, to: spec.To, done: make(chan struct{})}
-	kill, err := i.install(ctx, svc)
+	// A bare pod on every provider: the agent's life is its intercepts'
+	// (see intercept/kube), so a controller restarting it would be wrong.
+	rec.AgentPod = agentName
+	i := &Intercept{opts: opts, log: opts.Logger, rec: rec, to: spec.To, done: make(chan struct{})}
+	if err := i.createLease(ctx, spec.Name == ""); err != nil {
+		return nil, err
+	}
+	i.log = opts.Logger.With("intercept", i.rec.Name)
+	var installed *agentHandle
+	err = i.recheck(ctx, target, spec)
+	if err == nil {
+		installed, err = i.attach(ctx)
+	}
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		defer cancel()
-		if kill != nil {
-			kill()
-		}
-		if cerr := record.Cleanup(cctx, c, &rec); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
 		if i.sess != nil {
 			i.sess.Close()
 		}
+		if cerr := record.Cleanup(cctx, c, &i.rec); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		if installed != nil {
+			installed.kill()
+			if cerr := record.CleanupAgent(cctx, c, rec.Namespace, rec.Service, installed.id); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
 		return nil, err
 	}
+	pl, err := net.Listen("tcp", opts.ProxyAddr)
+	if err != nil {
+		err = fmt.Errorf("outbound proxy on %s: %w", opts.ProxyAddr, err)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		i.sess.Close()
+		_, rerr := removeIntercept(cctx, c, &i.rec, i.log)
+		return nil, errors.Join(err, rerr)
+	}
+	i.pl = pl
 	i.serve()
 	return i, nil
 }
 
-func conflict(target string, rec *record.Record, spec Spec) error {
-	hint := fmt.Sprintf("(stop it first: tether intercept stop %s)", rec.Name)
-	switch {
-	case rec.Port == spec.Port && rec.Global() && len(spec.Headers) == 0:
-		return fmt.Errorf("port %d of service %s is already intercepted globally by %q %s", spec.Port, target, rec.Name, hint)
-	case rec.Port == spec.Port && len(spec.Headers) > 0 && maps.Equal(rec.Headers, spec.Headers):
-		return fmt.Errorf("port %d of service %s is already intercepted with the same headers by %q %s", spec.Port, target, rec.Name, hint)
+// createLease creates the intercept's Lease, which carries its Record:
+// the agent reads its routes from it. With auto, a name already taken
+// (a second personal intercept of the same port) gets a -2, -3… suffix.
+func (i *Intercept) createLease(ctx context.Context, auto bool) error {
+	c, base := i.opts.Client, i.rec.Name
+	dur := int32(record.DefaultLeaseSeconds)
+	for n := 1; ; n++ {
+		name := base
+		if n > 1 {
+			name = base + "-" + strconv.Itoa(n)
+		}
+		i.rec.Name, i.rec.Lease = name, record.LeaseName(name)
+		b, err := json.Marshal(i.rec)
+		if err != nil {
+			return err
+		}
+		now := metav1.NewMicroTime(time.Now())
+		lease := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: i.rec.Lease, Namespace: i.rec.Namespace,
+				Labels:      record.Labels(name, i.rec.Service),
+				Annotations: map[string]string{record.Annotation: string(b)},
+			},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &i.rec.Holder, LeaseDurationSeconds: &dur, AcquireTime: &now, RenewTime: &now},
+		}
+		_, err = c.CoordinationV1().Leases(i.rec.Namespace).Create(ctx, lease, metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			return nil
+		case apierrors.IsAlreadyExists(err) && auto && n < 20:
+			continue
+		case apierrors.IsAlreadyExists(err):
+			return fmt.Errorf("an intercept named %q already exists in %s/%s: choose another --name, or stop it first: tether intercept stop %s", name, i.rec.Cluster, i.rec.Namespace, name)
+		default:
+			return fmt.Errorf("create lease %s/%s: %w", i.rec.Namespace, i.rec.Lease, err)
+		}
 	}
-	return fmt.Errorf("service %s is already intercepted by %q (port %d, %s); tether runs one intercept per Service %s",
-		target, rec.Name, rec.Port, describeHeaders(rec.Headers), hint)
+}
+
+// recheck repeats the conflict check with this intercept's Lease in
+// place: two starts racing past the first check both see each other here
+// and both give up, rather than both routing the same port.
+func (i *Intercept) recheck(ctx context.Context, target string, spec Spec) error {
+	live, err := serviceIntercepts(ctx, i.opts.Client, i.rec.Namespace, i.rec.Service, i.log)
+	if err != nil {
+		return err
+	}
+	live = slices.DeleteFunc(live, func(r record.Record) bool { return r.Name == i.rec.Name })
+	return conflict(target, live, spec)
+}
+
+// serviceIntercepts returns the live intercepts of a Service and deletes
+// the Leases of dead ones (their workbench stopped renewing; the agent
+// would drop them within a second anyway).
+func serviceIntercepts(ctx context.Context, c kubernetes.Interface, namespace, service string, log *slog.Logger) ([]record.Record, error) {
+	leases := c.CoordinationV1().Leases(namespace)
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: record.ServiceInterceptSelector(service)})
+	if err != nil {
+		return nil, fmt.Errorf("list intercepts of %s/%s: %w", namespace, service, err)
+	}
+	var out []record.Record
+	now := time.Now()
+	for _, l := range list.Items {
+		rec, err := record.FromLease(&l)
+		if err != nil {
+			return nil, err
+		}
+		if record.LeaseAlive(&l, now) {
+			out = append(out, *rec)
+			continue
+		}
+		log.Info("sweeping a dead intercept", "name", rec.Name)
+		rv := l.ResourceVersion
+		if err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("delete dead intercept lease %s/%s: %w", namespace, l.Name, err)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+// conflict explains why spec cannot share its port with the live
+// intercepts of the Service. Several personal intercepts with different
+// headers share a port, and intercepts of different ports never
+// conflict; a global intercept takes every connection of its port, so it
+// shares it with nobody.
+func conflict(target string, live []record.Record, spec Spec) error {
+	var personal []string
+	for _, r := range live {
+		if r.Port != spec.Port {
+			continue
+		}
+		hint := "stop it first: tether intercept stop " + r.Name
+		switch {
+		case r.Global() && len(spec.Headers) == 0:
+			return fmt.Errorf("port %d of service %s is already intercepted globally by %q (%s)", spec.Port, target, r.Name, hint)
+		case r.Global():
+			return fmt.Errorf("port %d of service %s is intercepted globally by %q, which takes every connection, so a personal intercept would never see a request (%s)", spec.Port, target, r.Name, hint)
+		case len(spec.Headers) > 0 && maps.Equal(r.Headers, spec.Headers):
+			return fmt.Errorf("port %d of service %s is already intercepted with the same headers (%s) by %q (%s)", spec.Port, target, describeHeaders(r.Headers), r.Name, hint)
+		}
+		personal = append(personal, r.Name)
+	}
+	if len(spec.Headers) == 0 && len(personal) > 0 {
+		return fmt.Errorf("port %d of service %s has personal intercepts (%s); a global intercept would take their requests (stop them first: tether intercept stop %s)",
+			spec.Port, target, strings.Join(personal, ", "), strings.Join(personal, "; tether intercept stop "))
+	}
+	return nil
 }
 
 func describeHeaders(h map[string]string) string {
@@ -264,9 +409,10 @@ func probe(ctx context.Context, addr string) error {
 }
 
 // resolvePorts finds the container port number behind each Service port,
-// reading named target ports from the original pods: the agent's pod must
-// declare the same ports for the EndpointSlice controller to pick it.
-func resolvePorts(ctx context.Context, c kubernetes.Interface, svc *corev1.Service) ([]record.Port, error) {
+// reading named target ports from the original pods (those matching
+// selector): the agent's pod must declare the same ports for the
+// EndpointSlice controller to pick it.
+func resolvePorts(ctx context.Context, c kubernetes.Interface, svc *corev1.Service, selector map[string]string) ([]record.Port, error) {
 	var pods *corev1.PodList
 	var out []record.Port
 	for _, sp := range svc.Spec.Ports {
@@ -281,7 +427,7 @@ func resolvePorts(ctx context.Context, c kubernetes.Interface, svc *corev1.Servi
 			p.TargetPortName = sp.TargetPort.StrVal
 			if pods == nil {
 				var err error
-				pods, err = c.CoreV1().Pods(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
+				pods, err = c.CoreV1().Pods(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
 				if err != nil {
 					return nil, err
 				}
@@ -308,87 +454,290 @@ func resolvePorts(ctx context.Context, c kubernetes.Interface, svc *corev1.Servi
 	return out, nil
 }
 
-func leaseAlive(ctx context.Context, c kubernetes.Interface, rec *record.Record) (bool, error) {
-	l, err := c.CoordinationV1().Leases(rec.Namespace).Get(ctx, rec.Lease, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return record.LeaseAlive(l, time.Now()), nil
+// agentHandle is the agent an intercept attaches to; kill is set when
+// this workbench started it.
+type agentHandle struct {
+	id, token string
+	kill      func()
 }
 
-func (i *Intercept) install(ctx context.Context, svc *corev1.Service) (kill func(), err error) {
+// attach connects this intercept to the Service's agent, installing the
+// agent first if there is none. It retries when the agent it found goes
+// away meanwhile (its last intercept stopped as this one arrived). It
+// returns the agent it installed, for the caller's rollback.
+func (i *Intercept) attach(ctx context.Context) (installed *agentHandle, err error) {
+	for range 3 {
+		var h *agentHandle
+		h, err = i.ensureAgent(ctx)
+		if h != nil && h.kill != nil {
+			installed = h // even on error: its Lease and Secret exist
+		}
+		if err != nil {
+			return installed, err
+		}
+		err = i.connect(ctx, h)
+		if err == nil || !errors.Is(err, errAgentGone) {
+			return installed, err
+		}
+		i.log.Info("traffic-agent went away while attaching: trying again", "err", err)
+		if i.sess != nil {
+			i.sess.Close()
+			i.sess = nil
+		}
+		if installed != nil {
+			installed.kill()
+			installed = nil
+		}
+	}
+	return installed, err
+}
+
+// ensureAgent returns the Service's live agent, or installs one. The
+// agent's Lease is the lock: whoever creates it installs the agent, the
+// others read the session token from the agent's Secret.
+func (i *Intercept) ensureAgent(ctx context.Context) (*agentHandle, error) {
 	c, rec := i.opts.Client, &i.rec
+	leases := c.CoordinationV1().Leases(rec.Namespace)
+	for range 5 {
+		l, err := leases.Get(ctx, rec.Agent, metav1.GetOptions{})
+		switch {
+		case err == nil && record.LeaseAlive(l, time.Now()):
+			id := l.Annotations[record.AnnotationAgentID]
+			token, err := i.readToken(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			i.log.Info("attaching to the service's traffic-agent", "agent", id)
+			return &agentHandle{id: id, token: token}, nil
+		case err == nil:
+			i.log.Info("sweeping a dead traffic-agent", "agent", l.Annotations[record.AnnotationAgentID])
+			if err := record.CleanupAgent(ctx, c, rec.Namespace, rec.Service, l.Annotations[record.AnnotationAgentID]); err != nil {
+				return nil, err
+			}
+		case apierrors.IsNotFound(err):
+			h, err := i.install(ctx)
+			if apierrors.IsAlreadyExists(err) {
+				continue // another workbench installs it: attach to it
+			}
+			return h, err
+		default:
+			return nil, fmt.Errorf("read traffic-agent lease %s/%s: %w", rec.Namespace, rec.Agent, err)
+		}
+	}
+	return nil, fmt.Errorf("could not install or find the traffic-agent of %s/%s; run `tether intercept uninstall` and try again", rec.Namespace, rec.Service)
+}
+
+// readToken waits for the agent's Secret (its installer writes it right
+// after the agent's Lease).
+func (i *Intercept) readToken(ctx context.Context, id string) (string, error) {
+	c, rec := i.opts.Client, &i.rec
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		s, err := c.CoreV1().Secrets(rec.Namespace).Get(ctx, rec.Agent, metav1.GetOptions{})
+		if err == nil && s.Annotations[record.AnnotationAgentID] == id && len(s.Data[record.SecretTokenKey]) > 0 {
+			return string(s.Data[record.SecretTokenKey]), nil
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("read the traffic-agent's token (secret %s/%s): %w", rec.Namespace, rec.Agent, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("the traffic-agent of %s/%s has no token secret %s: %w", rec.Namespace, rec.Service, rec.Agent, errAgentGone)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// install creates the agent's Lease (the lock; AlreadyExists means
+// another workbench won), its token Secret, and starts it. The Lease is
+// renewed here until the agent's pod is ready and the agent renews it.
+func (i *Intercept) install(ctx context.Context) (*agentHandle, error) {
+	c, rec := i.opts.Client, &i.rec
+	if svc, err := c.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{}); err == nil {
+		// A takeover without a live agent is a leftover (the agent and
+		// every workbench died): undo it before taking over anew.
+		if tk, err := record.TakeoverFromService(svc); err != nil {
+			return nil, err
+		} else if tk != nil {
+			i.log.Info("restoring a service left taken over by a dead traffic-agent", "agent", tk.AgentID)
+			if err := record.CleanupAgent(ctx, c, rec.Namespace, rec.Service, tk.AgentID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	id, token := randomHex(8), randomHex(16)
 	dur := int32(record.DefaultLeaseSeconds)
 	now := metav1.NewMicroTime(time.Now())
+	meta := metav1.ObjectMeta{
+		Name: rec.Agent, Namespace: rec.Namespace, Labels: record.AgentLabels(rec.Service),
+		Annotations: map[string]string{record.AnnotationAgentID: id},
+	}
 	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: rec.Lease, Namespace: rec.Namespace, Labels: record.Labels(rec.Name)},
+		ObjectMeta: meta,
 		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &rec.Holder, LeaseDurationSeconds: &dur, AcquireTime: &now, RenewTime: &now},
 	}
 	if _, err := c.CoordinationV1().Leases(rec.Namespace).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("an intercept named %q is already starting or running in %s/%s", rec.Name, rec.Cluster, rec.Namespace)
+			return nil, err
 		}
-		return nil, fmt.Errorf("create lease: %w", err)
+		return nil, fmt.Errorf("create traffic-agent lease %s/%s: %w", rec.Namespace, rec.Agent, err)
 	}
-	tok := make([]byte, 16)
-	_, _ = rand.Read(tok)
-	token := hex.EncodeToString(tok)
-	kill, err = i.opts.Launch(ctx, rec, token)
+	h := &agentHandle{id: id, token: token, kill: func() {}}
+	secret := &corev1.Secret{ObjectMeta: meta, Data: map[string][]byte{record.SecretTokenKey: []byte(token)}}
+	_, err := c.CoreV1().Secrets(rec.Namespace).Create(ctx, secret, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// A leftover of an agent killed with its Lease already gone.
+		err = c.CoreV1().Secrets(rec.Namespace).Delete(ctx, rec.Agent, metav1.DeleteOptions{})
+		if err == nil {
+			_, err = c.CoreV1().Secrets(rec.Namespace).Create(ctx, secret, metav1.CreateOptions{})
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("start traffic-agent: %w", err)
+		return h, fmt.Errorf("create traffic-agent secret %s/%s: %w", rec.Namespace, rec.Agent, err)
 	}
-	pod, err := i.waitAgentPod(ctx)
+	r := *rec
+	r.AgentID = id
+	kill, err := i.opts.Launch(ctx, &r, token)
 	if err != nil {
-		return kill, err
+		return h, fmt.Errorf("start traffic-agent: %w", err)
 	}
-	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", pod.Annotations[record.AnnotationControl])
-	if err != nil {
-		return kill, fmt.Errorf("connect to traffic-agent: %w", err)
-	}
-	if i.sess, err = tunnel.Client(conn, token, i.log); err != nil {
-		return kill, err
-	}
-	fresh, err := c.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
-	if err != nil {
-		return kill, err
-	}
-	if fresh.ResourceVersion != svc.ResourceVersion || !maps.Equal(fresh.Spec.Selector, rec.OriginalSelector) {
-		return kill, fmt.Errorf("service %s/%s changed while the intercept was starting; try again", rec.Namespace, rec.Service)
-	}
-	if _, err := record.TakeOver(ctx, c, fresh, rec); err != nil {
-		return kill, fmt.Errorf("take over service %s/%s: %w", rec.Namespace, rec.Service, err)
-	}
-	if err := i.waitRouted(ctx); err != nil {
-		return kill, err
-	}
-	pl, err := net.Listen("tcp", i.opts.ProxyAddr)
-	if err != nil {
-		return kill, fmt.Errorf("outbound proxy: %w", err)
-	}
-	i.pl = pl
-	return kill, nil
+	h.kill = kill
+	i.log.Info("traffic-agent started", "agent", id)
+	return h, nil
 }
 
-func (i *Intercept) waitAgentPod(ctx context.Context) (*corev1.Pod, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var last string
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// connect opens this intercept's session with agent h and waits until
+// the Service routes to the agent; the workbench that installed h takes
+// the Service over.
+func (i *Intercept) connect(ctx context.Context, h *agentHandle) error {
+	c, rec := i.opts.Client, &i.rec
+	if h.kill != nil {
+		// Until the agent runs, its Lease is this workbench's to renew.
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go i.renewUntil(rctx, rec.Agent)
+	}
+	pod, err := i.waitAgentPod(ctx, h.id)
+	if err != nil {
+		return err
+	}
+	var conn net.Conn
+	if i.opts.DialAgent != nil {
+		conn, err = i.opts.DialAgent(ctx, pod)
+	} else {
+		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", pod.Annotations[record.AnnotationControl])
+	}
+	if err != nil {
+		return i.agentErr(ctx, h.id, fmt.Errorf("connect to traffic-agent %s/%s: %w", pod.Namespace, pod.Name, err))
+	}
+	if i.sess, err = tunnel.Client(conn, h.token, rec.Name, i.log); err != nil {
+		return i.agentErr(ctx, h.id, err)
+	}
+	if h.kill != nil {
+		fresh, err := c.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if _, ok := fresh.Annotations[record.Annotation]; ok || !maps.Equal(fresh.Spec.Selector, rec.OriginalSelector) {
+			return fmt.Errorf("service %s/%s changed while the intercept was starting; try again", rec.Namespace, rec.Service)
+		}
+		tk := &record.Takeover{
+			Agent: rec.Agent, AgentID: h.id, OriginalSelector: rec.OriginalSelector, AgentLabels: rec.AgentLabels,
+			AgentPod: rec.AgentPod, AgentDeployment: rec.AgentDeployment, Created: time.Now().UTC().Truncate(time.Second),
+		}
+		if _, err := record.TakeOver(ctx, c, fresh, tk); err != nil {
+			return fmt.Errorf("take over service %s/%s: %w", rec.Namespace, rec.Service, err)
+		}
+	}
+	if err := i.waitRouted(ctx, h.id); err != nil {
+		return err
+	}
+	rec.AgentID = h.id
+	return nil
+}
+
+// agentErr turns err into errAgentGone when the agent's Lease is gone or
+// belongs to another instance, so the caller retries.
+func (i *Intercept) agentErr(ctx context.Context, id string, err error) error {
+	l, gerr := i.opts.Client.CoordinationV1().Leases(i.rec.Namespace).Get(ctx, i.rec.Agent, metav1.GetOptions{})
+	if apierrors.IsNotFound(gerr) || (gerr == nil && l.Annotations[record.AnnotationAgentID] != id) {
+		if err == nil {
+			return errAgentGone
+		}
+		return fmt.Errorf("%w: %v", errAgentGone, err)
+	}
+	return err
+}
+
+// renewUntil renews Lease name until ctx ends.
+func (i *Intercept) renewUntil(ctx context.Context, name string) {
+	t := time.NewTicker(i.opts.RenewInterval)
+	defer t.Stop()
 	for {
-		pod, err := i.opts.Client.CoreV1().Pods(i.rec.Namespace).Get(ctx, i.rec.AgentPod, metav1.GetOptions{})
-		switch {
-		case err == nil && pod.Annotations[record.AnnotationControl] != "" && podReady(pod):
-			return pod, nil
-		case err == nil:
-			last = "pod not ready yet (phase " + string(pod.Status.Phase) + ")"
-		default:
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := renewLease(ctx, i.opts.Client, i.rec.Namespace, name); err != nil && ctx.Err() == nil {
+			i.log.Warn("renew traffic-agent lease", "lease", name, "err", err)
+		}
+	}
+}
+
+// renewLease sets the Lease's renewTime with a merge patch: one request,
+// and it never conflicts with the agent writing the same Lease.
+func renewLease(ctx context.Context, c kubernetes.Interface, namespace, name string) error {
+	b, err := json.Marshal(map[string]any{"spec": map[string]any{"renewTime": metav1.NewMicroTime(time.Now())}})
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = c.CoordinationV1().Leases(namespace).Patch(rctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: "tether-intercept"})
+	return err
+}
+
+// waitAgentPod returns the ready pod of agent instance id.
+func (i *Intercept) waitAgentPod(ctx context.Context, id string) (*corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, i.opts.AgentTimeout)
+	defer cancel()
+	sel := labels.SelectorFromSet(i.rec.AgentLabels).String()
+	last := "no pod yet"
+	for n := 0; ; n++ {
+		pods, err := i.opts.Client.CoreV1().Pods(i.rec.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
 			last = err.Error()
+		} else {
+			for _, p := range pods.Items {
+				pid := p.Annotations[record.AnnotationAgentID]
+				switch {
+				case p.DeletionTimestamp != nil || (pid != id && (pid != "" || i.opts.Embedded)):
+				case i.opts.DialAgent == nil && p.Annotations[record.AnnotationControl] == "":
+					last = "pod " + p.Name + " has no control address yet"
+				case !podReady(&p):
+					last = "pod " + p.Name + " not ready yet (phase " + string(p.Status.Phase) + ")"
+				default:
+					return &p, nil
+				}
+			}
+		}
+		// Every second, check the agent is still the one we wait for.
+		if n%5 == 4 {
+			if err := i.agentErr(ctx, id, nil); errors.Is(err, errAgentGone) {
+				return nil, err
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("traffic-agent did not come up within 30s: %s", last)
+			return nil, i.agentErr(context.WithoutCancel(ctx), id, fmt.Errorf("traffic-agent of %s/%s did not come up within %v: %s", i.rec.Namespace, i.rec.Service, i.opts.AgentTimeout, last))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -403,35 +752,66 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// waitRouted returns once the Service's EndpointSlices list the agent and
-// nothing else, so Start returning means new connections are intercepted.
-func (i *Intercept) waitRouted(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+// waitRouted returns once the Service is taken over by agent id and its
+// EndpointSlices list the agent and nothing else, so Start returning
+// means new connections are intercepted.
+func (i *Intercept) waitRouted(ctx context.Context, id string) error {
+	timeout := 20*time.Second + i.opts.AgentTimeout // an attacher may wait for the installer
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sel := discoveryv1.LabelServiceName + "=" + i.rec.Service
-	for {
-		list, err := i.opts.Client.DiscoveryV1().EndpointSlices(i.rec.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err == nil {
-			agent, other := false, false
-			for _, s := range list.Items {
-				for _, ep := range s.Endpoints {
-					if ep.TargetRef != nil && ep.TargetRef.Name == i.rec.AgentPod {
-						agent = true
-					} else {
-						other = true
-					}
-				}
-			}
-			if agent && !other {
-				return nil
+	agentSel := labels.SelectorFromSet(i.rec.AgentLabels).String()
+	for n := 0; ; n++ {
+		if i.routed(ctx, id, sel, agentSel) {
+			return nil
+		}
+		if n%10 == 9 {
+			if err := i.agentErr(ctx, id, nil); errors.Is(err, errAgentGone) {
+				return err
 			}
 		}
 		select {
+		case <-i.sess.CloseChan():
+			return i.agentErr(context.WithoutCancel(ctx), id, errors.New("the traffic-agent closed the session"))
 		case <-ctx.Done():
-			return fmt.Errorf("service %s/%s did not route to the traffic-agent within 20s", i.rec.Namespace, i.rec.Service)
+			return i.agentErr(context.WithoutCancel(ctx), id, fmt.Errorf("service %s/%s did not route to the traffic-agent within %v", i.rec.Namespace, i.rec.Service, timeout))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func (i *Intercept) routed(ctx context.Context, id, sliceSel, agentSel string) bool {
+	c := i.opts.Client
+	svc, err := c.CoreV1().Services(i.rec.Namespace).Get(ctx, i.rec.Service, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	if tk, err := record.TakeoverFromService(svc); err != nil || tk == nil || tk.AgentID != id {
+		return false
+	}
+	pods, err := c.CoreV1().Pods(i.rec.Namespace).List(ctx, metav1.ListOptions{LabelSelector: agentSel})
+	if err != nil {
+		return false
+	}
+	agents := map[string]bool{}
+	for _, p := range pods.Items {
+		agents[p.Name] = true
+	}
+	list, err := c.DiscoveryV1().EndpointSlices(i.rec.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sliceSel})
+	if err != nil {
+		return false
+	}
+	agent, other := false, false
+	for _, s := range list.Items {
+		for _, ep := range s.Endpoints {
+			if ep.TargetRef != nil && agents[ep.TargetRef.Name] {
+				agent = true
+			} else {
+				other = true
+			}
+		}
+	}
+	return agent && !other
 }
 
 func (i *Intercept) serve() {
@@ -442,8 +822,9 @@ func (i *Intercept) serve() {
 	go func() {
 		select {
 		case <-i.sess.CloseChan():
-			// An agent closes the session when its Lease was deleted
-			// (stop or uninstall from elsewhere): that is not a failure.
+			// An agent closes the session when this intercept's Lease
+			// was deleted (stop or uninstall from elsewhere): that is
+			// not a failure.
 			gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := i.opts.Client.CoordinationV1().Leases(i.rec.Namespace).Get(gctx, i.rec.Lease, metav1.GetOptions{})
 			cancel()
@@ -482,7 +863,6 @@ func (i *Intercept) fail(err error) {
 }
 
 func (i *Intercept) renew(ctx context.Context) {
-	leases := i.opts.Client.CoordinationV1().Leases(i.rec.Namespace)
 	t := time.NewTicker(i.opts.RenewInterval)
 	defer t.Stop()
 	for {
@@ -491,14 +871,7 @@ func (i *Intercept) renew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		l, err := leases.Get(rctx, i.rec.Lease, metav1.GetOptions{})
-		if err == nil {
-			now := metav1.NewMicroTime(time.Now())
-			l.Spec.RenewTime = &now
-			_, err = leases.Update(rctx, l, metav1.UpdateOptions{})
-		}
-		cancel()
+		err := renewLease(ctx, i.opts.Client, i.rec.Namespace, i.rec.Lease)
 		if apierrors.IsNotFound(err) {
 			i.fail(ErrStopped)
 			return
@@ -527,7 +900,8 @@ func (i *Intercept) acceptStreams() {
 	}
 }
 
-// Record is what the intercept saved on the Service.
+// Record is what the intercept saved on its Lease (plus the agent
+// instance serving it).
 func (i *Intercept) Record() record.Record { return i.rec }
 
 // ProxyAddr is the outbound HTTP/CONNECT proxy's host:port.
@@ -551,15 +925,23 @@ func (i *Intercept) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop restores the Service exactly as it was and removes the agent's
-// objects; the agent sees its Lease go and exits.
+// Stop ends this intercept: its Lease is deleted, so the agent drops its
+// routes; the other intercepts of the Service keep working. Stopping the
+// last one restores the Service exactly as it was and removes the agent.
 func (i *Intercept) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		i.cancel()
-		i.stopErr = record.Cleanup(ctx, i.opts.Client, &i.rec)
 		_ = i.proxy.Close()
+		// Closing the session first sends this intercept's connections
+		// to the original pods at once (the agent fails open per
+		// connection) instead of after the agent's next Lease read.
 		i.sess.Close()
-		i.log.Info("intercept stopped")
+		i.last, i.stopErr = removeIntercept(ctx, i.opts.Client, &i.rec, i.log)
+		i.log.Info("intercept stopped", "serviceRestored", i.last)
 	})
 	return i.stopErr
 }
+
+// Restored reports whether Stop restored the Service and removed its
+// agent, that is, whether this was the Service's last intercept.
+func (i *Intercept) Restored() bool { return i.last }

@@ -25,20 +25,34 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestConflictMessages(t *testing.T) {
-	global := &record.Record{Name: "web-80", Port: 80}
-	personal := &record.Record{Name: "web-80", Port: 80, Headers: map[string]string{"X-Dev": "a"}}
+func TestConflict(t *testing.T) {
+	global := record.Record{Name: "web-80", Port: 80}
+	alice := record.Record{Name: "web-80", Port: 80, Headers: map[string]string{"X-Dev": "alice"}}
+	bob := record.Record{Name: "web-80-2", Port: 80, Headers: map[string]string{"X-Dev": "bob"}}
+	other := record.Record{Name: "web-9090", Port: 9090}
 	for _, tc := range []struct {
-		rec  *record.Record
+		name string
+		live []record.Record
 		spec Spec
-		want string
+		want string // "" means allowed
 	}{
-		{global, Spec{Port: 80}, "already intercepted globally"},
-		{personal, Spec{Port: 80, Headers: map[string]string{"X-Dev": "a"}}, "with the same headers"},
-		{personal, Spec{Port: 80, Headers: map[string]string{"X-Dev": "b"}}, "one intercept per Service"},
+		{"second global", []record.Record{global}, Spec{Port: 80}, `already intercepted globally by "web-80" (stop it first: tether intercept stop web-80)`},
+		{"personal under global", []record.Record{global}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "a"}}, "takes every connection"},
+		{"same headers", []record.Record{alice, bob}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "bob"}}, `same headers (headers X-Dev=bob) by "web-80-2"`},
+		{"global over personal", []record.Record{alice, bob}, Spec{Port: 80}, "has personal intercepts (web-80, web-80-2); a global intercept would take their requests (stop them first: tether intercept stop web-80; tether intercept stop web-80-2)"},
+		{"different headers", []record.Record{alice}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "bob"}}, ""},
+		{"more headers", []record.Record{alice}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "alice", "X-Team": "a"}}, ""},
+		{"other port", []record.Record{other, global}, Spec{Port: 9090 + 1}, ""},
+		{"global on another port", []record.Record{other}, Spec{Port: 80}, ""},
 	} {
-		if err := conflict("hub/shop/web", tc.rec, tc.spec); !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: want %q", err, tc.want)
+		err := conflict("hub/shop/web", tc.live, tc.spec)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.want != "" && err == nil:
+			t.Errorf("%s: allowed, want %q", tc.name, tc.want)
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: %v: want %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"sort"
@@ -58,36 +59,63 @@ type Status struct {
 	record.Record
 	// Alive: its Lease was renewed within its duration.
 	Alive bool
+	// Connections carried to the workbench and, for a personal intercept,
+	// HTTP requests matched, as the Service's traffic-agent last wrote
+	// them (every ~2 s, on its Lease).
+	Connections int64
+	Requests    int64
 }
 
-// List returns the intercepts recorded on the cluster's Services.
+// List returns the intercepts of a cluster, read from their Leases, with
+// the counters their traffic-agents report.
 func List(ctx context.Context, c kubernetes.Interface) ([]Status, error) {
-	svcs, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	leases := c.CoordinationV1().Leases("")
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: record.InterceptSelector})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list intercept leases: %w", err)
 	}
+	agents, err := leases.List(ctx, metav1.ListOptions{LabelSelector: record.AgentSelector})
+	if err != nil {
+		return nil, fmt.Errorf("list traffic-agent leases: %w", err)
+	}
+	type agent struct {
+		id     string
+		counts map[string]record.Counters
+	}
+	byService := map[string]agent{}
+	for _, l := range agents.Items {
+		byService[l.Namespace+"/"+l.Labels[record.LabelService]] = agent{l.Annotations[record.AnnotationAgentID], record.CountersFromLease(&l)}
+	}
+	now := time.Now()
 	var out []Status
-	for _, s := range svcs.Items {
-		rec, err := record.FromService(&s)
-		if err != nil || rec == nil {
-			continue
-		}
-		alive, err := leaseAlive(ctx, c, rec)
+	for _, l := range list.Items {
+		rec, err := record.FromLease(&l)
 		if err != nil {
-			return nil, err
+			continue // not readable as an intercept: uninstall removes it
 		}
-		out = append(out, Status{Record: *rec, Alive: alive})
+		st := Status{Record: *rec, Alive: record.LeaseAlive(&l, now)}
+		if a, ok := byService[rec.Namespace+"/"+rec.Service]; ok {
+			st.AgentID = a.id
+			st.Connections, st.Requests = a.counts[rec.Name].Connections, a.counts[rec.Name].Requests
+		}
+		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Namespace < out[j].Namespace
+	})
 	return out, nil
 }
 
 // ErrNotFound: no intercept of that name in the cluster.
 var ErrNotFound = errors.New("no such intercept")
 
-// StopByName ends intercept name from any process: the Service is
-// restored, the agent's objects deleted; the workbench holding it sees its
-// Lease disappear and exits.
+// StopByName ends intercept name from any process: its Lease is deleted
+// (the workbench holding it sees that and exits, the agent drops its
+// routes); if it was the Service's last intercept, the Service is
+// restored and the agent removed.
 func StopByName(ctx context.Context, c kubernetes.Interface, name string) error {
 	list, err := List(ctx, c)
 	if err != nil {
@@ -95,65 +123,172 @@ func StopByName(ctx context.Context, c kubernetes.Interface, name string) error 
 	}
 	for _, s := range list {
 		if s.Name == name {
-			return record.Cleanup(ctx, c, &s.Record)
+			_, err := removeIntercept(ctx, c, &s.Record, slog.New(slog.DiscardHandler))
+			return err
 		}
 	}
 	return fmt.Errorf("intercept %q: %w", name, ErrNotFound)
 }
 
-// Sweep cleans up intercepts whose Lease has expired (a workbench that
-// died while its agent could not restore the Service either) and
-// traffic-agent objects no live intercept owns. It returns the names it
-// cleaned.
-func Sweep(ctx context.Context, c kubernetes.Interface) ([]string, error) {
-	list, err := List(ctx, c)
-	if err != nil {
-		return nil, err
+// removeIntercept deletes rec's Lease and, when no live intercept of the
+// Service remains (last), restores the Service and removes the agent
+// instance serving it. The agent would do the same within a second; doing
+// it here makes `stop` return with the Service already as it was.
+func removeIntercept(ctx context.Context, c kubernetes.Interface, rec *record.Record, log *slog.Logger) (last bool, err error) {
+	if err := record.Cleanup(ctx, c, rec); err != nil {
+		return false, err
 	}
-	live := map[string]bool{}
+	live, err := serviceIntercepts(ctx, c, rec.Namespace, rec.Service, log)
+	if err != nil {
+		return false, err
+	}
+	if len(live) > 0 {
+		return false, nil
+	}
+	return true, cleanupServiceAgent(ctx, c, rec)
+}
+
+// cleanupServiceAgent restores rec's Service and removes its agent.
+func cleanupServiceAgent(ctx context.Context, c kubernetes.Interface, rec *record.Record) error {
+	// Only the instance seen now: one installed after this read (by a
+	// start racing this stop) is not ours to remove.
+	id := ""
+	l, err := c.CoordinationV1().Leases(rec.Namespace).Get(ctx, record.AgentName(rec.Service), metav1.GetOptions{})
+	switch {
+	case err == nil:
+		id = l.Annotations[record.AnnotationAgentID]
+	case !apierrors.IsNotFound(err):
+		return err
+	default:
+		svc, err := c.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tk, err := record.TakeoverFromService(svc)
+		if err != nil || tk == nil {
+			return err
+		}
+		id = tk.AgentID
+	}
+	return record.CleanupAgent(ctx, c, rec.Namespace, rec.Service, id)
+}
+
+// Sweep cleans up what dead intercepts and agents left behind: intercept
+// Leases no longer renewed, agents whose own Lease expired (killed with
+// their workbenches), Services taken over by no live agent, and agent
+// Pods and Secrets without a Lease. It returns what it cleaned.
+func Sweep(ctx context.Context, c kubernetes.Interface) ([]string, error) {
+	leases := c.CoordinationV1().Leases("")
+	now := time.Now()
 	var swept []string
 	var errs []error
-	for _, s := range list {
-		if s.Alive {
-			live[s.Namespace+"/"+s.Name] = true
-			continue
-		}
-		if err := record.Cleanup(ctx, c, &s.Record); err != nil {
-			errs = append(errs, err)
-		}
-		swept = append(swept, s.Name)
-	}
-	// Leftovers without a Service record: an interrupted start, or a
-	// Service deleted while intercepted.
-	leases, err := c.CoordinationV1().Leases("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: record.InterceptSelector})
 	if err != nil {
-		return swept, err
+		return nil, fmt.Errorf("list intercept leases: %w", err)
 	}
-	for _, l := range leases.Items {
-		name := l.Labels[record.LabelIntercept]
-		if live[l.Namespace+"/"+name] || record.LeaseAlive(&l, time.Now()) {
+	for _, l := range list.Items {
+		if record.LeaseAlive(&l, now) {
 			continue
 		}
-		rec := &record.Record{Name: name, Namespace: l.Namespace, Lease: l.Name, AgentPod: "tether-agent-" + name}
-		if err := record.Cleanup(ctx, c, rec); err != nil {
+		rv := l.ResourceVersion
+		err := c.CoordinationV1().Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			errs = append(errs, err)
 		}
-		swept = append(swept, name)
+		swept = append(swept, l.Labels[record.LabelIntercept])
+	}
+	agents, err := leases.List(ctx, metav1.ListOptions{LabelSelector: record.AgentSelector})
+	if err != nil {
+		return swept, fmt.Errorf("list traffic-agent leases: %w", err)
+	}
+	// served: Services whose agent is alive (nothing to sweep) or was
+	// just swept here (nothing left to sweep).
+	served := map[string]bool{}
+	for _, l := range agents.Items {
+		key := l.Namespace + "/" + l.Labels[record.LabelService]
+		if record.LeaseAlive(&l, now) {
+			served[key] = true
+			continue
+		}
+		if err := record.CleanupAgent(ctx, c, l.Namespace, l.Labels[record.LabelService], l.Annotations[record.AnnotationAgentID]); err != nil {
+			errs = append(errs, err)
+		}
+		served[key] = true
+		swept = append(swept, l.Name)
+	}
+	svcs, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return swept, errors.Join(append(errs, err)...)
+	}
+	for _, s := range svcs.Items {
+		tk, err := record.TakeoverFromService(&s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if tk == nil || served[s.Namespace+"/"+s.Name] {
+			continue
+		}
+		if err := record.CleanupAgent(ctx, c, s.Namespace, s.Name, tk.AgentID); err != nil {
+			errs = append(errs, err)
+		}
+		served[s.Namespace+"/"+s.Name] = true
+		swept = append(swept, s.Namespace+"/"+s.Name)
+	}
+	sel := metav1.ListOptions{LabelSelector: record.AgentSelector}
+	var objs []metav1.Object
+	if pods, err := c.CoreV1().Pods("").List(ctx, sel); err == nil {
+		for i := range pods.Items {
+			objs = append(objs, &pods.Items[i])
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if secs, err := c.CoreV1().Secrets("").List(ctx, sel); err == nil {
+		for i := range secs.Items {
+			objs = append(objs, &secs.Items[i])
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	for _, o := range objs {
+		svc := o.GetLabels()[record.LabelService]
+		if served[o.GetNamespace()+"/"+svc] {
+			continue
+		}
+		// An agent's objects never outlive its Lease: its installer
+		// creates the Lease first and its cleanup deletes it last.
+		if err := record.CleanupAgent(ctx, c, o.GetNamespace(), svc, o.GetAnnotations()[record.AnnotationAgentID]); err != nil {
+			errs = append(errs, err)
+		}
+		served[o.GetNamespace()+"/"+svc] = true
+		swept = append(swept, o.GetName())
 	}
 	return swept, errors.Join(errs...)
 }
 
 // Uninstall removes everything tether put into the cluster for
-// intercepts, live or not: Services are restored, agents and Leases
-// deleted.
+// intercepts, live or not: Services are restored; agents (Pods,
+// Deployments), their Secrets, the ServiceAccounts, Roles and
+// RoleBindings of in-cluster agents, and every Lease deleted. The RBAC
+// objects would also go with their owner Lease, but the garbage collector
+// is not there to see it on every cluster, and uninstall should leave
+// nothing behind on its own.
 func Uninstall(ctx context.Context, c kubernetes.Interface) error {
-	list, err := List(ctx, c)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, s := range list {
-		errs = append(errs, record.Cleanup(ctx, c, &s.Record))
+	if svcs, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, s := range svcs.Items {
+			if _, ok := s.Annotations[record.Annotation]; ok {
+				if _, err := record.Restore(ctx, c, s.Namespace, s.Name, ""); err != nil {
+					errs = append(errs, fmt.Errorf("restore service %s/%s: %w", s.Namespace, s.Name, err))
+				}
+			}
+		}
+	} else {
+		errs = append(errs, err)
 	}
 	sel := metav1.ListOptions{LabelSelector: record.ComponentSelector}
 	ignore := func(err error) error {
@@ -172,6 +307,34 @@ func Uninstall(ctx context.Context, c kubernetes.Interface) error {
 	if deps, err := c.AppsV1().Deployments("").List(ctx, sel); err == nil {
 		for _, d := range deps.Items {
 			errs = append(errs, ignore(c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{})))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if secs, err := c.CoreV1().Secrets("").List(ctx, sel); err == nil {
+		for _, s := range secs.Items {
+			errs = append(errs, ignore(c.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if sas, err := c.CoreV1().ServiceAccounts("").List(ctx, sel); err == nil {
+		for _, a := range sas.Items {
+			errs = append(errs, ignore(c.CoreV1().ServiceAccounts(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{})))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if rbs, err := c.RbacV1().RoleBindings("").List(ctx, sel); err == nil {
+		for _, b := range rbs.Items {
+			errs = append(errs, ignore(c.RbacV1().RoleBindings(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{})))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if roles, err := c.RbacV1().Roles("").List(ctx, sel); err == nil {
+		for _, r := range roles.Items {
+			errs = append(errs, ignore(c.RbacV1().Roles(r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{})))
 		}
 	} else {
 		errs = append(errs, err)

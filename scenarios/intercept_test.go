@@ -64,10 +64,10 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	)
 	// One connection per request: the service proxy routes connections.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	get := func(port int32, path string, header ...string) (string, error) {
-		addr, ok := proxy.Addr(ns, "echo", port)
+	getFrom := func(service string, port int32, path string, header ...string) (string, error) {
+		addr, ok := proxy.Addr(ns, service, port)
 		if !ok {
-			return "", fmt.Errorf("no route for echo:%d yet", port)
+			return "", fmt.Errorf("no route for %s:%d yet", service, port)
 		}
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		if len(header) == 2 {
@@ -81,28 +81,41 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
+	get := func(port int32, path string, header ...string) (string, error) {
+		return getFrom("echo", port, path, header...)
+	}
 	body := func(header ...string) func() (string, error) {
 		return func() (string, error) { return get(80, "/", header...) }
 	}
 	tetherArgs := func(args ...string) []string {
 		return append([]string{"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig}, args...)
 	}
-	startIntercept := func(name string, extra ...string) *harness.Process {
+	startOn := func(name, service string, port int, to string, extra ...string) *harness.Process {
 		GinkgoHelper()
-		args := tetherArgs(append([]string{"intercept", "start", "hub/" + ns + "/echo", "--port", "80", "--to", localAddr, "-v"}, extra...)...)
+		args := tetherArgs(append([]string{"intercept", "start", "hub/" + ns + "/" + service, "--port", fmt.Sprint(port), "--to", to, "-v"}, extra...)...)
 		p, err := harness.Start(name, tetherBin, filepath.Join(tmp, name+".log"), nil, args...)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(p.Output).WithTimeout(40*time.Second).Should(ContainSubstring("press Ctrl-C"), func() string { return p.Output() })
 		DeferCleanup(p.Stop)
 		return p
 	}
-	// serviceAsItWas: the selector and annotations are exactly the original.
+	startInterceptTo := func(name, to string, extra ...string) *harness.Process {
+		GinkgoHelper()
+		return startOn(name, "echo", 80, to, extra...)
+	}
+	startIntercept := func(name string, extra ...string) *harness.Process {
+		GinkgoHelper()
+		return startInterceptTo(name, localAddr, extra...)
+	}
+	// serviceAsItWas: the spec, labels and annotations are exactly the
+	// original.
 	serviceAsItWas := func(g Gomega) {
 		s, err := cs.CoreV1().Services(ns).Get(context.Background(), "echo", metav1.GetOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(s.Spec.Selector).To(Equal(origSvc.Spec.Selector))
+		g.Expect(s.Spec).To(Equal(origSvc.Spec))
 		g.Expect(s.Annotations).To(Equal(origSvc.Annotations))
-		g.Expect(s.Spec.Ports).To(Equal(origSvc.Spec.Ports))
+		g.Expect(s.Labels).To(Equal(origSvc.Labels))
 	}
 	nothingLeft := func(g Gomega) {
 		ctx := context.Background()
@@ -113,6 +126,31 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		leases, err := cs.CoordinationV1().Leases("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(leases.Items).To(BeEmpty())
+		secrets, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(secrets.Items).To(BeEmpty())
+	}
+	// listRow returns the `intercept list` row of intercept name.
+	listRow := func(name string) func() (string, error) {
+		return func() (string, error) {
+			res := wb.Run(context.Background(), "intercept", "list")
+			if res.ExitCode != 0 {
+				return "", fmt.Errorf("intercept list: %s", res.Stderr)
+			}
+			for _, l := range strings.Split(res.Stdout, "\n") {
+				if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+					return l, nil
+				}
+			}
+			return "", nil
+		}
+	}
+	agentPods := func() ([]corev1.Pod, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: record.ComponentSelector})
+		if err != nil {
+			return nil, err
+		}
+		return pods.Items, nil
 	}
 	makeWorkload := func(ctx context.Context, name string, labels map[string]string, addr string) {
 		GinkgoHelper()
@@ -227,7 +265,16 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 
 		res := wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr)
 		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring(`port 80 of service hub/shop/echo is already intercepted globally by "echo-80"`))
+		Expect(res.Stderr).To(ContainSubstring(`port 80 of service hub/shop/echo is already intercepted globally by "echo-80" (stop it first: tether intercept stop echo-80)`))
+		res = wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr, "--header", "X-Dev=alice")
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`port 80 of service hub/shop/echo is intercepted globally by "echo-80", which takes every connection`))
+
+		By("the agent's connection counter reaching list")
+		for range 3 {
+			Expect(body()()).To(Equal("local"))
+		}
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`alive\s+([3-9]|\d\d+)\s+-\s*$`))
 
 		By("a long-lived streaming response through the intercept")
 		addr, _ := proxy.Addr(ns, "echo", 80)
@@ -334,4 +381,198 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
 		Eventually(body()).WithTimeout(3 * time.Second).Should(Equal("original"))
 	}, SpecTimeout(time.Minute))
+	It("shares one Service between two personal intercepts of separate workbenches, and the last stop restores it exactly", func(ctx SpecContext) {
+		aliceAddr, stopAlice := echoServer("alice")
+		DeferCleanup(stopAlice)
+		bobAddr, stopBob := echoServer("bob")
+		DeferCleanup(stopBob)
+		alice := startInterceptTo("shared-alice", aliceAddr, "--header", "X-Dev=alice")
+		Expect(alice.Output()).To(ContainSubstring("intercept echo-80:"))
+		bob := startInterceptTo("shared-bob", bobAddr, "--header", "X-Dev=bob")
+		Expect(bob.Output()).To(ContainSubstring("intercept echo-80-2:"))
+
+		Eventually(body("X-Dev", "alice")).WithTimeout(5 * time.Second).Should(Equal("alice"))
+		Eventually(body("X-Dev", "bob")).WithTimeout(5 * time.Second).Should(Equal("bob"))
+		Expect(body()()).To(Equal("original"))
+		Expect(body("X-Dev", "carol")()).To(Equal("original"))
+		Expect(agentPods()).To(HaveLen(1), "one traffic-agent serves every intercept of the Service")
+
+		By("list showing both, with the requests each matched")
+		for range 4 {
+			Expect(body("X-Dev", "alice")()).To(Equal("alice"))
+		}
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=alice\s+alive\s+[1-9]\d*\s+([5-9]|\d\d+)\s*$`))
+		Eventually(listRow("echo-80-2")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=bob\s+alive\s+[1-9]\d*\s+[1-9]\d*\s*$`))
+
+		By("refusing what would take another intercept's requests")
+		res := wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr, "--header", "x-dev=bob")
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`port 80 of service hub/shop/echo is already intercepted with the same headers (headers X-Dev=bob) by "echo-80-2" (stop it first: tether intercept stop echo-80-2)`))
+		res = wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr)
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring("port 80 of service hub/shop/echo has personal intercepts (echo-80, echo-80-2); a global intercept would take their requests (stop them first: tether intercept stop echo-80; tether intercept stop echo-80-2)"))
+		Expect(body("X-Dev", "bob")()).To(Equal("bob"), "a refused start disturbed a running intercept")
+
+		By("stopping one: the other keeps working")
+		stop := wb.Run(ctx, "intercept", "stop", "echo-80")
+		Expect(stop.ExitCode).To(Equal(0), stop.Stderr)
+		Eventually(alice.Exited).WithTimeout(10 * time.Second).Should(BeTrue())
+		Expect(alice.Output()).To(ContainSubstring("was stopped"))
+		Eventually(body("X-Dev", "alice")).WithTimeout(5 * time.Second).Should(Equal("original"))
+		Consistently(body("X-Dev", "bob")).WithTimeout(2 * time.Second).Should(Equal("bob"))
+		Expect(body()()).To(Equal("original"))
+		s, err := cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Annotations).To(HaveKey(record.Annotation), "the Service was restored while an intercept remained")
+
+		By("stopping the last: the Service exactly as it was, nothing left")
+		bob.Stop()
+		Expect(bob.Output()).To(ContainSubstring("shop/echo is as it was"))
+		serviceAsItWas(Default)
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(body("X-Dev", "bob")).WithTimeout(5 * time.Second).Should(Equal("original"))
+	}, SpecTimeout(3*time.Minute))
+
+	It("drops only the routes of a SIGKILLed workbench within 15 s; the other intercept keeps working", func(ctx SpecContext) {
+		aliceAddr, stopAlice := echoServer("alice")
+		DeferCleanup(stopAlice)
+		bobAddr, stopBob := echoServer("bob")
+		DeferCleanup(stopBob)
+		alice := startInterceptTo("kill-alice", aliceAddr, "--header", "X-Dev=alice")
+		bob := startInterceptTo("kill-bob", bobAddr, "--header", "X-Dev=bob")
+		Eventually(body("X-Dev", "alice")).WithTimeout(5 * time.Second).Should(Equal("alice"))
+		Eventually(body("X-Dev", "bob")).WithTimeout(5 * time.Second).Should(Equal("bob"))
+
+		alice.Kill()
+		killed := time.Now()
+		leaseGone := func() error {
+			_, err := cs.CoordinationV1().Leases(ns).Get(context.Background(), record.LeaseName("echo-80"), metav1.GetOptions{})
+			if err == nil {
+				return fmt.Errorf("lease of echo-80 still there")
+			}
+			return nil
+		}
+		Eventually(leaseGone).WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "routes of the killed workbench dropped %v after SIGKILL\n", time.Since(killed))
+		Eventually(body("X-Dev", "alice")).WithTimeout(3 * time.Second).Should(Equal("original"))
+		Expect(body("X-Dev", "bob")()).To(Equal("bob"))
+		Consistently(body("X-Dev", "bob")).WithTimeout(3 * time.Second).Should(Equal("bob"))
+		Expect(bob.Exited()).To(BeFalse())
+		Expect(listRow("echo-80-2")()).To(ContainSubstring("alive"))
+
+		bob.Stop()
+		Expect(bob.Output()).To(ContainSubstring("shop/echo is as it was"))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
+
+	It("keeps a long-lived TCP stream open through a global intercept", func(ctx SpecContext) {
+		// A plain TCP echo process: the stream is opaque bytes both ways,
+		// as a websocket or gRPC stream is once established.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(l.Close)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(c, c); c.Close() }()
+			}
+		}()
+		p := startInterceptTo("stream", l.Addr().String())
+		addr, ok := proxy.Addr(ns, "echo", 80)
+		Expect(ok).To(BeTrue())
+		// Wait for the takeover to reach the service proxy: the echo
+		// process answers a line with the same line, the original pod
+		// with an HTTP error.
+		Eventually(func() (string, error) {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return "", err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			fmt.Fprintf(c, "ping\n")
+			return bufio.NewReader(c).ReadString('\n')
+		}).WithTimeout(5 * time.Second).Should(Equal("ping\n"))
+
+		c, err := net.Dial("tcp", addr)
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		br := bufio.NewReader(c)
+		start := time.Now()
+		const n = 50
+		for i := range n {
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			msg := fmt.Sprintf("message %d %s\n", i, strings.Repeat("x", i*100))
+			_, err := io.WriteString(c, msg)
+			Expect(err).NotTo(HaveOccurred())
+			got, err := br.ReadString('\n')
+			Expect(err).NotTo(HaveOccurred(), "message %d after %v", i, time.Since(start))
+			Expect(got).To(Equal(msg))
+			time.Sleep(100 * time.Millisecond)
+		}
+		Expect(time.Since(start)).To(BeNumerically(">", 5*time.Second))
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`every connection\s+alive\s+[1-9]\d*\s+-\s*$`))
+		c.Close()
+		p.Stop()
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
+	It("intercepts two ports of one Service from two workbenches through one agent", func(ctx SpecContext) {
+		adminAddr, stopAdmin := echoServer("original-admin")
+		DeferCleanup(stopAdmin)
+		origHTTP, stopOrig := echoServer("original-multi")
+		DeferCleanup(stopOrig)
+		localAdmin, stopLocalAdmin := echoServer("local-admin")
+		DeferCleanup(stopLocalAdmin)
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "multi-0", Namespace: ns, Labels: map[string]string{"app": "multi"}, Annotations: map[string]string{
+				svcproxy.LocalAddressKey(8080): origHTTP, svcproxy.LocalAddressKey(9090): adminAddr,
+			}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "example.com/multi:1",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 9090}},
+			}}},
+		}
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		orig, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "multi", Namespace: ns},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "multi"}, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+				{Name: "admin", Port: 90, TargetPort: intstr.FromInt32(9090)},
+			}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) {
+			_ = cs.CoreV1().Services(ns).Delete(ctx, "multi", metav1.DeleteOptions{})
+			_ = cs.CoreV1().Pods(ns).Delete(ctx, "multi-0", metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		})
+		multi := func(port int32) func() (string, error) {
+			return func() (string, error) { return getFrom("multi", port, "/") }
+		}
+		Eventually(multi(80)).WithTimeout(10 * time.Second).Should(Equal("original-multi"))
+		Eventually(multi(90)).WithTimeout(10 * time.Second).Should(Equal("original-admin"))
+
+		web := startOn("multi-web", "multi", 80, localAddr)
+		admin := startOn("multi-admin", "multi", 90, localAdmin)
+		Eventually(multi(80)).WithTimeout(5 * time.Second).Should(Equal("local"))
+		Eventually(multi(90)).WithTimeout(5 * time.Second).Should(Equal("local-admin"))
+		Expect(agentPods()).To(HaveLen(1), "one traffic-agent serves both ports")
+
+		web.Stop()
+		Expect(web.Output()).To(ContainSubstring("other intercepts of shop/multi keep running"), "the first stop restored the Service")
+		Eventually(multi(80)).WithTimeout(5 * time.Second).Should(Equal("original-multi"))
+		Consistently(multi(90)).WithTimeout(2 * time.Second).Should(Equal("local-admin"))
+
+		admin.Stop()
+		Expect(admin.Output()).To(ContainSubstring("shop/multi is as it was"))
+		s, err := cs.CoreV1().Services(ns).Get(ctx, "multi", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Spec).To(Equal(orig.Spec))
+		Expect(s.Annotations).To(Equal(orig.Annotations))
+		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(multi(90)).WithTimeout(5 * time.Second).Should(Equal("original-admin"))
+	}, SpecTimeout(2*time.Minute))
 })

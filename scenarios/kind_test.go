@@ -1,14 +1,23 @@
 package scenarios
 
 import (
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
@@ -48,6 +57,126 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Expect(clusters[0].Name).To(Equal("hub"))
 		Expect(clusters[0].InternalEndpoint).To(MatchRegexp(`^https://\d+\.\d+\.\d+\.\d+:6443$`))
 	})
+
+	// A global intercept of a Service on a spoke: the traffic-agent is a
+	// pod of the image `tether up` loaded, the session runs over the
+	// API server's port-forward, and stopping puts everything back.
+	It("intercepts a Service on a spoke through a traffic-agent pod, and stop restores it", func(ctx SpecContext) {
+		const ns, spoke = "kecho", "spoke-1"
+		cs, err := wb.Client(spoke)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("an in-cluster echo: tether's own image (no pull: kind has it), serving /healthz")
+		dep, err := cs.AppsV1().Deployments("tether-system").Get(ctx, "tether-agent", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		image := dep.Spec.Template.Spec.Containers[0].Image
+		_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) {
+			_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		})
+		uid, nonRoot := int64(65532), true // the image's user (cluster/image.User)
+		_, err = cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "echo-0", Labels: map[string]string{"app": "echo"}},
+			Spec: corev1.PodSpec{
+				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &nonRoot, RunAsUser: &uid},
+				Containers: []corev1.Container{{
+					Name: "echo", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+					Args:         []string{"git", "serve", "--root", "/data/repos", "--addr", ":3000", "--health-addr", ":8080"},
+					Ports:        []corev1.ContainerPort{{Name: "health", ContainerPort: 8080}},
+					VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
+						PeriodSeconds: 1},
+				}},
+				Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		orig, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "echo", Annotations: map[string]string{"team": "shop"}},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"}, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)},
+			}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		// Through the API server's service proxy: it picks a ready
+		// endpoint of the Service, the path in-cluster clients take
+		// minus kube-proxy, and needs no client pod.
+		viaService := func() (string, error) {
+			b, err := cs.CoreV1().Services(ns).ProxyGet("http", "echo", "80", "/healthz", nil).DoRaw(ctx)
+			return strings.TrimSpace(string(b)), err
+		}
+		Eventually(viaService).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal("ok"))
+
+		By("tether intercept start: the agent pod comes up and the Service routes to the laptop")
+		localAddr, stopLocal := echoServer("local")
+		DeferCleanup(stopLocal)
+		tmp := GinkgoT().TempDir()
+		p, err := harness.Start("kind-intercept", tetherBin, filepath.Join(tmp, "intercept.log"), nil,
+			"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig,
+			"intercept", "start", spoke+"/"+ns+"/echo", "--port", "80", "--to", localAddr, "-v")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(p.Stop)
+		Eventually(p.Output).WithTimeout(3*time.Minute).Should(ContainSubstring("press Ctrl-C"), func() string { return p.Output() })
+		agentPod, err := cs.CoreV1().Pods(ns).Get(ctx, record.AgentName("echo"), metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(agentPod.Spec.Containers[0].Image).To(Equal(image), "the agent runs the image read from the spoke's tether-agent Deployment")
+		Eventually(viaService).WithContext(ctx).WithTimeout(10 * time.Second).Should(Equal("local"))
+
+		By("the local process reaches the Service by its DNS name through the intercept's outbound proxy, and is intercepted there too")
+		m := regexp.MustCompile(`HTTP_PROXY=(\S+)`).FindStringSubmatch(p.Output())
+		Expect(m).To(HaveLen(2))
+		u, err := url.Parse(m[1])
+		Expect(err).NotTo(HaveOccurred())
+		viaProxy := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(u), DisableKeepAlives: true}}
+		// Dialed from the agent's pod: cluster DNS, the Service's
+		// ClusterIP, kube-proxy, and back to the agent (hairpin), which
+		// carries it to the laptop.
+		Eventually(func() (string, error) {
+			resp, err := viaProxy.Get("http://echo." + ns + ".svc.cluster.local/healthz")
+			if err != nil {
+				return "", err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return string(b), err
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Equal("local"))
+
+		By("the agent's readiness probe does not fill its log with warnings")
+		logs, err := cs.CoreV1().Pods(ns).GetLogs(agentPod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(logs)).NotTo(ContainSubstring("workbench session refused"))
+
+		By("stop (SIGTERM): the Service is as it was, the original pod answers, and the agent's objects are gone")
+		p.Stop()
+		Expect(p.Output()).To(ContainSubstring("is as it was"))
+		svc, err := cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(svc.Spec).To(Equal(orig.Spec))
+		Expect(svc.Annotations).To(Equal(orig.Annotations))
+		Eventually(viaService).WithContext(ctx).WithTimeout(20 * time.Second).Should(Equal("ok"))
+		Eventually(func(g Gomega) {
+			sel := metav1.ListOptions{LabelSelector: record.ComponentSelector}
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods.Items).To(BeEmpty())
+			secs, err := cs.CoreV1().Secrets(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(secs.Items).To(BeEmpty())
+			leases, err := cs.CoordinationV1().Leases(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(leases.Items).To(BeEmpty())
+			sas, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(sas.Items).To(BeEmpty())
+			roles, err := cs.RbacV1().Roles(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(roles.Items).To(BeEmpty())
+			rbs, err := cs.RbacV1().RoleBindings(ns).List(ctx, sel)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(rbs.Items).To(BeEmpty())
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+	}, SpecTimeout(8*time.Minute))
 
 	It("goes down and removes the contexts", func(ctx SpecContext) {
 		res := wb.Run(ctx, "down")

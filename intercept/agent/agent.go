@@ -2,12 +2,15 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,10 +19,12 @@ import (
 
 	"github.com/elazarl/goproxy"
 	"github.com/hashicorp/yamux"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -32,8 +37,12 @@ import (
 // Options configure a traffic-agent.
 type Options struct {
 	Client kubernetes.Interface
+	// Record describes the agent (Namespace, Service, Ports,
+	// OriginalSelector, AgentLabels, Agent, AgentID, AgentPod). Its
+	// intercept fields are those of the intercept that started the agent
+	// and are not used: routes come from the intercept Leases.
 	Record record.Record
-	// Token authenticates the workbench's session.
+	// Token authenticates workbench sessions.
 	Token string
 	// Embedded: the agent runs as a local process beside a kwok Pod it
 	// creates itself, annotated with its loopback listeners; original
@@ -44,27 +53,51 @@ type Options struct {
 	// ListenHost is where service ports are served: 127.0.0.1 on
 	// embedded (ports chosen freely), "" in a pod (the target ports).
 	ListenHost string
-	// ControlAddr is where the workbench connects.
+	// ControlAddr is where workbenches connect.
 	ControlAddr string
-	// LeaseCheck is how often the Lease is read (default 1 s).
+	// LeaseCheck is how often the intercept Leases are read (default 1 s).
 	LeaseCheck time.Duration
-	Logger     *slog.Logger
+	// ReportInterval is how often the agent renews its own Lease and
+	// writes changed counters on it (default 2 s).
+	ReportInterval time.Duration
+	Logger         *slog.Logger
 }
 
-// Agent is a running traffic-agent.
+// route is one intercept the agent serves, as read from its Lease.
+type route struct {
+	rec record.Record
+	// rv and seen time renewals on the agent's own clock: seen is when rv
+	// (see renewal) was first read, so clock skew between laptop and
+	// cluster does not matter.
+	rv    string
+	seen  time.Time
+	lease types.UID
+	count *counter
+}
+
+type counter struct{ conns, reqs atomic.Int64 }
+
+// Agent is a running traffic-agent: one per intercepted Service, serving
+// every intercept of it.
 type Agent struct {
-	opts    Options
-	log     *slog.Logger
-	rec     *record.Record
-	pods    corelisters.PodLister
-	router  *svcproxy.Router
-	session atomic.Pointer[yamux.Session]
-	next    atomic.Uint64
+	opts   Options
+	log    *slog.Logger
+	rec    *record.Record
+	pods   corelisters.PodLister
+	router *svcproxy.Router
+	next   atomic.Uint64
+
+	refreshMu sync.Mutex // one refresh at a time
+	mu        sync.Mutex // guards the maps below
+	routes    map[string]*route
+	sessions  map[string]*yamux.Session
+	trs       map[string]*http.Transport
 }
 
-// Run serves until ctx ends or the Lease says the workbench is gone; in
-// both cases it restores the Service (if still taken over by this
-// intercept) and removes its own objects before returning.
+// Run serves until ctx ends, the last intercept's Lease is gone, or the
+// agent's own Lease is gone or belongs to another instance; then it
+// restores the Service (if still taken over by this instance) and removes
+// its own objects before returning.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -72,7 +105,14 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.LeaseCheck == 0 {
 		opts.LeaseCheck = time.Second
 	}
-	a := &Agent{opts: opts, rec: &opts.Record, log: opts.Logger.With("intercept", opts.Record.Name)}
+	if opts.ReportInterval == 0 {
+		opts.ReportInterval = 2 * time.Second
+	}
+	a := &Agent{
+		opts: opts, rec: &opts.Record,
+		log:    opts.Logger.With("service", opts.Record.Namespace+"/"+opts.Record.Service, "agent", opts.Record.AgentID),
+		routes: map[string]*route{}, sessions: map[string]*yamux.Session{}, trs: map[string]*http.Transport{},
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -101,30 +141,32 @@ func Run(ctx context.Context, opts Options) error {
 	defer ctl.Close()
 	go a.acceptSessions(ctx, ctl)
 
-	addrs := map[int32]string{}
+	// Two Service ports on one container port share a listener: a
+	// connection cannot tell them apart.
+	byTarget := map[int32][]record.Port{}
+	var targets []int32
 	for _, p := range a.rec.Ports {
-		if _, dup := addrs[p.TargetPort]; dup {
-			continue // two Service ports on one container port: one listener
+		if _, ok := byTarget[p.TargetPort]; !ok {
+			targets = append(targets, p.TargetPort)
 		}
+		byTarget[p.TargetPort] = append(byTarget[p.TargetPort], p)
+	}
+	addrs := map[int32]string{}
+	for _, tp := range targets {
 		var port int32 // embedded: any free loopback port, announced on the pod
 		if !opts.Embedded {
-			port = p.TargetPort
+			port = tp
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(opts.ListenHost, strconv.Itoa(int(port))))
 		if err != nil {
-			return fmt.Errorf("traffic-agent listener for port %d: %w", p.Port, err)
+			return fmt.Errorf("traffic-agent listener for container port %d: %w", tp, err)
 		}
 		defer l.Close()
-		addrs[p.TargetPort] = l.Addr().String()
-		if p.Port == a.rec.Port {
-			if a.rec.Global() {
-				go a.serveGlobal(ctx, l, p)
-			} else {
-				go a.servePersonal(ctx, l, p)
-			}
-		} else {
-			go a.serveForward(ctx, l, p)
-		}
+		addrs[tp] = l.Addr().String()
+		go a.servePort(ctx, l, byTarget[tp])
+	}
+	if _, err := a.refresh(ctx); err != nil {
+		return err
 	}
 	if opts.Embedded {
 		if err := a.createPod(ctx, addrs, ctl.Addr().String()); err != nil {
@@ -132,70 +174,205 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	a.log.Info("traffic-agent serving", "control", ctl.Addr().String(), "ports", addrs)
-	return a.watchLease(ctx)
+	return a.watch(ctx)
 }
 
-// watchLease returns when the Lease is gone or has not changed for longer
-// than its duration. Renewals are timed on the agent's own clock (when a
-// new resourceVersion was seen), so clock skew between laptop and cluster
-// does not matter.
-func (a *Agent) watchLease(ctx context.Context) error {
-	leases := a.opts.Client.CoordinationV1().Leases(a.rec.Namespace)
-	lastRV, lastSeen := "", time.Now()
-	t := time.NewTicker(a.opts.LeaseCheck)
-	defer t.Stop()
+// watch refreshes the routes and reports until the agent has nothing left
+// to do.
+func (a *Agent) watch(ctx context.Context) error {
+	check := time.NewTicker(a.opts.LeaseCheck)
+	defer check.Stop()
+	report := time.NewTicker(a.opts.ReportInterval)
+	defer report.Stop()
+	var own types.UID
+	last := ""
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
-		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		l, err := leases.Get(rctx, a.rec.Lease, metav1.GetOptions{})
-		cancel()
-		switch {
-		case apierrors.IsNotFound(err):
-			a.log.Info("lease deleted: intercept over")
-			return nil
-		case err != nil:
-			a.log.Warn("read lease", "err", err)
-		case l.ResourceVersion != lastRV:
-			lastRV, lastSeen = l.ResourceVersion, time.Now()
-		}
-		d := time.Duration(record.DefaultLeaseSeconds) * time.Second
-		if l != nil && l.Spec.LeaseDurationSeconds != nil {
-			d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-		}
-		if time.Since(lastSeen) > d {
-			a.log.Warn("workbench stopped renewing the lease: failing open", "lastRenewal", lastSeen)
-			return nil
+		case <-check.C:
+			n, err := a.refresh(ctx)
+			if err != nil {
+				a.log.Warn("read intercept leases", "err", err)
+			} else if n == 0 {
+				a.log.Info("no intercept left: restoring the service")
+				return nil
+			}
+		case <-report.C:
+			gone, err := a.report(ctx, &own, &last)
+			if gone {
+				return nil
+			}
+			if err != nil {
+				a.log.Warn("renew agent lease", "err", err)
+			}
 		}
 	}
+}
+
+// report renews the agent's Lease and writes the counters on it when they
+// changed. gone: the Lease was deleted (stop of the last intercept,
+// uninstall) or replaced by another instance's.
+func (a *Agent) report(ctx context.Context, own *types.UID, last *string) (gone bool, err error) {
+	leases := a.opts.Client.CoordinationV1().Leases(a.rec.Namespace)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := leases.Get(rctx, a.rec.Agent, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		a.log.Info("agent lease deleted: exiting")
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if id := l.Annotations[record.AnnotationAgentID]; (id != "" && id != a.rec.AgentID) || (*own != "" && l.UID != *own) {
+		a.log.Info("agent lease belongs to another instance: exiting", "other", id)
+		return true, nil
+	}
+	*own = l.UID
+	counts := a.counters()
+	b, _ := json.Marshal(counts)
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.RenewTime = &now
+	if string(b) != *last {
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[record.AnnotationCounters] = string(b)
+	}
+	if _, err := leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: "tether-traffic-agent"}); err != nil {
+		return false, err
+	}
+	*last = string(b)
+	return false, nil
+}
+
+func (a *Agent) counters() map[string]record.Counters {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]record.Counters, len(a.routes))
+	for name, r := range a.routes {
+		out[name] = record.Counters{Connections: r.count.conns.Load(), Requests: r.count.reqs.Load()}
+	}
+	return out
+}
+
+// refresh reads the Service's intercept Leases into the route table and
+// returns how many intercepts remain. An intercept whose Lease has not
+// been renewed for its duration is dropped (its Lease deleted) while the
+// others keep working: that is the per-intercept fail-open.
+func (a *Agent) refresh(ctx context.Context) (int, error) {
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
+	leases := a.opts.Client.CoordinationV1().Leases(a.rec.Namespace)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := leases.List(rctx, metav1.ListOptions{LabelSelector: record.ServiceInterceptSelector(a.rec.Service)})
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	a.mu.Lock()
+	old := a.routes
+	a.mu.Unlock()
+	next := map[string]*route{}
+	for _, l := range list.Items {
+		rec, err := record.FromLease(&l)
+		if err != nil {
+			a.log.Warn("skip unreadable intercept lease", "lease", l.Name, "err", err)
+			continue
+		}
+		r := &route{rec: *rec, rv: renewal(&l), seen: now, lease: l.UID, count: &counter{}}
+		if o := old[rec.Name]; o != nil && o.lease == l.UID {
+			r.count = o.count
+			if o.rv == r.rv {
+				r.seen = o.seen
+			}
+		}
+		d := time.Duration(record.DefaultLeaseSeconds) * time.Second
+		if l.Spec.LeaseDurationSeconds != nil {
+			d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+		}
+		if now.Sub(r.seen) > d {
+			a.log.Warn("workbench stopped renewing its lease: dropping the intercept", "intercept", rec.Name, "lastRenewal", r.seen)
+			rv := l.ResourceVersion
+			err := leases.Delete(rctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				a.log.Warn("delete expired intercept lease", "lease", l.Name, "err", err)
+			}
+			continue
+		}
+		next[rec.Name] = r
+	}
+	a.mu.Lock()
+	a.routes = next
+	var closing []*yamux.Session
+	for name := range old {
+		if _, ok := next[name]; ok {
+			continue
+		}
+		a.log.Info("intercept removed", "intercept", name)
+		if s := a.sessions[name]; s != nil {
+			closing = append(closing, s)
+			delete(a.sessions, name)
+		}
+		if tr := a.trs[name]; tr != nil {
+			tr.CloseIdleConnections()
+			delete(a.trs, name)
+		}
+	}
+	for name, r := range next {
+		if _, ok := old[name]; !ok {
+			a.log.Info("intercept added", "intercept", name, "port", r.rec.Port, "headers", r.rec.Headers)
+		}
+	}
+	a.mu.Unlock()
+	// Closing the session tells the workbench its intercept is over.
+	for _, s := range closing {
+		s.Close()
+	}
+	return len(next), nil
+}
+
+// renewal identifies one renewal of an intercept Lease: its
+// resourceVersion changes with every write, its renewTime with every
+// renewal (the agent compares them, it never orders them).
+func renewal(l *coordinationv1.Lease) string {
+	rt := ""
+	if l.Spec.RenewTime != nil {
+		rt = l.Spec.RenewTime.UTC().Format(time.RFC3339Nano)
+	}
+	return l.ResourceVersion + "/" + rt
 }
 
 func (a *Agent) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if s := a.session.Load(); s != nil {
+	a.mu.Lock()
+	for _, s := range a.sessions {
 		s.Close()
 	}
-	restored, err := record.Restore(ctx, a.opts.Client, a.rec.Namespace, a.rec.Service, a.rec.Name)
-	if err != nil {
-		a.log.Error("restore service", "err", err)
-	} else if restored {
-		a.log.Warn("restored the service's original selector", "service", a.rec.Namespace+"/"+a.rec.Service)
+	a.mu.Unlock()
+	cleanup := record.CleanupAgent
+	if !a.opts.Embedded {
+		// In its pod the agent must not delete that pod: the kubelet
+		// would kill it before it deleted its Lease. The pod is the
+		// Lease's dependent, so it goes with it.
+		cleanup = record.CleanupAgentInPod
 	}
-	if err := record.Cleanup(ctx, a.opts.Client, a.rec); err != nil {
-		a.log.Error("cleanup", "err", err)
+	if err := cleanup(ctx, a.opts.Client, a.rec.Namespace, a.rec.Service, a.rec.AgentID); err != nil {
+		a.log.Error("clean up traffic-agent", "err", err)
+		return
 	}
+	a.log.Info("service restored and traffic-agent removed")
 }
 
 func (a *Agent) createPod(ctx context.Context, addrs map[int32]string, control string) error {
-	ann := map[string]string{record.AnnotationControl: control}
+	ann := map[string]string{record.AnnotationControl: control, record.AnnotationAgentID: a.rec.AgentID}
 	var ports []corev1.ContainerPort
-	for _, p := range a.rec.Ports {
+	for i, p := range a.rec.Ports {
 		ann[svcproxy.LocalAddressKey(p.TargetPort)] = addrs[p.TargetPort]
-		if p.Port == a.rec.Port {
+		if i == 0 {
 			ann[svcproxy.AnnotationLocalAddress] = addrs[p.TargetPort]
 		}
 		ports = append(ports, corev1.ContainerPort{Name: p.TargetPortName, ContainerPort: p.TargetPort, Protocol: corev1.ProtocolTCP})
@@ -208,7 +385,7 @@ func (a *Agent) createPod(ctx context.Context, addrs map[int32]string, control s
 	}
 	_, err := a.opts.Client.CoreV1().Pods(a.rec.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("create traffic-agent pod: %w", err)
+		return fmt.Errorf("create traffic-agent pod %s/%s: %w", a.rec.Namespace, a.rec.AgentPod, err)
 	}
 	return nil
 }
@@ -225,7 +402,7 @@ func dedupePorts(in []corev1.ContainerPort) []corev1.ContainerPort {
 	return out
 }
 
-// acceptSessions keeps the newest authenticated workbench session: a
+// acceptSessions keeps the newest authenticated session per intercept: a
 // workbench that reconnects replaces its old session.
 func (a *Agent) acceptSessions(ctx context.Context, l net.Listener) {
 	for {
@@ -234,20 +411,45 @@ func (a *Agent) acceptSessions(ctx context.Context, l net.Listener) {
 			return
 		}
 		go func() {
-			s, err := tunnel.Server(c, a.opts.Token, a.log)
-			if err != nil {
-				a.log.Warn("workbench session refused", "err", err)
+			// Refreshing before the handshake's OK means the workbench's
+			// Lease (created before it connects) is routed once it is
+			// told OK.
+			s, name, err := tunnel.Server(c, a.opts.Token, func(string) {
+				if _, err := a.refresh(ctx); err != nil {
+					a.log.Warn("read intercept leases", "err", err)
+				}
+			}, a.log)
+			if errors.Is(err, io.EOF) {
+				// Closed before sending a byte: the kubelet's TCP
+				// readiness probe, every second in a pod. Not worth a
+				// warning each time.
+				a.log.Debug("control connection closed before the handshake", "remote", c.RemoteAddr().String())
 				return
 			}
-			if old := a.session.Swap(s); old != nil {
+			if err != nil {
+				a.log.Warn("workbench session refused", "remote", c.RemoteAddr().String(), "err", err)
+				return
+			}
+			a.mu.Lock()
+			old := a.sessions[name]
+			a.sessions[name] = s
+			if tr := a.trs[name]; tr != nil {
+				tr.CloseIdleConnections()
+			}
+			a.mu.Unlock()
+			if old != nil {
 				old.Close()
 			}
-			a.log.Info("workbench attached")
+			a.log.Info("workbench attached", "intercept", name)
 			for {
 				st, err := s.AcceptStream()
 				if err != nil {
-					a.session.CompareAndSwap(s, nil)
-					a.log.Info("workbench detached", "err", err)
+					a.mu.Lock()
+					if a.sessions[name] == s {
+						delete(a.sessions, name)
+					}
+					a.mu.Unlock()
+					a.log.Info("workbench detached", "intercept", name, "err", err)
 					return
 				}
 				go tunnel.ServeDial(ctx, st, a.dialOutbound, a.log)
@@ -266,13 +468,81 @@ func (a *Agent) dialOutbound(ctx context.Context, addr string) (net.Conn, error)
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// openWorkbench opens a stream for one intercepted connection.
-func (a *Agent) openWorkbench() (net.Conn, error) {
-	s := a.session.Load()
-	if s == nil {
-		return nil, errors.New("no workbench attached")
+// attached reports whether intercept name's workbench has a session.
+func (a *Agent) attached(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sessions[name] != nil
+}
+
+// openWorkbench opens a stream to intercept name's workbench for one
+// intercepted connection.
+func (a *Agent) openWorkbench(name string) (net.Conn, error) {
+	a.mu.Lock()
+	s, r := a.sessions[name], a.routes[name]
+	a.mu.Unlock()
+	if s == nil || r == nil {
+		return nil, fmt.Errorf("workbench of intercept %s not attached", name)
 	}
-	return s.OpenStream()
+	st, err := s.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	r.count.conns.Add(1)
+	return st, nil
+}
+
+// lookup returns the intercepts of the Service ports a listener serves:
+// the global one, or the personal ones.
+func (a *Agent) lookup(ports []record.Port) (global *route, personal []*route) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.routes {
+		if !slices.ContainsFunc(ports, func(p record.Port) bool { return p.Port == r.rec.Port }) {
+			continue
+		}
+		if r.rec.Global() {
+			// Start refuses a global intercept beside others on a
+			// port; if two raced past that, the older one wins.
+			if global == nil || r.rec.Created.Before(global.rec.Created) || (r.rec.Created.Equal(global.rec.Created) && r.rec.Name < global.rec.Name) {
+				global = r
+			}
+			continue
+		}
+		personal = append(personal, r)
+	}
+	return global, personal
+}
+
+// match picks the personal intercept a request belongs to: among those
+// whose headers it carries and whose workbench is attached, the one with
+// the most headers (the most specific), then by name.
+func (a *Agent) match(ports []record.Port, h http.Header) *route {
+	_, personal := a.lookup(ports)
+	var best *route
+	for _, r := range personal {
+		if !matches(h, r.rec.Headers) || !a.attached(r.rec.Name) {
+			continue
+		}
+		if best == nil || len(r.rec.Headers) > len(best.rec.Headers) || (len(r.rec.Headers) == len(best.rec.Headers) && r.rec.Name < best.rec.Name) {
+			best = r
+		}
+	}
+	return best
+}
+
+func (a *Agent) transport(name string) *http.Transport {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tr := a.trs[name]
+	if tr == nil {
+		tr = &http.Transport{
+			DialContext:         func(context.Context, string, string) (net.Conn, error) { return a.openWorkbench(name) },
+			MaxIdleConnsPerHost: 16,
+		}
+		a.trs[name] = tr
+	}
+	return tr
 }
 
 // originals are the addresses of the ready original pods for targetPort.
@@ -310,7 +580,7 @@ func podReady(p *corev1.Pod) bool {
 func (a *Agent) dialOriginal(ctx context.Context, p record.Port) (net.Conn, error) {
 	addrs := a.originals(p)
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("no ready original pod for port %d", p.Port)
+		return nil, fmt.Errorf("no ready original pod for port %d of %s/%s", p.Port, a.rec.Namespace, a.rec.Service)
 	}
 	start := int(a.next.Add(1))
 	var errs []error
@@ -325,20 +595,39 @@ func (a *Agent) dialOriginal(ctx context.Context, p record.Port) (net.Conn, erro
 	return nil, errors.Join(errs...)
 }
 
-func (a *Agent) serveGlobal(ctx context.Context, l net.Listener, p record.Port) {
+// servePort serves one listener. Each accepted connection is routed by
+// the intercepts of its port at that moment: a global intercept gets it
+// whole, personal intercepts put it through the HTTP router, and with
+// neither it is spliced to an original pod. Like kube-proxy, an
+// established connection keeps its route.
+func (a *Agent) servePort(ctx context.Context, l net.Listener, ports []record.Port) {
+	p := ports[0]
+	hl := newConnListener(l.Addr())
+	defer hl.Close()
+	go a.serveHTTP(ctx, hl, ports)
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
 		go func() {
-			up, err := a.openWorkbench()
-			if err != nil {
-				// Fail open: with no workbench the original pods serve.
+			global, personal := a.lookup(ports)
+			var up net.Conn
+			var err error
+			switch {
+			case global != nil:
+				if up, err = a.openWorkbench(global.rec.Name); err != nil {
+					// Fail open: with no workbench the original pods serve.
+					up, err = a.dialOriginal(ctx, p)
+				}
+			case len(personal) > 0:
+				hl.push(c)
+				return
+			default:
 				up, err = a.dialOriginal(ctx, p)
 			}
 			if err != nil {
-				a.log.Warn("drop connection", "err", err)
+				a.log.Warn("drop connection", "port", p.Port, "err", err)
 				c.Close()
 				return
 			}
@@ -347,44 +636,20 @@ func (a *Agent) serveGlobal(ctx context.Context, l net.Listener, p record.Port) 
 	}
 }
 
-func (a *Agent) serveForward(ctx context.Context, l net.Listener, p record.Port) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			up, err := a.dialOriginal(ctx, p)
-			if err != nil {
-				a.log.Warn("drop connection", "err", err)
-				c.Close()
-				return
-			}
-			tunnel.Splice(c, up)
-		}()
-	}
-}
-
-// servePersonal routes HTTP requests with goproxy: requests carrying every
-// configured header go to the workbench, all others to the original pods.
-// goproxy is a forward proxy, so its NonproxyHandler turns the origin-form
-// requests clients send to a Service into absolute ones first.
-func (a *Agent) servePersonal(ctx context.Context, l net.Listener, p record.Port) {
-	toWorkbench := &http.Transport{
-		DialContext: func(context.Context, string, string) (net.Conn, error) {
-			return a.openWorkbench()
-		},
-		MaxIdleConnsPerHost: 16,
-	}
+// serveHTTP routes the HTTP requests of personally intercepted
+// connections with goproxy: requests carrying an intercept's headers go
+// to its workbench, all others to the original pods. goproxy is a forward
+// proxy, so its NonproxyHandler turns the origin-form requests clients
+// send to a Service into absolute ones first.
+func (a *Agent) serveHTTP(ctx context.Context, l net.Listener, ports []record.Port) {
+	p := ports[0]
 	toOriginal := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return a.dialOriginal(ctx, p)
 		},
 		MaxIdleConnsPerHost: 16,
 	}
-	defer toWorkbench.CloseIdleConnections()
 	defer toOriginal.CloseIdleConnections()
-	headers := a.rec.Headers
 	px := goproxy.NewProxyHttpServer()
 	px.Logger = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
 	px.KeepAcceptEncoding = true
@@ -396,9 +661,10 @@ func (a *Agent) servePersonal(ctx context.Context, l net.Listener, p record.Port
 		px.ServeHTTP(w, r)
 	})
 	px.OnRequest().DoFunc(func(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-		tr := toOriginal
-		if matches(r.Header, headers) && a.session.Load() != nil {
-			tr = toWorkbench
+		var tr http.RoundTripper = toOriginal
+		if rt := a.match(ports, r.Header); rt != nil {
+			rt.count.reqs.Add(1)
+			tr = a.transport(rt.rec.Name)
 		}
 		pctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 			return tr.RoundTrip(req)
@@ -406,11 +672,10 @@ func (a *Agent) servePersonal(ctx context.Context, l net.Listener, p record.Port
 		return r, nil
 	})
 	srv := &http.Server{Handler: px, ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	var once sync.Once
-	stop := context.AfterFunc(ctx, func() { once.Do(func() { srv.Close() }) })
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
-		a.log.Warn("personal intercept server", "err", err)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+		a.log.Warn("personal intercept server", "port", p.Port, "err", err)
 	}
 }
 
@@ -422,3 +687,40 @@ func matches(h http.Header, want map[string]string) bool {
 	}
 	return true
 }
+
+// connListener hands connections already accepted (and routed to HTTP)
+// to an http.Server.
+type connListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -29,11 +30,12 @@ func config(log *slog.Logger) *yamux.Config {
 	return c
 }
 
-// Client authenticates on conn with token and returns the workbench's end
-// of the session.
-func Client(conn net.Conn, token string, log *slog.Logger) (*yamux.Session, error) {
+// Client authenticates on conn with token as the workbench of intercept
+// name (one agent serves every intercept of a Service, each over its own
+// session) and returns the workbench's end of the session.
+func Client(conn net.Conn, token, name string, log *slog.Logger) (*yamux.Session, error) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "TETHER %s\n", token); err != nil {
+	if _, err := fmt.Fprintf(conn, "TETHER %s %s\n", token, name); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -51,26 +53,37 @@ func Client(conn net.Conn, token string, log *slog.Logger) (*yamux.Session, erro
 }
 
 // Server checks the token a workbench presents on conn and returns the
-// agent's end of the session.
-func Server(conn net.Conn, token string, log *slog.Logger) (*yamux.Session, error) {
+// agent's end of the session and the intercept it serves. ready, if not
+// nil, runs before the workbench is told OK (the agent refreshes its
+// routes there, so a workbench whose handshake succeeded is routed).
+func Server(conn net.Conn, token string, ready func(name string), log *slog.Logger) (*yamux.Session, string, error) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	line, err := readLine(conn)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, "", err
 	}
-	got := strings.TrimPrefix(line, "TETHER ")
+	got, name, _ := strings.Cut(strings.TrimPrefix(line, "TETHER "), " ")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 		fmt.Fprintf(conn, "ERR bad token\n")
 		conn.Close()
-		return nil, errors.New("workbench presented a bad token")
+		return nil, "", errors.New("workbench presented a bad token")
+	}
+	if name == "" {
+		fmt.Fprintf(conn, "ERR no intercept name\n")
+		conn.Close()
+		return nil, "", errors.New("workbench named no intercept")
+	}
+	if ready != nil {
+		ready(name)
 	}
 	if _, err := io.WriteString(conn, "OK\n"); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, "", err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return yamux.Server(conn, config(log))
+	s, err := yamux.Server(conn, config(log))
+	return s, name, err
 }
 
 // readLine reads one \n-terminated line byte by byte: no buffering, so
@@ -80,6 +93,15 @@ func readLine(r io.Reader) (string, error) {
 	one := make([]byte, 1)
 	for len(b) < maxLine {
 		if _, err := io.ReadFull(r, one); err != nil {
+			switch {
+			case errors.Is(err, io.EOF) && len(b) > 0:
+				// io.EOF means nothing was sent (a readiness probe
+				// connecting and closing); a cut line is another thing.
+				return "", io.ErrUnexpectedEOF
+			case errors.Is(err, syscall.ECONNRESET) && len(b) == 0:
+				// A probe that closes with a reset sent nothing either.
+				return "", io.EOF
+			}
 			return "", err
 		}
 		if one[0] == '\n' {

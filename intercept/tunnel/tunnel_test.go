@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,8 +20,14 @@ func TestSessionDialAndIntercept(t *testing.T) {
 		err error
 	}
 	srvc := make(chan res, 1)
-	go func() { s, err := Server(b, "secret", log); srvc <- res{s, err} }()
-	cli, err := Client(a, "secret", log)
+	go func() {
+		s, name, err := Server(b, "secret", nil, log)
+		if err == nil && name != "web-80" {
+			err = fmt.Errorf("server saw intercept %q, want web-80", name)
+		}
+		srvc <- res{s, err}
+	}()
+	cli, err := Client(a, "secret", "web-80", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +83,31 @@ func TestSessionDialAndIntercept(t *testing.T) {
 func TestBadToken(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	a, b := net.Pipe()
-	go func() { _, _ = Server(b, "secret", log) }()
-	if _, err := Client(a, "wrong", log); err == nil || !strings.Contains(err.Error(), "bad token") {
+	go func() { _, _, _ = Server(b, "secret", nil, log) }()
+	if _, err := Client(a, "wrong", "web-80", log); err == nil || !strings.Contains(err.Error(), "bad token") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A connection closed before any byte (a readiness probe) is io.EOF, which
+// the agent logs at debug level; one cut inside the handshake line is not.
+func TestServerTellsProbeFromCutHandshake(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		send string
+		want error
+	}{
+		{"", io.EOF},
+		{"TETHER sec", io.ErrUnexpectedEOF},
+	} {
+		a, b := net.Pipe()
+		go func() {
+			_, _ = io.WriteString(a, tc.send)
+			a.Close()
+		}()
+		_, _, err := Server(b, "secret", nil, log)
+		if err != tc.want {
+			t.Errorf("after %q: err = %v, want %v", tc.send, err, tc.want)
+		}
 	}
 }

@@ -8,17 +8,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/agent"
+	"github.com/tether-dev/tether/intercept/kube"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/svcproxy"
 )
@@ -43,6 +50,10 @@ type interceptFlags struct {
 	to      string
 	headers []string
 	name    string
+	// agentImage is the image of the traffic-agent pod on clusters that
+	// are not embedded; empty: the image of the cluster's tether
+	// Deployments.
+	agentImage string
 }
 
 func (f *interceptFlags) register(cmd *cobra.Command) {
@@ -50,11 +61,23 @@ func (f *interceptFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.to, "to", "", "local address intercepted connections go to, e.g. 127.0.0.1:8080 (required)")
 	cmd.Flags().StringArrayVar(&f.headers, "header", nil, "NAME=VALUE: intercept only HTTP requests carrying this header (repeatable; none: every connection)")
 	cmd.Flags().StringVar(&f.name, "name", "", "intercept name (default <service>-<port>)")
+	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "tether image the traffic-agent pod runs on kind and existing clusters, e.g. one pushed to a registry their nodes pull from (default: the image of the cluster's tether Deployments, which `tether up` loads)")
 }
 
 // clusterClient returns a clientset and the workbench's record of cluster
 // name.
 func clusterClient(g *globals, name string) (kubernetes.Interface, cluster.Cluster, error) {
+	cfg, c, err := clusterConfig(g, name)
+	if err != nil {
+		return nil, c, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	return cs, c, err
+}
+
+// clusterConfig returns the REST config and the workbench's record of
+// cluster name.
+func clusterConfig(g *globals, name string) (*rest.Config, cluster.Cluster, error) {
 	wb, err := g.workbench()
 	if err != nil {
 		return nil, cluster.Cluster{}, err
@@ -68,11 +91,7 @@ func clusterClient(g *globals, name string) (kubernetes.Interface, cluster.Clust
 			continue
 		}
 		cfg, err := wb.RESTConfig(name)
-		if err != nil {
-			return nil, c, err
-		}
-		cs, err := kubernetes.NewForConfig(cfg)
-		return cs, c, err
+		return cfg, c, err
 	}
 	var names []string
 	for _, c := range cls {
@@ -97,18 +116,11 @@ func startIntercept(cmd *cobra.Command, g *globals, target string, f *interceptF
 	if err != nil {
 		return nil, nil, err
 	}
-	cs, cl, err := clusterClient(g, clusterName)
+	cfg, cl, err := clusterConfig(g, clusterName)
 	if err != nil {
 		return nil, nil, err
 	}
-	log := g.logger()
-	ctx := cmd.Context()
-	if swept, err := intercept.Sweep(ctx, cs); err != nil {
-		log.Warn("sweep of earlier intercepts", "err", err)
-	} else if len(swept) > 0 {
-		fmt.Fprintf(g.errw, "cleaned up leftovers of earlier intercepts: %s\n", strings.Join(swept, ", "))
-	}
-	exe, err := os.Executable()
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,24 +128,100 @@ func startIntercept(cmd *cobra.Command, g *globals, target string, f *interceptF
 	if err != nil {
 		return nil, nil, err
 	}
-	logDir := filepath.Join(wb.StateDir(), "intercept")
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
+	// One agent per Service: on embedded clusters its log is per Service
+	// too (appended to by successive agents).
+	logPath := filepath.Join(wb.StateDir(), "intercept", fmt.Sprintf("%s-%s-%s.log", clusterName, ns, svc))
+	ctx := cmd.Context()
+	// Wired before the sweep: a cluster the agent cannot run on is
+	// refused before anything in it is touched.
+	opts, _, err := interceptOptions(ctx, g, cl, cs, cfg, f.agentImage, logPath)
+	if err != nil {
 		return nil, nil, err
 	}
-	argv := []string{exe, "intercept", "agent", "--cluster-kubeconfig", cl.AdminKubeconfig, "--embedded"}
-	if g.verbosity > 0 {
-		argv = append(argv, "-"+strings.Repeat("v", g.verbosity))
-	}
-	opts := intercept.Options{
-		Client:   cs,
-		Embedded: cl.Provider == cluster.ProviderEmbedded,
-		Launch:   intercept.ExecAgent(argv, filepath.Join(logDir, fmt.Sprintf("%s-%s-%s-%d.log", clusterName, ns, svc, f.port))),
-		Logger:   log,
+	if swept, err := intercept.Sweep(ctx, cs); err != nil {
+		opts.Logger.Warn("sweep of earlier intercepts", "err", err)
+	} else if len(swept) > 0 {
+		fmt.Fprintf(g.errw, "cleaned up leftovers of earlier intercepts: %s\n", strings.Join(swept, ", "))
 	}
 	i, err := intercept.Start(ctx, opts, intercept.Spec{
 		Cluster: clusterName, Namespace: ns, Service: svc, Port: f.port, To: f.to, Headers: headers, Name: f.name, NoProbe: noProbe,
 	})
 	return i, cs, err
+}
+
+// podAgentTimeout bounds the wait for a traffic-agent pod to be ready: it
+// is scheduled, its container started and, with --agent-image, its image
+// pulled, which the 30 s default of a local process does not allow for.
+const podAgentTimeout = 60 * time.Second
+
+// interceptOptions wires the traffic-agent for cluster cl. On embedded
+// clusters it is a local process beside a kwok Pod, reached over loopback,
+// and logs to logPath. Elsewhere it is a bare Pod of tether's image
+// (image, or the one the cluster's tether Deployments run), reached
+// through a port-forward; the Launcher is returned for inspection.
+func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs kubernetes.Interface, cfg *rest.Config, image, logPath string) (intercept.Options, *kube.Launcher, error) {
+	log := g.logger()
+	opts := intercept.Options{Client: cs, Embedded: cl.Provider == cluster.ProviderEmbedded, Logger: log}
+	var verbose []string
+	if g.verbosity > 0 {
+		verbose = []string{"-" + strings.Repeat("v", g.verbosity)}
+	}
+	if opts.Embedded {
+		if image != "" {
+			return opts, nil, fmt.Errorf("--agent-image: cluster %s is embedded, where the traffic-agent is a local process, not a pod; leave the flag out", cl.Name)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return opts, nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+			return opts, nil, err
+		}
+		argv := append([]string{exe, "intercept", "agent", "--cluster-kubeconfig", cl.AdminKubeconfig, "--embedded"}, verbose...)
+		opts.Launch = intercept.ExecAgent(argv, logPath)
+		return opts, nil, nil
+	}
+	if image == "" {
+		var err error
+		if image, err = tetherImage(ctx, cs, cl); err != nil {
+			return opts, nil, err
+		}
+	}
+	pf, err := kube.NewPortForward(cfg)
+	if err != nil {
+		return opts, nil, err
+	}
+	pf.Logger = log
+	l := &kube.Launcher{Client: cs, Options: kube.Options{Image: image, Args: verbose}, Logger: log}
+	opts.Launch, opts.DialAgent, opts.AgentTimeout = l.Launch, pf.Dial, podAgentTimeout
+	log.Info("traffic-agent runs as a pod", "cluster", cl.Name, "provider", cl.Provider, "image", image)
+	return opts, l, nil
+}
+
+// tetherImage reads tether's image from the cluster's own tether
+// Deployment (the principal's on the hub, the agent's on a spoke): the
+// fleet does not record it, and the image the components run is one the
+// nodes have (`tether up` loads it into kind's nodes, where no registry
+// serves it).
+func tetherImage(ctx context.Context, cs kubernetes.Interface, cl cluster.Cluster) (string, error) {
+	ns := deploy.DefaultNamespace
+	for _, name := range []string{deploy.PrincipalName, deploy.AgentName, deploy.GitName} {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("read deployment %s/%s of cluster %s for tether's image (or pass --agent-image): %w", ns, name, cl.Name, err)
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Image != "" {
+				return c.Image, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("intercepts on %s clusters run tether's image, which `tether up` loads: run `tether up` first "+
+		"(cluster %s has no deployment %s/%s or %s/%s to read the image from), or pass --agent-image with a tether image its nodes can pull",
+		cl.Provider, cl.Name, ns, deploy.PrincipalName, ns, deploy.AgentName)
 }
 
 func describe(rec record.Record) string {
@@ -144,6 +232,7 @@ func describe(rec record.Record) string {
 	for k, v := range rec.Headers {
 		hs = append(hs, k+"="+v)
 	}
+	sort.Strings(hs)
 	return "HTTP requests with " + strings.Join(hs, ", ")
 }
 
@@ -174,8 +263,12 @@ func newInterceptStart(g *globals) *cobra.Command {
 				fmt.Fprintf(g.out, "intercept %s was stopped\n", rec.Name)
 				return serr
 			}
-			if werr == nil && serr == nil {
+			switch {
+			case werr != nil || serr != nil:
+			case i.Restored():
 				fmt.Fprintf(g.out, "intercept %s stopped; %s/%s is as it was\n", rec.Name, rec.Namespace, rec.Service)
+			default:
+				fmt.Fprintf(g.out, "intercept %s stopped; other intercepts of %s/%s keep running\n", rec.Name, rec.Namespace, rec.Service)
 			}
 			return errors.Join(werr, serr)
 		},
@@ -275,7 +368,7 @@ func newInterceptList(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCLUSTER\tSERVICE\tPORT\tROUTES\tWORKBENCH")
+			fmt.Fprintln(tw, "NAME\tCLUSTER\tSERVICE\tPORT\tROUTES\tWORKBENCH\tCONNECTIONS\tREQUESTS")
 			err := eachCluster(g, func(name string, cs kubernetes.Interface) error {
 				list, err := intercept.List(cmd.Context(), cs)
 				for _, s := range list {
@@ -283,7 +376,12 @@ func newInterceptList(g *globals) *cobra.Command {
 					if !s.Alive {
 						state = "gone (lease expired)"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\t%s\n", s.Name, name, s.Namespace, s.Service, s.Port, describe(s.Record), state)
+					// A global intercept routes connections, not requests.
+					reqs := "-"
+					if !s.Global() {
+						reqs = strconv.FormatInt(s.Requests, 10)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\t%s\t%d\t%s\n", s.Name, name, s.Namespace, s.Service, s.Port, describe(s.Record), state, s.Connections, reqs)
 				}
 				return err
 			})
@@ -382,17 +480,37 @@ func newInterceptAgent(g *globals) *cobra.Command {
 }
 
 func newInterceptServiceProxy(g *globals) *cobra.Command {
-	var mapping string
+	var (
+		mapping, namespace string
+		pins               []string
+	)
 	cmd := &cobra.Command{
 		Use:   "service-proxy <cluster>",
 		Short: "Serve every Service of an embedded cluster on a loopback port (a user-space kube-proxy)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Serve every Service of an embedded cluster on a loopback port (a user-space kube-proxy).
+
+Each TCP Service port gets a loopback listener whose connections go to the
+Service's current endpoints (pods annotated with tether.dev/local-address).
+--pin serves a Service port on a fixed address, so it can be handed out
+before the proxy runs; tether up pins the principal's Service this way and
+gives the agents that address. When an endpoint leaves a Service, the
+connections proxied to it are closed so that clients reconnect and follow
+the new routing (an intercept's takeover, and its end).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pinned := map[svcproxy.ServicePort]string{}
+			for _, s := range pins {
+				k, addr, err := svcproxy.ParsePin(s)
+				if err != nil {
+					return err
+				}
+				pinned[k] = addr
+			}
 			cs, _, err := clusterClient(g, args[0])
 			if err != nil {
 				return err
 			}
-			p := svcproxy.New(svcproxy.Options{Client: cs, MappingFile: mapping, Logger: g.logger()})
+			p := svcproxy.New(svcproxy.Options{Client: cs, Namespace: namespace, MappingFile: mapping, Pinned: pinned, Logger: g.logger()})
 			errc := make(chan error, 1)
 			go func() { errc <- p.Run(cmd.Context()) }()
 			select {
@@ -407,6 +525,8 @@ func newInterceptServiceProxy(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&mapping, "mapping-file", "", "write the Service → loopback address table here (JSON), kept current")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "serve only this namespace's Services (default: all)")
+	cmd.Flags().StringArrayVar(&pins, "pin", nil, "NAMESPACE/SERVICE:PORT=HOST:PORT: serve this Service port on this fixed address (repeatable)")
 	return cmd
 }
 
