@@ -91,3 +91,11 @@ func (w *Workbench) Prepare(ctx context.Context) (string, error) {
 	}
 	return b.Dir, nil
 }
+
+// ControlPlaneCache says where the embedded provider's compiled binaries
+// live and whether they are built already (`tether prepare` builds them).
+// doctor reports it; it changes nothing.
+func (w *Workbench) ControlPlaneCache() (dir string, cached bool) {
+	b := embedded.NewBuilder(w.opts.CacheDir, progress.Discard())
+	return b.Dir(), b.Cached()
+}

@@ -11,7 +11,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,8 +58,10 @@ func configMapYAML(name, value string) string {
 }
 
 // The sync engine on a real embedded spoke, fed by the embedded Git server
-// over smart HTTP: create, converge, self-heal, prune, bad input, an
-// unreachable repository, Kustomize, CRDs, and the app commands.
+// over smart HTTP: create, converge, a dry-run refusal, an unreachable
+// repository, Kustomize, CRDs, and the app commands. Self-heal, prune and
+// broken YAML are named scenarios (drift-self-heal, prune, bad-manifest in
+// scenarios/catalog), run through the whole fleet by catalog_test.go.
 var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 	var (
 		wb      *harness.Workbench
@@ -157,8 +158,6 @@ var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(repo.Write("plain/deployment.yaml", fmt.Sprintf(deploymentYAML, 2))).To(Succeed())
 		Expect(repo.Write("plain/more.yaml", serviceYAML+"---\n"+configMapYAML("web-config", "hello"))).To(Succeed())
-		Expect(repo.Write("keep/a.yaml", configMapYAML("keep-a", "a"))).To(Succeed())
-		Expect(repo.Write("keep/b.yaml", configMapYAML("keep-b", "b"))).To(Succeed())
 		Expect(repo.Write("manual/cm.yaml", configMapYAML("manual", "from git"))).To(Succeed())
 		Expect(repo.Write("kustomize/base/kustomization.yaml", "resources:\n- deployment.yaml\n")).To(Succeed())
 		Expect(repo.Write("kustomize/base/deployment.yaml", fmt.Sprintf(deploymentYAML, 1))).To(Succeed())
@@ -197,62 +196,8 @@ replicas:
 		Expect(getApp(ctx, "web").Status.History).To(HaveLen(2))
 	}, SpecTimeout(time.Minute))
 
-	It("reverts drift on a managed resource with selfHeal", func(ctx SpecContext) {
-		patch := []byte(`{"spec":{"replicas":7}}`)
-		_, err := cs.AppsV1().Deployments("web").Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"})
-		Expect(err).NotTo(HaveOccurred())
-		Eventually(func() int32 { return replicas(ctx, "web", "web") }).WithContext(ctx).WithPolling(50 * time.Millisecond).Should(Equal(int32(3)))
-	}, SpecTimeout(30*time.Second))
-
-	It("prunes what left Git with prune on, and keeps and reports it with prune off", func(ctx SpecContext) {
-		createApp(ctx, "keep", repoURL, "keep", "keep", auto(false, true))
-		Eventually(syncedAt(ctx, "keep", "")).WithContext(ctx).Should(Succeed())
-
-		Expect(repo.Write("plain/more.yaml", serviceYAML)).To(Succeed())
-		Expect(repo.Remove("keep/b.yaml")).To(Succeed())
-		sha := push(ctx, "drop web-config and keep-b")
-		Eventually(syncedAt(ctx, "web", sha)).WithContext(ctx).Should(Succeed())
-		_, err := cs.CoreV1().ConfigMaps("web").Get(ctx, "web-config", metav1.GetOptions{})
-		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "web-config was not pruned")
-
-		Eventually(func(g Gomega) {
-			app := getApp(ctx, "keep")
-			g.Expect(app.Status.Sync.Revision).To(Equal(sha))
-			g.Expect(app.Status.Sync.Status).To(Equal(v1alpha1.SyncStatusOutOfSync))
-			g.Expect(app.Status.Resources).To(ContainElement(And(
-				HaveField("Name", "keep-b"), HaveField("RequiresPruning", true))))
-		}).WithContext(ctx).Should(Succeed())
-		_, err = cs.CoreV1().ConfigMaps("keep").Get(ctx, "keep-b", metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred(), "prune is off, yet keep-b was deleted")
-
-		// A one-shot sync with prune, from the CLI, removes it.
-		res := wb.Run(ctx, "app", "sync", "keep", "--prune", "--context", "tether-spoke-1")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		Expect(res.Stdout).To(ContainSubstring("Succeeded"))
-		_, err = cs.CoreV1().ConfigMaps("keep").Get(ctx, "keep-b", metav1.GetOptions{})
-		Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		Eventually(syncedAt(ctx, "keep", sha)).WithContext(ctx).Should(Succeed())
-	}, SpecTimeout(2*time.Minute))
-
-	It("fails a broken YAML naming file and line, applies nothing, and recovers when fixed", func(ctx SpecContext) {
-		Expect(repo.Write("plain/deployment.yaml", fmt.Sprintf(deploymentYAML, 4))).To(Succeed())
-		Expect(repo.Write("plain/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken: yes\n")).To(Succeed())
-		push(ctx, "broken yaml")
-		Eventually(func(g Gomega) {
-			app := getApp(ctx, "web")
-			g.Expect(app.Status.Conditions).To(ContainElement(And(
-				HaveField("Type", v1alpha1.ConditionComparisonError),
-				HaveField("Message", ContainSubstring("plain/broken.yaml:4:")))))
-		}).WithContext(ctx).Should(Succeed())
-		Consistently(func() int32 { return replicas(ctx, "web", "web") }).WithContext(ctx).WithTimeout(2 * time.Second).Should(Equal(int32(3)))
-
-		Expect(repo.Remove("plain/broken.yaml")).To(Succeed())
-		sha := push(ctx, "fix")
-		Eventually(syncedAt(ctx, "web", sha)).WithContext(ctx).Should(Succeed())
-		Expect(replicas(ctx, "web", "web")).To(Equal(int32(4)))
-	}, SpecTimeout(time.Minute))
-
 	It("refuses a set the API server rejects in the dry run, before applying any of it", func(ctx SpecContext) {
+		before := replicas(ctx, "web", "web")
 		Expect(repo.Write("plain/deployment.yaml", fmt.Sprintf(deploymentYAML, 5))).To(Succeed())
 		Expect(repo.Write("plain/bad.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n  - port: 70000\n")).To(Succeed())
 		push(ctx, "invalid service")
@@ -262,7 +207,7 @@ replicas:
 				HaveField("Type", v1alpha1.ConditionSyncError),
 				HaveField("Message", And(ContainSubstring("nothing was applied"), ContainSubstring("Service web/bad (plain/bad.yaml)"))))))
 		}).WithContext(ctx).Should(Succeed())
-		Expect(replicas(ctx, "web", "web")).To(Equal(int32(4)), "part of a refused set was applied")
+		Expect(replicas(ctx, "web", "web")).To(Equal(before), "part of a refused set was applied")
 
 		Expect(repo.Remove("plain/bad.yaml")).To(Succeed())
 		sha := push(ctx, "drop invalid service")

@@ -20,8 +20,9 @@ import (
 // The terminal UI scenario: the real program in tmux on the embedded
 // provider. A user brings the workbench up with a key, waits for every spoke
 // to show Synced on the Applications screen, makes a change and watches its
-// commit reach every spoke, opens a log and quits. Every assertion is on the
-// screen as tmux shows it.
+// commit reach every spoke, opens the Intercepts screen, adds a spoke and
+// removes it again from the Clusters screen, opens a log and quits. Every
+// assertion is on the screen as tmux shows it.
 var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 	It("brings the workbench up, rolls a change out to every spoke and follows a log", func(ctx SpecContext) {
 		if scenarioProvider() != cluster.ProviderEmbedded {
@@ -152,6 +153,42 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			}
 		})
 
+		By("seeing the Intercepts screen render")
+		press("5")
+		waitScreen("the Intercepts screen lists none", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[5 Intercepts]"))
+			g.Expect(s).To(ContainSubstring("No intercepts. Press n to start one."))
+			g.Expect(s).To(ContainSubstring("n new intercept"))
+		})
+
+		By("adding spoke-3 with a and removing it again with x on the Clusters screen")
+		press("1")
+		press("a")
+		waitScreen("the add prompt offers spoke-3", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(MatchRegexp(`New spoke\s+spoke-3`))
+		})
+		press("Enter")
+		waitScreen("spoke-3 is added and synced", 5*time.Minute, func(g Gomega, s string) {
+			if strings.Contains(s, "failed after") {
+				StopTrying("adding spoke-3 failed").Attach("screen", s).Now()
+			}
+			g.Expect(s).To(ContainSubstring("Adding spoke spoke-3 ✓ done in"))
+			g.Expect(s).To(ContainSubstring("start the agent of spoke-3"))
+			g.Expect(s).To(MatchRegexp(`(?m)^spoke-3\s+spoke\s+embedded\s+https://\S+\s+\S+\s+✓ ready`))
+		})
+		press("x")
+		waitScreen("the remove prompt offers spoke-3", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(MatchRegexp(`Spoke to remove\s+spoke-3`))
+		})
+		press("Enter")
+		waitScreen("spoke-3 is removed", 5*time.Minute, func(g Gomega, s string) {
+			if strings.Contains(s, "failed after") {
+				StopTrying("removing spoke-3 failed").Attach("screen", s).Now()
+			}
+			g.Expect(s).To(ContainSubstring("Removing spoke spoke-3 ✓ done in"))
+			g.Expect(s).NotTo(MatchRegexp(`(?m)^spoke-3\s+spoke`))
+		})
+
 		By("opening the principal's log on the Logs screen")
 		press("4")
 		s = waitScreen("the Logs screen lists the GitOps components", time.Minute, func(g Gomega, s string) {
@@ -177,8 +214,11 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			}
 		}
 		Expect(idx).To(BeNumerically(">=", 0), "the principal is not in the list:\n%s", s)
+		// One key at a time: keys that reach the terminal together arrive
+		// as one message ("jj"), which no binding matches.
 		for range idx {
 			press("j")
+			time.Sleep(150 * time.Millisecond)
 		}
 		waitScreen("the cursor is on the principal", 30*time.Second, func(g Gomega, s string) {
 			g.Expect(s).To(MatchRegexp(`(?m)^> gitops/principal\s`))

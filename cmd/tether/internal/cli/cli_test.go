@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,9 +168,16 @@ func TestDoctor(t *testing.T) {
 	// The real Docker check runs; with no engine here it fails fast and
 	// the embedded provider (the go command runs this test) is usable.
 	out, _, err := e.run(t, "doctor")
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("doctor printed %d lines, want one per provider:\n%s", len(lines), out)
+	all := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	machine := slices.Index(all, "machine:")
+	if len(all) < 5 || all[0] != "providers:" || machine != 4 {
+		t.Fatalf("doctor printed no providers section with one line per provider, then the machine checks:\n%s", out)
+	}
+	lines := all[1:4]
+	for _, name := range []string{"go", "control plane", "disk", "state folder", "tmux", "dlv"} {
+		if !strings.Contains(strings.Join(all[machine:], "\n"), " "+name+" ") {
+			t.Errorf("no %s check in:\n%s", name, out)
+		}
 	}
 	for i, p := range []string{"kind", "embedded", "existing"} {
 		fields := strings.Fields(lines[i])
@@ -200,7 +208,7 @@ func TestDoctorStateNotWritable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no cluster provider can run here") {
 		t.Fatalf("doctor = %v, want it to fail when nothing is usable:\n%s", err, out)
 	}
-	if strings.Count(out, "✗") != 3 || !strings.Contains(out, "not writable") {
+	if strings.Count(out, "✗") < 4 || !strings.Contains(out, "not writable") {
 		t.Errorf("doctor output should mark every provider unusable and say why:\n%s", out)
 	}
 }
