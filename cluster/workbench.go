@@ -199,6 +199,13 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	return w.reconcile(ctx, func(*state.File) (Config, error) { return cfg, nil })
+}
+
+// reconcile is Up with the configuration computed from the record under
+// the workbench lock, so AddSpoke and RemoveSpoke change the clusters that
+// exist at that moment and a concurrent change cannot be lost.
+func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Config, error)) ([]Cluster, error) {
 	unlock, err := w.store.Lock()
 	if err != nil {
 		return nil, err
@@ -206,6 +213,13 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 	defer unlock()
 	st, err := w.store.Load()
 	if err != nil {
+		return nil, err
+	}
+	cfg, err := want(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	requested := cfg.Provider

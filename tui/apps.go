@@ -42,6 +42,9 @@ type appsModel struct {
 	replicas int
 	// changing keeps one commit in flight at a time.
 	changing bool
+	// diff is the open Application's diff view; nil when not shown.
+	diff    *diffModel
+	diffSeq int
 }
 
 // appRef names one Application across clusters.
@@ -65,19 +68,27 @@ func (m *appsModel) spoke(cluster string, a *v1alpha1.Application) string {
 
 func (m *appsModel) Title() string { return "Applications" }
 
-func (m *appsModel) SetSize(w, h int) { m.width, m.height = w, h }
+func (m *appsModel) SetSize(w, h int) {
+	m.width, m.height = w, h
+	if m.diff != nil {
+		m.diff.setSize(w, h)
+	}
+}
 
 func (m *appsModel) ShortHelp() []key.Binding {
 	k := m.c.keys
+	if m.diff != nil {
+		return []key.Binding{k.Up, k.Down, k.PageDown, k.Diff, k.Back}
+	}
 	if m.open != "" {
-		return []key.Binding{k.Sync, k.Refresh, k.Back}
+		return []key.Binding{k.Diff, k.Sync, k.Refresh, k.Back}
 	}
 	return []key.Binding{k.Up, k.Down, k.Open, k.Sync, k.Refresh, k.MakeChange}
 }
 
 func (m *appsModel) FullHelp() [][]key.Binding {
 	k := m.c.keys
-	return [][]key.Binding{{k.Up, k.Down, k.Open, k.Back}, {k.Sync, k.Refresh, k.MakeChange}}
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Open, k.Back, k.Diff}, {k.Sync, k.Refresh, k.MakeChange}}
 }
 
 // refs lists the Applications in screen order.
@@ -150,10 +161,26 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 			m.flash, m.flashErr = fmt.Sprintf("%s of %s on %s requested", msg.action, msg.app, msg.cluster), false
 		}
 		return m.fetch()
+	case diffMsg:
+		if m.diff != nil {
+			return m.diff.update(msg)
+		}
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
 	return nil
+}
+
+// openDiff shows the diff of the open Application, asking for it anew.
+func (m *appsModel) openDiff() tea.Cmd {
+	r, ok := m.selected()
+	if !ok {
+		return nil
+	}
+	m.diffSeq++
+	m.diff = newDiff(m.c, m.diffSeq, r.cluster, r.app.Namespace, r.app.Name)
+	m.diff.setSize(m.width, m.height)
+	return m.diff.fetch()
 }
 
 // restoreCursor keeps the cursor on the same Application when the list
@@ -200,7 +227,20 @@ func (m *appsModel) fetch() tea.Cmd {
 func (m *appsModel) key(msg tea.KeyMsg) tea.Cmd {
 	k := m.c.keys
 	n := len(m.refs())
+	if m.diff != nil {
+		switch {
+		case key.Matches(msg, k.Back):
+			m.diff = nil
+		case key.Matches(msg, k.Diff):
+			return m.openDiff()
+		default:
+			return m.diff.update(msg)
+		}
+		return nil
+	}
 	switch {
+	case m.open != "" && key.Matches(msg, k.Diff):
+		return m.openDiff()
 	case key.Matches(msg, k.Back):
 		m.open = ""
 	case m.open == "" && key.Matches(msg, k.Up):
@@ -256,9 +296,12 @@ func (m *appsModel) action(name string, do func(ctx context.Context, cluster, na
 
 func (m *appsModel) View() string {
 	var body string
-	if m.open != "" {
+	switch {
+	case m.diff != nil:
+		body = m.diff.view()
+	case m.open != "":
 		body = m.detailView()
-	} else {
+	default:
 		body = m.listView()
 	}
 	if m.flash != "" {

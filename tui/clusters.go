@@ -10,6 +10,8 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/tether-dev/tether/cluster"
 )
 
 // clustersModel is the Clusters screen: the workbench's clusters, and Up
@@ -33,9 +35,14 @@ type clustersModel struct {
 	// confirmDown is set after the first `d`: down deletes every cluster,
 	// so it takes a second press.
 	confirmDown bool
-	steps       []step
-	spinner     spinner.Model
-	spinning    bool
+	// prompt asks for the name of the spoke to add or remove; nil when
+	// closed. While it is open the screen takes every key.
+	prompt *spokePrompt
+	// flash says why a key did nothing (an operation runs, no workbench).
+	flash    string
+	steps    []step
+	spinner  spinner.Model
+	spinning bool
 }
 
 type step struct {
@@ -56,11 +63,24 @@ func (m *clustersModel) Title() string { return "Clusters" }
 
 func (m *clustersModel) SetSize(w, h int) { m.width, m.height = w, h }
 
+// spokePrompt is the one-field form of `a` and `x`.
+type spokePrompt struct {
+	remove bool
+	form   *form
+}
+
 func (m *clustersModel) ShortHelp() []key.Binding {
-	return []key.Binding{m.c.keys.WorkbenchUp, m.c.keys.WorkbenchDown}
+	k := m.c.keys
+	if m.prompt != nil {
+		return []key.Binding{k.Submit, k.Cancel}
+	}
+	return []key.Binding{k.WorkbenchUp, k.WorkbenchDown, k.AddSpoke, k.RemoveSpoke}
 }
 
 func (m *clustersModel) FullHelp() [][]key.Binding { return [][]key.Binding{m.ShortHelp()} }
+
+// Capturing: the spoke prompt reads text.
+func (m *clustersModel) Capturing() bool { return m.prompt != nil }
 
 // busy says whether something on this screen animates.
 func (m *clustersModel) busy() bool {
@@ -94,6 +114,9 @@ func (m *clustersModel) Update(msg tea.Msg) tea.Cmd {
 			m.snap = msg.snap
 		}
 	case spinner.TickMsg:
+		if msg.ID != m.spinner.ID() {
+			return nil // another screen's spinner
+		}
 		if !m.busy() {
 			m.spinning = false
 			return nil
@@ -131,9 +154,17 @@ func (m *clustersModel) step(id int) *step {
 }
 
 func (m *clustersModel) key(msg tea.KeyMsg) tea.Cmd {
+	if m.prompt != nil {
+		return m.promptKey(msg)
+	}
 	confirm := m.confirmDown
 	m.confirmDown = false
+	m.flash = ""
 	switch {
+	case key.Matches(msg, m.c.keys.AddSpoke):
+		m.openPrompt(false)
+	case key.Matches(msg, m.c.keys.RemoveSpoke):
+		m.openPrompt(true)
 	case key.Matches(msg, m.c.keys.WorkbenchUp):
 		return m.start("up", m.c.src.Up)
 	case key.Matches(msg, m.c.keys.WorkbenchDown):
@@ -147,6 +178,93 @@ func (m *clustersModel) key(msg tea.KeyMsg) tea.Cmd {
 		return m.start("down", m.c.src.Down)
 	}
 	return nil
+}
+
+// config is the workbench as the last probe saw it, for checking a spoke
+// name the way `tether spoke` does before anything starts.
+func (m *clustersModel) config() cluster.Config {
+	var cfg cluster.Config
+	for _, c := range m.snap.Clusters {
+		if c.Role == "hub" {
+			cfg.Hub = cluster.ClusterConfig{Name: c.Name}
+		} else {
+			cfg.Spokes = append(cfg.Spokes, cluster.ClusterConfig{Name: c.Name})
+		}
+	}
+	return cfg
+}
+
+// openPrompt asks for a spoke name, offering the next free spoke-N to add
+// or the last spoke to remove, so the common case is one key and enter.
+func (m *clustersModel) openPrompt(remove bool) {
+	switch {
+	case m.op != "":
+		m.flash = "Wait for " + strings.ToLower(opTitle(m.op)) + " to finish."
+		return
+	case len(m.snap.Clusters) == 0:
+		m.flash = "There is no workbench to change: press u to bring one up first."
+		return
+	}
+	cfg := m.config()
+	var value, label, hint string
+	if remove {
+		if len(cfg.Spokes) == 0 {
+			m.flash = "The workbench has no spokes to remove."
+			return
+		}
+		value, label = cfg.Spokes[len(cfg.Spokes)-1].Name, "Spoke to remove"
+		hint = "stops its agent, deletes its Applications on the hub and the cluster"
+	} else {
+		taken := map[string]bool{cfg.Hub.Name: true}
+		for _, s := range cfg.Spokes {
+			taken[s.Name] = true
+		}
+		n := len(cfg.Spokes) + 1
+		for taken[fmt.Sprintf("spoke-%d", n)] {
+			n++
+		}
+		value, label = fmt.Sprintf("spoke-%d", n), "New spoke"
+		hint = "lower-case letters, digits and -"
+	}
+	k := m.c.keys
+	m.prompt = &spokePrompt{remove: remove, form: newForm(m.c.styles, k.NextField, k.PrevField,
+		formField{label: label, value: value, hint: hint, limit: 40})}
+	m.prompt.form.inputs[0].CursorEnd()
+}
+
+func (m *clustersModel) promptKey(msg tea.KeyMsg) tea.Cmd {
+	k := m.c.keys
+	p := m.prompt
+	switch {
+	case key.Matches(msg, k.Cancel):
+		m.prompt = nil
+		return nil
+	case key.Matches(msg, k.Submit):
+		name := p.form.value(0)
+		if name == "" {
+			p.form.err = "type a spoke name"
+			return nil
+		}
+		// The same checks as `tether spoke`, on what the screen shows; the
+		// workbench checks again under its lock.
+		var err error
+		if p.remove {
+			_, err = m.config().WithoutSpoke(name)
+		} else {
+			_, err = m.config().WithSpoke(cluster.ClusterConfig{Name: name})
+		}
+		if err != nil {
+			p.form.err = err.Error()
+			return nil
+		}
+		m.prompt = nil
+		src := m.c.src
+		if p.remove {
+			return m.start("remove spoke "+name, func(ctx context.Context) error { return src.RemoveSpoke(ctx, name) })
+		}
+		return m.start("add spoke "+name, func(ctx context.Context) error { return src.AddSpoke(ctx, name) })
+	}
+	return p.form.update(msg)
 }
 
 // start runs an operation in the background; one at a time, because the
@@ -183,6 +301,16 @@ func (m *clustersModel) View() string {
 	}
 	if m.confirmDown {
 		b.WriteString("\n" + st.Warn.Render("Press d again to delete every cluster of the workbench; any other key cancels.") + "\n")
+	}
+	if m.flash != "" {
+		b.WriteString("\n" + st.Flash.Render(m.flash) + "\n")
+	}
+	if m.prompt != nil {
+		verb := "Add a spoke"
+		if m.prompt.remove {
+			verb = "Remove a spoke"
+		}
+		b.WriteString("\n" + st.Title.Render(verb) + "\n" + m.prompt.form.view())
 	}
 	used := strings.Count(b.String(), "\n") + 1
 	if steps := m.stepsView(m.height - used - 1); steps != "" {
@@ -292,6 +420,12 @@ func opTitle(op string) string {
 		return "Bringing the workbench up"
 	case "down":
 		return "Bringing the workbench down"
+	}
+	if name, ok := strings.CutPrefix(op, "add spoke "); ok {
+		return "Adding spoke " + name
+	}
+	if name, ok := strings.CutPrefix(op, "remove spoke "); ok {
+		return "Removing spoke " + name
 	}
 	return op
 }

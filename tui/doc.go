@@ -3,10 +3,11 @@
 //
 // The layout follows charmbracelet/soft-serve's pkg/ui: a root model owns
 // the tab bar, the help line and one sub-model per screen (Clusters,
-// Agents, Applications, Logs); looks live in tui/styles and bindings in
-// tui/keys. Everything slow (status probes, API calls, Up and Down, the
-// commit of "make a change", reading logs) runs in a tea.Cmd that answers
-// with a typed message, so the UI never waits on
-// the network. Data comes through the Source interface, which tests replace
-// with a fake.
+// Agents, Applications with its diff view, Logs, Intercepts, Scenarios);
+// looks live in tui/styles and bindings in tui/keys. Everything slow
+// (status probes, API calls, Up and Down, adding and removing spokes,
+// diffs, intercepts, scenario runs, the commit of "make a change", reading
+// logs) runs in a tea.Cmd that answers with a typed message, so the UI
+// never waits on the network. Data comes through the Source interface,
+// which tests replace with a fake.
 package tui

@@ -46,6 +46,94 @@ type fakeSource struct {
 	actions []string
 	// up and down run for Up and Down; nil succeeds at once.
 	up, down func(ctx context.Context) error
+	// addSpoke and removeSpoke run for AddSpoke and RemoveSpoke.
+	addSpoke, removeSpoke func(ctx context.Context, name string) error
+	// diffs are what Diff returns, by cluster/namespace/app; a missing
+	// one is an error.
+	diffs map[string]Diff
+	// intercepts are listed by Intercepts; start and stop change them.
+	intercepts   []InterceptInfo
+	interceptErr error
+	startErr     error
+	// scenarios are listed; runs says what each one does when run.
+	scenarios []ScenarioInfo
+	runs      map[string]func(ctx context.Context, events chan<- ScenarioEvent) error
+}
+
+func (f *fakeSource) AddSpoke(ctx context.Context, name string) error {
+	f.record("add spoke " + name)
+	if f.addSpoke != nil {
+		return f.addSpoke(ctx, name)
+	}
+	return nil
+}
+
+func (f *fakeSource) RemoveSpoke(ctx context.Context, name string) error {
+	f.record("remove spoke " + name)
+	if f.removeSpoke != nil {
+		return f.removeSpoke(ctx, name)
+	}
+	return nil
+}
+
+func (f *fakeSource) Diff(_ context.Context, cluster, ns, app string) (Diff, error) {
+	f.record("diff " + cluster + "/" + ns + "/" + app)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.diffs[cluster+"/"+ns+"/"+app]
+	if !ok {
+		return Diff{}, errors.New("git fetch http://git.tether-system/sample.git: connection refused")
+	}
+	return d, nil
+}
+
+func (f *fakeSource) Intercepts(context.Context) ([]InterceptInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]InterceptInfo(nil), f.intercepts...), f.interceptErr
+}
+
+func (f *fakeSource) StartIntercept(_ context.Context, spec InterceptSpec) (string, error) {
+	f.record(fmt.Sprintf("start %s:%d -> %s %v", spec.Target(), spec.Port, spec.To, spec.Headers))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.startErr != nil {
+		return "", f.startErr
+	}
+	name := fmt.Sprintf("%s-%d", spec.Service, spec.Port)
+	f.intercepts = append(f.intercepts, InterceptInfo{Name: name, Cluster: spec.Cluster, Namespace: spec.Namespace,
+		Service: spec.Service, Port: spec.Port, To: spec.To, Alive: true, Held: true, Traffic: "-"})
+	return name, nil
+}
+
+func (f *fakeSource) StopIntercept(_ context.Context, cluster, name string) error {
+	f.record("stop " + cluster + "/" + name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, it := range f.intercepts {
+		if it.Cluster == cluster && it.Name == name {
+			f.intercepts = append(f.intercepts[:i], f.intercepts[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("intercept %q: no such intercept", name)
+}
+
+func (f *fakeSource) Scenarios(context.Context) ([]ScenarioInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]ScenarioInfo(nil), f.scenarios...), nil
+}
+
+func (f *fakeSource) RunScenario(ctx context.Context, name string, events chan<- ScenarioEvent) error {
+	f.record("run " + name)
+	f.mu.Lock()
+	run := f.runs[name]
+	f.mu.Unlock()
+	if run == nil {
+		return fmt.Errorf("no scenario %q", name)
+	}
+	return run(ctx, events)
 }
 
 func (f *fakeSource) Status(context.Context) (Snapshot, error) {
@@ -248,6 +336,10 @@ func keyMsg(s string) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyShiftTab}
 	case "ctrl+c":
 		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "ctrl+u":
+		return tea.KeyMsg{Type: tea.KeyCtrlU}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }

@@ -130,3 +130,68 @@ func TestGoldenLogsFullHelp(t *testing.T) {
 	waitFor(t, tm, "previous screen")
 	teatest.RequireEqualOutput(t, finalView(t, tm))
 }
+
+func TestGoldenIntercepts(t *testing.T) {
+	tm := startProgram(t, &fakeSource{snap: sampleSnapshot(), intercepts: sampleIntercepts()})
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("5")
+	waitFor(t, tm, "guestbook-80")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenInterceptForm(t *testing.T) {
+	tm := startProgram(t, &fakeSource{snap: sampleSnapshot()})
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("5")
+	waitFor(t, tm, "No intercepts")
+	tm.Type("n")
+	waitFor(t, tm, "Start an intercept")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Type("guestbook-ui")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Type("http")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "give the Service port")
+	// q types into the form rather than quitting; ctrl+c still quits.
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	teatest.RequireEqualOutput(t, []byte(tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).View()))
+}
+
+func TestGoldenScenarios(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), scenarios: sampleScenarios(), runs: map[string]func(context.Context, chan<- ScenarioEvent) error{
+		"fleet-rollout": func(ctx context.Context, ev chan<- ScenarioEvent) error {
+			for _, s := range []string{"commit replicas: 3 to the sample", "wait until every spoke runs the commit", "check the Deployments"} {
+				send(ctx, ev, ScenarioEvent{Step: s, Phase: StepPending})
+			}
+			send(ctx, ev, ScenarioEvent{Step: "commit replicas: 3 to the sample", Phase: StepStarted, At: t0.Add(-9 * time.Second)})
+			send(ctx, ev, ScenarioEvent{Step: "commit replicas: 3 to the sample", Phase: StepPassed, At: t0.Add(-8 * time.Second)})
+			send(ctx, ev, ScenarioEvent{Step: "wait until every spoke runs the commit", Phase: StepStarted, At: t0.Add(-8 * time.Second)})
+			send(ctx, ev, ScenarioEvent{Step: "wait until every spoke runs the commit", Phase: StepFailed, At: t0,
+				Err: errors.New("spoke-2 still at 4f1c2a9b after 8s")})
+			return errors.New("spoke-2 did not sync: its agent is disconnected")
+		},
+	}}
+	tm := startProgram(t, src)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("6")
+	waitFor(t, tm, "drift-self-heal")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "FAILED")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestGoldenApplicationDiff(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), apps: sampleApps(),
+		diffs: map[string]Diff{"spoke-1/tether-system/podinfo": sampleDiff()}}
+	tm := startProgram(t, src)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("3")
+	waitFor(t, tm, "podinfo")
+	tm.Type("j")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "replicas available")
+	tm.Type("d")
+	waitFor(t, tm, "would change 3")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,12 +20,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/engine"
 	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/intercept"
 )
 
 // Source is everything the screens read and do. The real one works on a
@@ -48,6 +54,117 @@ type Source interface {
 	// MakeChange commits a new replica count for the sample to the sample
 	// repository and returns the commit.
 	MakeChange(ctx context.Context, replicas int) (string, error)
+	// AddSpoke creates a spoke and brings the GitOps system up with it;
+	// RemoveSpoke stops its agent, deletes its Applications on the hub and
+	// the cluster. Both are `tether spoke add/remove`; their steps arrive
+	// through the Reporter, like Up's.
+	AddSpoke(ctx context.Context, name string) error
+	RemoveSpoke(ctx context.Context, name string) error
+	// Diff reports what a sync of an Application would apply, as `tether
+	// app diff` does. It fetches Git and reads the cluster: slow, so the UI
+	// asks only when the user opens the diff.
+	Diff(ctx context.Context, cluster, namespace, app string) (Diff, error)
+	// Intercepts lists the intercepts of every cluster.
+	Intercepts(ctx context.Context) ([]InterceptInfo, error)
+	// StartIntercept starts an intercept that this process holds until
+	// StopIntercept or Close; it returns the intercept's name.
+	StartIntercept(ctx context.Context, spec InterceptSpec) (string, error)
+	// StopIntercept ends an intercept, held here or by another process.
+	StopIntercept(ctx context.Context, cluster, name string) error
+	// Scenarios lists the named scenarios there are to run.
+	Scenarios(ctx context.Context) ([]ScenarioInfo, error)
+	// RunScenario runs one and reports its steps on events as they start
+	// and end; the error is the scenario's verdict (nil: passed). It must
+	// not close events, and must stop sending when ctx ends (the UI stops
+	// reading when it quits).
+	RunScenario(ctx context.Context, name string, events chan<- ScenarioEvent) error
+}
+
+// Diff is what a sync would change.
+type Diff struct {
+	// Revision is the commit the target revision resolved to.
+	Revision  string
+	Resources []ResourceDiff
+}
+
+// ResourceDiff is one resource a sync would create, update or prune (or
+// keep, when pruning is off). It copies engine.ResourceDiff so tests and
+// other sources need not build an engine.
+type ResourceDiff struct {
+	Resource string
+	Action   string
+	// Unified is a unified diff of the fields Git sets, live → Git.
+	Unified string
+}
+
+// InterceptInfo is one intercept as the Intercepts screen shows it.
+type InterceptInfo struct {
+	Name      string
+	Cluster   string
+	Namespace string
+	Service   string
+	Port      int32
+	// Headers select the HTTP requests intercepted; empty means every
+	// connection (a global intercept).
+	Headers map[string]string
+	// To is the local address traffic goes to; only an intercept this
+	// process holds knows it.
+	To    string
+	Alive bool
+	// Held: this process started it, and stops it when the UI quits.
+	Held bool
+	// Traffic is what the intercept has carried (connections or
+	// requests), "-" while the intercept package does not count it.
+	Traffic string
+}
+
+// InterceptSpec is what the start form asks for: the same as the flags of
+// `tether intercept start`.
+type InterceptSpec struct {
+	Cluster, Namespace, Service string
+	Port                        int32
+	To                          string
+	// Headers are NAME=VALUE pairs; none intercepts every connection.
+	Headers []string
+}
+
+// Target is the <cluster>/<namespace>/<service> the CLI takes.
+func (s InterceptSpec) Target() string { return s.Cluster + "/" + s.Namespace + "/" + s.Service }
+
+// ScenarioInfo is one named scenario.
+type ScenarioInfo struct {
+	Name string
+	// Description is one line saying what it shows.
+	Description string
+}
+
+// ScenarioPhase says what happened to a step.
+type ScenarioPhase int
+
+// The phases of a scenario step.
+const (
+	StepStarted ScenarioPhase = iota
+	StepPassed
+	StepFailed
+	// StepDetail updates a running step's detail line; an empty Step
+	// means the step running last.
+	StepDetail
+	// StepPending announces a step before it runs, so the whole scenario
+	// shows from the start (catalog.Observer.ScenarioStarted).
+	StepPending
+)
+
+// ScenarioEvent is one step of a running scenario starting or ending.
+// Steps are told apart by Step, their title.
+type ScenarioEvent struct {
+	Step  string
+	Phase ScenarioPhase
+	// Detail is what the step is doing now (StepDetail) or what it found.
+	Detail string
+	// Err is why the step failed (StepFailed).
+	Err error
+	// At is when it happened; zero means when the UI receives it.
+	At time.Time
 }
 
 // Snapshot is one probe of the workbench.
@@ -88,24 +205,45 @@ type Process struct {
 	Log string
 }
 
-// WorkbenchSource is the Source over a real workbench. cfg is what `u`
-// brings up; rep (may be nil) and logger receive the GitOps system's steps
-// and logs during Up, the way the workbench's own go to them.
-func WorkbenchSource(wb *cluster.Workbench, cfg cluster.Config, rep progress.Reporter, logger *slog.Logger) Source {
-	return &workbenchSource{wb: wb, cfg: cfg, rep: rep, log: logger, clients: map[string]cachedClient{}}
+// WorkbenchSource is the Source over a real workbench (opts.Workbench).
+// opts.Config is what `u` brings up; rep (may be nil) and logger receive
+// the GitOps system's steps and logs during Up, the way the workbench's own
+// go to them. The actions that live in the tether command come in through
+// opts (AddSpoke, RemoveSpoke, StartIntercept).
+func WorkbenchSource(opts Options, rep progress.Reporter, logger *slog.Logger) Source {
+	return &workbenchSource{
+		wb: opts.Workbench, cfg: opts.Config, rep: rep, log: logger, cacheDir: opts.CacheDir,
+		addSpoke: opts.AddSpoke, removeSpoke: opts.RemoveSpoke, startIntercept: opts.StartIntercept,
+		scenarios: opts.Scenarios, runScenario: opts.RunScenario,
+		clients: map[string]cachedClient{}, held: map[string]*heldIntercept{},
+	}
 }
 
 type workbenchSource struct {
-	wb  *cluster.Workbench
-	cfg cluster.Config
-	rep progress.Reporter
-	log *slog.Logger
+	wb       *cluster.Workbench
+	cfg      cluster.Config
+	rep      progress.Reporter
+	log      *slog.Logger
+	cacheDir string
+
+	addSpoke, removeSpoke func(context.Context, string) error
+	startIntercept        func(context.Context, InterceptSpec) (*intercept.Intercept, error)
+	scenarios             func(context.Context) ([]ScenarioInfo, error)
+	runScenario           func(context.Context, string, chan<- ScenarioEvent) error
 
 	// Dynamic clients are kept per cluster because the Applications screen
 	// lists every few seconds; the endpoint is part of the key so a
 	// cluster recreated on another port gets a fresh client.
 	mu      sync.Mutex
 	clients map[string]cachedClient
+	// held are the intercepts this process started, by cluster/name; they
+	// end when the UI does (Close).
+	held map[string]*heldIntercept
+}
+
+type heldIntercept struct {
+	i  *intercept.Intercept
+	to string
 }
 
 type cachedClient struct {
@@ -139,18 +277,6 @@ func (s *workbenchSource) Status(ctx context.Context) (Snapshot, error) {
 		snap.Components = append(snap.Components, Process{Name: c.Name, PID: c.PID, Alive: c.Alive, Log: c.Log})
 	}
 	return snap, nil
-}
-
-// Up does what `tether up` does: the clusters, then the GitOps system on
-// them (Git server, principal, agents, sample Applications).
-func (s *workbenchSource) Up(ctx context.Context) error {
-	if _, err := s.wb.Up(ctx, s.cfg); err != nil {
-		return err
-	}
-	if _, err := fleet.Up(ctx, fleet.Options{Workbench: s.wb, Progress: s.rep, Logger: s.log}); err != nil {
-		return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
-	}
-	return nil
 }
 
 // Down stops the GitOps components first, as `tether down` does: they
@@ -309,4 +435,253 @@ func operationID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// errNoHook is what an action the tether command did not supply reports
+// (a Source built without it, as in an embedding program).
+func errNoHook(what string) error {
+	return fmt.Errorf("%s is not available in this program: run it with the tether command", what)
+}
+
+// AddSpoke and RemoveSpoke also keep cfg in step, so a later `u` brings up
+// the spokes the user has now instead of undoing the change.
+func (s *workbenchSource) AddSpoke(ctx context.Context, name string) error {
+	if s.addSpoke == nil {
+		return errNoHook("adding a spoke")
+	}
+	if err := s.addSpoke(ctx, name); err != nil {
+		return err
+	}
+	s.syncConfig()
+	return nil
+}
+
+func (s *workbenchSource) RemoveSpoke(ctx context.Context, name string) error {
+	if s.removeSpoke == nil {
+		return errNoHook("removing a spoke")
+	}
+	err := s.removeSpoke(ctx, name)
+	s.syncConfig() // also after a failure: the cluster may be gone already
+	return err
+}
+
+func (s *workbenchSource) syncConfig() {
+	rec, err := s.wb.RecordedConfig()
+	if err != nil || rec.Hub.Name == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.Hub.Name, s.cfg.Spokes = rec.Hub.Name, rec.Spokes
+}
+
+// Up does what `tether up` does: the clusters, then the GitOps system on
+// them (Git server, principal, agents, sample Applications).
+func (s *workbenchSource) Up(ctx context.Context) error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	if _, err := s.wb.Up(ctx, cfg); err != nil {
+		return err
+	}
+	if _, err := fleet.Up(ctx, fleet.Options{Workbench: s.wb, Progress: s.rep, Logger: s.log}); err != nil {
+		return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
+	}
+	return nil
+}
+
+// Diff is what `tether app diff` computes, with one difference: an
+// Application on the hub is compared with the spoke it is for (the hub
+// keeps one namespace per spoke and deploys nothing itself), through the
+// spoke's own copy in tether-system.
+func (s *workbenchSource) Diff(ctx context.Context, name, ns, app string) (Diff, error) {
+	target, targetNS := name, ns
+	if hub, err := s.hub(); err == nil && hub.Name == name {
+		if _, err := s.wb.RESTConfig(ns); err != nil {
+			return Diff{}, fmt.Errorf("the hub's Application %s/%s is for spoke %s, which the workbench does not have", ns, app, ns)
+		}
+		target, targetNS = ns, cluster.SystemNamespace
+	}
+	res, err := s.apps(target, targetNS)
+	if err != nil {
+		return Diff{}, err
+	}
+	u, err := res.Get(ctx, app, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Diff{}, fmt.Errorf("no Application %s in %s on %s yet: the agent has not created it", app, targetNS, target)
+	}
+	if err != nil {
+		return Diff{}, err
+	}
+	a, err := v1alpha1.ApplicationFrom(u)
+	if err != nil {
+		return Diff{}, err
+	}
+	cfg, err := s.wb.RESTConfig(target)
+	if err != nil {
+		return Diff{}, err
+	}
+	cacheDir := s.cacheDir
+	if cacheDir == "" {
+		if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
+			return Diff{}, err
+		}
+	}
+	e, err := engine.New(engine.Options{Config: cfg, Namespace: targetNS, CacheDir: filepath.Join(cacheDir, "diff"), Logger: s.log})
+	if err != nil {
+		return Diff{}, err
+	}
+	prune := false
+	if p := a.Spec.SyncPolicy; p != nil && p.Automated != nil && p.Automated.Prune {
+		prune = true
+	}
+	sha, diffs, err := e.Diff(ctx, a, prune)
+	if err != nil {
+		return Diff{}, err
+	}
+	out := Diff{Revision: sha}
+	for _, d := range diffs {
+		out.Resources = append(out.Resources, ResourceDiff{Resource: d.Resource, Action: d.Action, Unified: d.Unified})
+	}
+	return out, nil
+}
+
+// interceptRow is the one place an intercept.Status becomes a row. The
+// counters come from the traffic-agent's Lease, so they are the same for
+// intercepts this UI holds and those another process holds.
+func interceptRow(clusterName string, st intercept.Status) InterceptInfo {
+	traffic := fmt.Sprintf("%d conns", st.Connections)
+	if len(st.Headers) > 0 {
+		traffic += fmt.Sprintf(" / %d reqs", st.Requests)
+	}
+	return InterceptInfo{
+		Name: st.Name, Cluster: clusterName, Namespace: st.Namespace, Service: st.Service, Port: st.Port,
+		Headers: st.Headers, Alive: st.Alive,
+		Traffic: traffic,
+	}
+}
+
+func (s *workbenchSource) clientset(name string) (kubernetes.Interface, error) {
+	cfg, err := s.wb.RESTConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = 5 * time.Second
+	cfg.WarningHandler = rest.NoWarnings{}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func (s *workbenchSource) Intercepts(ctx context.Context) ([]InterceptInfo, error) {
+	clusters, err := s.wb.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	var out []InterceptInfo
+	var errs []error
+	for _, c := range clusters {
+		cs, err := s.clientset(c.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+			continue
+		}
+		list, err := intercept.List(ctx, cs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+		}
+		for _, st := range list {
+			out = append(out, interceptRow(c.Name, st))
+		}
+	}
+	s.mu.Lock()
+	for i := range out {
+		if h, ok := s.held[out[i].Cluster+"/"+out[i].Name]; ok {
+			out[i].Held, out[i].To = true, h.to
+		}
+	}
+	s.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Cluster+"/"+out[i].Name < out[j].Cluster+"/"+out[j].Name
+	})
+	return out, errors.Join(errs...)
+}
+
+func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec) (string, error) {
+	if s.startIntercept == nil {
+		return "", errNoHook("starting an intercept")
+	}
+	i, err := s.startIntercept(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	rec := i.Record()
+	s.mu.Lock()
+	s.held[spec.Cluster+"/"+rec.Name] = &heldIntercept{i: i, to: spec.To}
+	s.mu.Unlock()
+	return rec.Name, nil
+}
+
+// StopIntercept stops an intercept this process holds through its handle
+// (which also closes its proxy and session), any other through the
+// cluster, as `tether intercept stop` does.
+func (s *workbenchSource) StopIntercept(ctx context.Context, clusterName, name string) error {
+	s.mu.Lock()
+	h, ok := s.held[clusterName+"/"+name]
+	delete(s.held, clusterName+"/"+name)
+	s.mu.Unlock()
+	if ok {
+		return h.i.Stop(ctx)
+	}
+	cs, err := s.clientset(clusterName)
+	if err != nil {
+		return err
+	}
+	return intercept.StopByName(ctx, cs, name)
+}
+
+// Close stops the intercepts this process holds: they would otherwise
+// outlive the UI until their Lease expired. Run calls it when the UI ends.
+func (s *workbenchSource) Close() error {
+	s.mu.Lock()
+	held := s.held
+	s.held = map[string]*heldIntercept{}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for key, h := range held {
+		if err := h.i.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop intercept %s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Scenarios lists the catalog through Options.Scenarios; without it the
+// screen says that no scenarios are wired.
+func (s *workbenchSource) Scenarios(ctx context.Context) ([]ScenarioInfo, error) {
+	if s.scenarios == nil {
+		return nil, nil
+	}
+	return s.scenarios(ctx)
+}
+
+// RunScenario runs one scenario through Options.RunScenario (see Source).
+func (s *workbenchSource) RunScenario(ctx context.Context, name string, events chan<- ScenarioEvent) error {
+	if s.runScenario == nil {
+		return fmt.Errorf("no scenario %q: no scenarios are wired into this build", name)
+	}
+	return s.runScenario(ctx, name, events)
+}
+
+// joinHeaders shows an intercept's header match as the CLI's list does.
+func joinHeaders(h map[string]string) string {
+	if len(h) == 0 {
+		return "global"
+	}
+	parts := make([]string, 0, len(h))
+	for k, v := range h {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }

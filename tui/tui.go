@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/progress"
+	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/tui/keys"
 	"github.com/tether-dev/tether/tui/styles"
 )
@@ -45,6 +46,24 @@ type Options struct {
 	Source Source
 	// Now is the clock for elapsed times (tests fix it); nil is time.Now.
 	Now func() time.Time
+	// CacheDir is where diffs keep their Git copies; empty is the
+	// default cache folder.
+	CacheDir string
+
+	// The actions below live in the tether command next to their CLI
+	// commands (the UI cannot import it); a nil one is reported as not
+	// available when the user asks for it.
+
+	// AddSpoke and RemoveSpoke are `tether spoke add/remove`.
+	AddSpoke, RemoveSpoke func(ctx context.Context, name string) error
+	// StartIntercept starts an intercept the way `tether intercept start`
+	// does; the UI holds it until it is stopped or the UI quits.
+	StartIntercept func(ctx context.Context, spec InterceptSpec) (*intercept.Intercept, error)
+	// Scenarios lists the named scenarios, and RunScenario runs one,
+	// reporting its steps on events as Source.RunScenario describes. Nil
+	// shows "no scenarios are wired".
+	Scenarios   func(ctx context.Context) ([]ScenarioInfo, error)
+	RunScenario func(ctx context.Context, name string, events chan<- ScenarioEvent) error
 }
 
 // Run shows the UI until the user quits or ctx ends. An Up or Down still
@@ -82,6 +101,14 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Reporter.Close()
 	}
 	m.c.ops.Wait()
+	// Intercepts started from the UI end with it, as `intercept start`
+	// ends with its Ctrl-C.
+	if c, ok := m.c.src.(interface{ Close() error }); ok {
+		if cerr := c.Close(); cerr != nil {
+			logger.Error("stop the UI's intercepts", "err", cerr)
+			err = errors.Join(err, cerr)
+		}
+	}
 	logger.Info("terminal UI closed", "err", err)
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil // interrupted from outside (SIGTERM): a normal end
@@ -144,7 +171,7 @@ func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
 		if opts.Reporter != nil {
 			rep = opts.Reporter
 		}
-		src = WorkbenchSource(opts.Workbench, opts.Config, rep, logger)
+		src = WorkbenchSource(opts, rep, logger)
 	}
 	now := opts.Now
 	if now == nil {
@@ -163,7 +190,7 @@ func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
 		c:       c,
 		rep:     opts.Reporter,
 		help:    h,
-		screens: []screen{newClusters(c), newAgents(c), newApps(c), newLogs(c)},
+		screens: []screen{newClusters(c), newAgents(c), newApps(c), newLogs(c), newIntercepts(c), newScenarios(c)},
 	}
 }
 
@@ -197,6 +224,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.resize()
 		return m, nil
 	case tea.KeyMsg:
+		if m.capturing() && msg.Type != tea.KeyCtrlC {
+			return m, m.screens[m.active].Update(msg)
+		}
 		if cmd, handled := m.globalKey(msg); handled {
 			return m, cmd
 		}
@@ -228,6 +258,16 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, s.Update(msg))
 	}
 	return m, tea.Batch(cmds...)
+}
+
+// capturer is a screen that can be reading text (a form, a prompt).
+type capturer interface{ Capturing() bool }
+
+// capturing says whether the active screen reads text: then every key but
+// ctrl+c is its own, so typing q or 2 into a field types them.
+func (m *model) capturing() bool {
+	c, ok := m.screens[m.active].(capturer)
+	return ok && c.Capturing()
 }
 
 // globalKey handles the keys that work on every screen.
@@ -293,6 +333,11 @@ func (m *model) helpKeys() help.KeyMap {
 	k := m.c.keys
 	s := m.screens[m.active]
 	global := []key.Binding{k.NextTab, k.Help, k.Quit}
+	if m.capturing() {
+		// The global keys type into the field now; only the screen's
+		// own keys (submit, cancel, fields) apply.
+		return helpKeys{short: s.ShortHelp(), full: s.FullHelp()}
+	}
 	return helpKeys{
 		short: append(append([]key.Binding(nil), s.ShortHelp()...), global...),
 		full:  append(append([][]key.Binding(nil), s.FullHelp()...), []key.Binding{k.NextTab, k.PrevTab, k.Screen}, []key.Binding{k.Help, k.Quit}),

@@ -13,7 +13,7 @@ func TestRootSwitchesScreens(t *testing.T) {
 	steps := []struct {
 		key  string
 		want int
-	}{{"tab", 1}, {"tab", 2}, {"tab", 3}, {"tab", 0}, {"shift+tab", 3}, {"1", 0}, {"4", 3}, {"2", 1}}
+	}{{"tab", 1}, {"tab", 2}, {"tab", 3}, {"tab", 4}, {"tab", 5}, {"tab", 0}, {"shift+tab", 5}, {"1", 0}, {"4", 3}, {"6", 5}, {"5", 4}, {"2", 1}}
 	for _, s := range steps {
 		press(m, s.key)
 		if m.active != s.want {
@@ -25,12 +25,12 @@ func TestRootSwitchesScreens(t *testing.T) {
 func TestRootHelpToggles(t *testing.T) {
 	m := newTestModel(&fakeSource{})
 	short := m.View()
-	if !strings.Contains(short, "u bring up • d bring down • tab next screen • ? more keys • q quit") {
+	if !strings.Contains(short, "u bring up • d bring down • a add spoke • x remove spoke • tab next screen • ? more keys • q quit") {
 		t.Errorf("short help missing or reordered:\n%s", short)
 	}
 	press(m, "?")
 	full := m.View()
-	if !strings.Contains(full, "shift+tab") || !strings.Contains(full, "1-4") {
+	if !strings.Contains(full, "shift+tab") || !strings.Contains(full, "1-6") {
 		t.Errorf("full help should list every key:\n%s", full)
 	}
 	for _, v := range []string{short, full} {

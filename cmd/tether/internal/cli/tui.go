@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/tui"
 )
 
@@ -63,7 +67,51 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		_ = closeLog()
 		return tui.Options{}, nil, err
 	}
-	return tui.Options{Workbench: wb, Config: cfg, LogFile: logPath, Logger: logger, Reporter: rep}, closeLog, nil
+	// The UI's actions run as their commands do, with progress on the UI
+	// and logs in the file; so does everything the commands print
+	// (a line on stderr would tear the screen).
+	ug := *g
+	ug.out, ug.errw = logWriter{logger}, logWriter{logger}
+	fo := func() fleet.Options { return fleet.Options{Workbench: wb, Progress: rep, Logger: logger} }
+	return tui.Options{
+		Workbench: wb, Config: cfg, LogFile: logPath, Logger: logger, Reporter: rep, CacheDir: g.cacheDir,
+		AddSpoke: func(ctx context.Context, name string) error {
+			return addSpoke(ctx, wb, cluster.ClusterConfig{Name: name}, fo())
+		},
+		RemoveSpoke: func(ctx context.Context, name string) error {
+			return removeSpoke(ctx, wb, name, fo())
+		},
+		StartIntercept: func(ctx context.Context, spec tui.InterceptSpec) (*intercept.Intercept, error) {
+			return tuiStartIntercept(ctx, &ug, spec)
+		},
+		Scenarios:   tuiScenarios,
+		RunScenario: tuiRunScenario(&ug),
+	}, closeLog, nil
+}
+
+// tuiStartIntercept is `tether intercept start` for the UI: the same
+// startIntercept, with the form's fields as its flags. The intercept must
+// outlive the form's request, so it is not bound to ctx beyond the start;
+// the UI stops it (Source.Close) when it quits.
+func tuiStartIntercept(ctx context.Context, g *globals, spec tui.InterceptSpec) (*intercept.Intercept, error) {
+	cmd := &cobra.Command{}
+	cmd.SetContext(ctx)
+	f := &interceptFlags{port: spec.Port, to: spec.To, headers: spec.Headers}
+	i, _, err := startIntercept(cmd, g, spec.Target(), f, false)
+	return i, err
+}
+
+// logWriter sends what a command prints to the UI's log, a line per
+// record.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if l != "" {
+			w.log.Info(l)
+		}
+	}
+	return len(p), nil
 }
 
 // tuiConfig is what `u` brings up: what a bare `tether up` would, the

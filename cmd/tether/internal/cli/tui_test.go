@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/tui"
 )
 
 func TestIsTerminal(t *testing.T) {
@@ -47,6 +51,30 @@ func TestTUIOptions(t *testing.T) {
 	}
 	if got, want := len(opts.Config.Spokes), len(cluster.DefaultConfig().Spokes); got != want || opts.Config.Hub.Name != "hub" {
 		t.Errorf("config = %+v, want the default", opts.Config)
+	}
+	// The actions that live in this package reach the UI.
+	if opts.AddSpoke == nil || opts.RemoveSpoke == nil || opts.StartIntercept == nil {
+		t.Error("the spoke and intercept actions are not wired")
+	}
+	// On an empty workbench they fail the way the commands do, and what
+	// they would print goes to the log, not the screen.
+	if err := opts.RemoveSpoke(context.Background(), "spoke-1"); err == nil || !strings.Contains(err.Error(), "no clusters") {
+		t.Errorf("RemoveSpoke on an empty workbench = %v", err)
+	}
+	_, err = opts.StartIntercept(context.Background(), tui.InterceptSpec{Cluster: "nowhere", Namespace: "default", Service: "web", Port: 80, To: "127.0.0.1:1"})
+	if err == nil || !strings.Contains(err.Error(), `no cluster "nowhere"`) {
+		t.Errorf("StartIntercept on an unknown cluster = %v", err)
+	}
+}
+
+func TestLogWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := logWriter{slog.New(slog.NewTextHandler(&buf, nil))}
+	if n, err := w.Write([]byte("cleaned up leftovers\nsecond line\n")); err != nil || n != 33 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if got := strings.Count(buf.String(), "level=INFO"); got != 2 || !strings.Contains(buf.String(), `msg="second line"`) {
+		t.Errorf("log = %q, want one record per line", buf.String())
 	}
 }
 
