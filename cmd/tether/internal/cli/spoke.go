@@ -26,8 +26,8 @@ others: add creates the cluster and brings the GitOps system up again with it
 agent, deletes its Applications on the hub, the cluster and its kubeconfig
 context.
 
-A later bare ` + "`tether up`" + ` brings the workbench back to tether.yaml or the
-defaults, which may add or remove spokes again; ` + "`tether up --spoke …`" + ` names them.`,
+A later bare ` + "`tether up`" + ` keeps the spokes the workbench runs; a
+tether.yaml in the working folder, --spokes or --spoke set them instead.`,
 	}
 	cmd.AddCommand(newSpokeAdd(g), newSpokeRemove(g))
 	return cmd

@@ -41,10 +41,6 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		}
 		stateDir = d
 	}
-	cfg, err := tuiConfig()
-	if err != nil {
-		return tui.Options{}, nil, err
-	}
 	// The file can afford more than stderr: Info unless -vv asks for Debug.
 	level := slog.LevelInfo
 	if g.verbosity >= 2 {
@@ -56,6 +52,7 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		return tui.Options{}, nil, err
 	}
 	rep := tui.NewReporter(nil)
+	var cfg cluster.Config
 	wb, err := cluster.New(cluster.Options{
 		StateDir:   stateDir,
 		CacheDir:   g.cacheDir,
@@ -63,6 +60,14 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		Logger:     logger,
 		Progress:   rep,
 	})
+	if err != nil {
+		_ = closeLog()
+		return tui.Options{}, nil, err
+	}
+	recorded, err := wb.RecordedConfig()
+	if err == nil {
+		cfg, err = tuiConfig(recorded)
+	}
 	if err != nil {
 		_ = closeLog()
 		return tui.Options{}, nil, err
@@ -116,14 +121,10 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // tuiConfig is what `u` brings up: what a bare `tether up` would, the
 // defaults overlaid with ./tether.yaml when there is one.
-func tuiConfig() (cluster.Config, error) {
-	cfg := cluster.DefaultConfig()
-	if fileExists("tether.yaml") {
-		loaded, err := cluster.LoadConfig("tether.yaml")
-		if err != nil {
-			return cfg, err
-		}
-		cfg = loaded
+func tuiConfig(recorded cluster.Config) (cluster.Config, error) {
+	cfg, err := baseConfig("", recorded)
+	if err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }

@@ -84,7 +84,7 @@ func TestTUIConfigReadsTetherYAML(t *testing.T) {
 	if err := os.WriteFile("tether.yaml", []byte("provider: embedded\nhub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := tuiConfig()
+	cfg, err := tuiConfig(cluster.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,37 @@ func TestTUIConfigReadsTetherYAML(t *testing.T) {
 	if err := os.WriteFile("tether.yaml", []byte("hub: {name: main}\nspokez: []\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tuiConfig(); err == nil {
+	if _, err := tuiConfig(cluster.Config{}); err == nil {
 		t.Error("a typo in tether.yaml should be an error")
+	}
+}
+
+func TestBaseConfigKeepsTheRunningWorkbenchsSpokes(t *testing.T) {
+	t.Chdir(t.TempDir())
+	recorded := cluster.Config{Provider: "embedded", Hub: cluster.ClusterConfig{Name: "hub"},
+		Spokes: []cluster.ClusterConfig{{Name: "spoke-1"}, {Name: "spoke-2"}, {Name: "spoke-3"}}}
+	cfg, err := baseConfig("", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Spokes) != 3 || cfg.Spokes[2].Name != "spoke-3" {
+		t.Errorf("a bare up on a workbench with an added spoke would bring up %+v", cfg.Spokes)
+	}
+	cfg, err = baseConfig("", cluster.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Spokes) != 2 || cfg.Hub.Name != "hub" {
+		t.Errorf("without a workbench the default is a hub and two spokes, got %+v", cfg)
+	}
+	if err := os.WriteFile("tether.yaml", []byte("hub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = baseConfig("", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Hub.Name != "main" || len(cfg.Spokes) != 1 {
+		t.Errorf("tether.yaml must win over the running workbench, got %+v", cfg)
 	}
 }

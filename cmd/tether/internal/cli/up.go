@@ -39,11 +39,15 @@ Settings come from tether.yaml (or --config) and then from flags.`,
   tether up --provider existing --context hub=kind-hub --context spoke-1=kind-a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.resolve(cmd)
+			wb, err := g.workbench()
 			if err != nil {
 				return err
 			}
-			wb, err := g.workbench()
+			recorded, err := wb.RecordedConfig()
+			if err != nil {
+				return err
+			}
+			cfg, err := f.resolve(cmd, recorded)
 			if err != nil {
 				return err
 			}
@@ -74,19 +78,14 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 	return cmd
 }
 
-// resolve layers defaults, tether.yaml and flags.
-func (f *upFlags) resolve(cmd *cobra.Command) (cluster.Config, error) {
-	cfg := cluster.DefaultConfig()
-	path := f.config
-	if path == "" && fileExists("tether.yaml") {
-		path = "tether.yaml"
-	}
-	if path != "" {
-		loaded, err := cluster.LoadConfig(path)
-		if err != nil {
-			return cfg, err
-		}
-		cfg = loaded
+// resolve layers the base (tether.yaml, else the running workbench, else
+// the defaults) and flags. recorded is the workbench's record of its
+// clusters (empty when none runs): without it a bare `up` would remove a
+// spoke added with `tether spoke add`.
+func (f *upFlags) resolve(cmd *cobra.Command, recorded cluster.Config) (cluster.Config, error) {
+	cfg, err := baseConfig(f.config, recorded)
+	if err != nil {
+		return cfg, err
 	}
 	if cmd.Flags().Changed("provider") {
 		cfg.Provider = f.provider
@@ -164,4 +163,20 @@ func printUp(g *globals, wb *cluster.Workbench, clusters []cluster.Cluster) {
 	fmt.Fprintf(g.out, "State and logs: %s\n", wb.StateDir())
 	last := clusters[len(clusters)-1]
 	fmt.Fprintf(g.out, "\nTry:  kubectl --context %s get nodes\n      tether status\n      tether down\n", last.Context)
+}
+
+// baseConfig is what `up` and the UI start from: an explicit file, else
+// ./tether.yaml, else the clusters the workbench runs now, else a hub and
+// two spokes.
+func baseConfig(path string, recorded cluster.Config) (cluster.Config, error) {
+	if path == "" && fileExists("tether.yaml") {
+		path = "tether.yaml"
+	}
+	switch {
+	case path != "":
+		return cluster.LoadConfig(path)
+	case recorded.Hub.Name != "":
+		return recorded, nil
+	}
+	return cluster.DefaultConfig(), nil
 }
