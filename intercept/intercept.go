@@ -723,7 +723,7 @@ func (i *Intercept) waitAgentPod(ctx context.Context, id string) (*corev1.Pod, e
 				case i.opts.DialAgent == nil && p.Annotations[record.AnnotationControl] == "":
 					last = "pod " + p.Name + " has no control address yet"
 				case !podReady(&p):
-					last = "pod " + p.Name + " not ready yet (phase " + string(p.Status.Phase) + ")"
+					last = "pod " + p.Name + " not ready yet (phase " + string(p.Status.Phase) + containerState(&p) + ")"
 				default:
 					return &p, nil
 				}
@@ -741,6 +741,22 @@ func (i *Intercept) waitAgentPod(ctx context.Context, id string) (*corev1.Pod, e
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// containerState names why a pod's container is not running, if the
+// kubelet said (an image it cannot pull, a crash): on a cluster the agent
+// is a real pod, and that is the first thing to know when it does not
+// come up.
+func containerState(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
+			return strings.TrimSpace(", container " + cs.Name + ": " + cs.State.Waiting.Reason + " " + cs.State.Waiting.Message)
+		case cs.State.Terminated != nil:
+			return strings.TrimSpace(fmt.Sprintf(", container %s exited %d: %s %s", cs.Name, cs.State.Terminated.ExitCode, cs.State.Terminated.Reason, cs.State.Terminated.Message))
+		}
+	}
+	return ""
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/tether-dev/tether/intercept/record"
 )
 
@@ -54,5 +56,18 @@ func TestConflict(t *testing.T) {
 		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
 			t.Errorf("%s: %v: want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestContainerStateSaysWhyAnAgentPodIsNotUp(t *testing.T) {
+	p := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+		Name:  "traffic-agent",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: "image tether.local/tether:x is not present"}},
+	}}}}
+	if got := containerState(p); !strings.Contains(got, "ErrImageNeverPull") || !strings.Contains(got, "tether.local/tether:x") {
+		t.Errorf("containerState = %q", got)
+	}
+	if got := containerState(&corev1.Pod{}); got != "" {
+		t.Errorf("containerState of a pod without statuses = %q", got)
 	}
 }

@@ -3,6 +3,10 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -16,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/tether-dev/tether/intercept"
+	"github.com/tether-dev/tether/intercept/agent"
 	"github.com/tether-dev/tether/intercept/kube"
 	"github.com/tether-dev/tether/intercept/record"
 )
@@ -244,6 +250,122 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 			}
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	}, SpecTimeout(time.Minute))
+
+	// intercept.Start wired as on kind (a kube.Launcher, a DialAgent, no
+	// embedded shortcuts), with the pod's runtime played by this process:
+	// the real traffic-agent runs here in its in-cluster mode, talking to
+	// the API server as its ServiceAccount (impersonated), so its whole
+	// life runs under the Role the launcher gave it. What kwok cannot give
+	// is the pod network, so in-cluster clients are played by dialing the
+	// agent's listener directly.
+	It("runs a global intercept through the in-cluster agent under its own Role, and stop restores the Service", func(ctx SpecContext) {
+		const svcName = "echo2"
+		free := func() int32 {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			Expect(err).NotTo(HaveOccurred())
+			defer l.Close()
+			return int32(l.Addr().(*net.TCPAddr).Port)
+		}
+		// In-cluster mode listens on the target port itself and the
+		// control port at a fixed number: free ones on this machine.
+		target, control := free(), free()
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "echo2-0", Namespace: ns, Labels: map[string]string{"app": svcName}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "echo", Image: "example.com/echo:1",
+				Ports: []corev1.ContainerPort{{ContainerPort: target}}}}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		orig, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: svcName, Namespace: ns},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": svcName}, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(target)},
+			}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		localAddr, stopLocal := echoServer("local")
+		DeferCleanup(stopLocal)
+		log := slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		agentDone := make(chan error, 1)
+		pods := &kube.Launcher{Client: cs, Options: kube.Options{Image: "tether.local/tether:scenario", ControlPort: control}, Logger: log}
+		launch := func(lctx context.Context, r *record.Record, token string) (func(), error) {
+			kill, err := pods.Launch(lctx, r, token)
+			if err != nil {
+				return nil, err
+			}
+			imp := rest.CopyConfig(cfg)
+			imp.Impersonate = rest.ImpersonationConfig{
+				UserName: "system:serviceaccount:" + ns + ":" + r.Agent,
+				Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+			}
+			as, err := kubernetes.NewForConfig(imp)
+			if err != nil {
+				kill()
+				return nil, err
+			}
+			actx, cancel := context.WithCancel(context.Background())
+			go func() {
+				agentDone <- agent.Run(actx, agent.Options{
+					Client: as, Record: *r, Token: token, ListenHost: "127.0.0.1",
+					ControlAddr: fmt.Sprintf("127.0.0.1:%d", control), Logger: log.With("side", "agent"),
+				})
+			}()
+			return func() { cancel(); kill() }, nil
+		}
+		dials := 0
+		dial := func(dctx context.Context, pod *corev1.Pod) (net.Conn, error) {
+			dials++
+			Expect(pod.Name).To(Equal(record.AgentName(svcName)))
+			var d net.Dialer
+			return d.DialContext(dctx, "tcp", fmt.Sprintf("127.0.0.1:%d", control))
+		}
+		i, err := intercept.Start(ctx, intercept.Options{Client: cs, Launch: launch, DialAgent: dial, AgentTimeout: time.Minute, Logger: log.With("side", "workbench")},
+			intercept.Spec{Cluster: "hub", Namespace: ns, Service: svcName, Port: 80, To: localAddr})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(dials).To(Equal(1), "one session per intercept")
+
+		By("a connection to the agent's listener reaches the local process")
+		get := func() (string, error) {
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", target))
+			if err != nil {
+				return "", err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return string(b), err
+		}
+		Eventually(get).WithTimeout(5 * time.Second).Should(Equal("local"))
+		list, err := intercept.List(ctx, cs)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(list).To(ContainElement(HaveField("Record.Service", svcName)))
+
+		By("stop: the Service as it was, the agent gone, everything it had collected")
+		Expect(i.Stop(ctx)).To(Succeed())
+		Expect(i.Restored()).To(BeTrue())
+		svc, err := cs.CoreV1().Services(ns).Get(ctx, svcName, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(svc.Spec).To(Equal(orig.Spec))
+		Expect(svc.Annotations).To(Equal(orig.Annotations))
+		Eventually(agentDone).WithTimeout(10*time.Second).Should(Receive(BeNil()), "the agent ends when its last intercept goes")
+		Eventually(func(g Gomega) {
+			name := record.AgentName(svcName)
+			for what, get := range map[string]func() error{
+				"pod":    func() error { _, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); return err },
+				"secret": func() error { _, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); return err },
+				"lease":  func() error { _, err := cs.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{}); return err },
+				"service account": func() error {
+					_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+					return err
+				},
+				"role":         func() error { _, err := cs.RbacV1().Roles(ns).Get(ctx, name, metav1.GetOptions{}); return err },
+				"role binding": func() error { _, err := cs.RbacV1().RoleBindings(ns).Get(ctx, name, metav1.GetOptions{}); return err },
+			} {
+				err := get()
+				g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s: %v", what, err)
+			}
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	}, SpecTimeout(2*time.Minute))
 
 	It("leaves nothing behind after `tether intercept uninstall`, RBAC objects included", func(ctx SpecContext) {
 		By("installing the agent's objects again, taken over, as a live intercept has them")

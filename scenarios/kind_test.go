@@ -76,7 +76,7 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 			_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		})
 		uid, nonRoot := int64(65532), true // the image's user (cluster/image.User)
-		_, err = cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		echo := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "echo-0", Labels: map[string]string{"app": "echo"}},
 			Spec: corev1.PodSpec{
 				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &nonRoot, RunAsUser: &uid},
@@ -90,8 +90,13 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 				}},
 				Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 			},
-		}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
+		}
+		// Admission refuses pods until the new namespace's default
+		// ServiceAccount exists, which takes the controller a moment.
+		Eventually(func() error {
+			_, err := cs.CoreV1().Pods(ns).Create(ctx, echo, metav1.CreateOptions{})
+			return err
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		orig, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "echo", Annotations: map[string]string{"team": "shop"}},
 			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"}, Ports: []corev1.ServicePort{

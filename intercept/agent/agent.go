@@ -80,12 +80,18 @@ type counter struct{ conns, reqs atomic.Int64 }
 // Agent is a running traffic-agent: one per intercepted Service, serving
 // every intercept of it.
 type Agent struct {
-	opts   Options
-	log    *slog.Logger
-	rec    *record.Record
-	pods   corelisters.PodLister
-	router *svcproxy.Router
-	next   atomic.Uint64
+	opts Options
+	log  *slog.Logger
+	rec  *record.Record
+	// revoked: the agent lost the right to read its own Lease. In a pod
+	// its Role is a dependent of that Lease, so the Lease was deleted
+	// (stop, uninstall) and the garbage collector took the Role: whoever
+	// deleted the Lease cleans up, and the agent's own calls would all be
+	// refused.
+	revoked atomic.Bool
+	pods    corelisters.PodLister
+	router  *svcproxy.Router
+	next    atomic.Uint64
 
 	refreshMu sync.Mutex // one refresh at a time
 	mu        sync.Mutex // guards the maps below
@@ -222,6 +228,11 @@ func (a *Agent) report(ctx context.Context, own *types.UID, last *string) (gone 
 		a.log.Info("agent lease deleted: exiting")
 		return true, nil
 	}
+	if apierrors.IsForbidden(err) && !a.opts.Embedded {
+		a.log.Info("agent lease no longer readable (its Role went with it): exiting", "err", err)
+		a.revoked.Store(true)
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -353,6 +364,10 @@ func (a *Agent) cleanup() {
 		s.Close()
 	}
 	a.mu.Unlock()
+	if a.revoked.Load() {
+		a.log.Info("leaving the cleanup to whoever deleted the agent's lease")
+		return
+	}
 	cleanup := record.CleanupAgent
 	if !a.opts.Embedded {
 		// In its pod the agent must not delete that pod: the kubelet

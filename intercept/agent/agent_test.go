@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -12,8 +13,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/tether-dev/tether/intercept/record"
 )
@@ -137,5 +141,28 @@ func TestMatch(t *testing.T) {
 	}
 	if g, p := a.lookup(ports); g != nil || len(p) != 3 {
 		t.Errorf("lookup = %v, %d personal; want no global and 3 personal", g, len(p))
+	}
+}
+
+// In a pod, an agent that may no longer read its own Lease lost its Role
+// with the Lease (stop deleted it, the garbage collector took the Role): it
+// exits rather than retrying refused calls forever, and leaves the cleanup
+// to whoever deleted the Lease.
+func TestInPodAgentExitsWhenItsRightsGo(t *testing.T) {
+	a, c := testAgent(t, interceptLease(t, "web-80", 80, nil, 10))
+	a.rec.Agent = record.AgentName("web")
+	c.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, a.rec.Agent, errors.New("no role"))
+	})
+	var own types.UID
+	last := ""
+	gone, err := a.report(context.Background(), &own, &last)
+	if !gone || err != nil {
+		t.Fatalf("report = %v, %v; want gone", gone, err)
+	}
+	c.ClearActions()
+	a.cleanup()
+	for _, act := range c.Actions() {
+		t.Errorf("cleanup without rights made a call: %v %v", act.GetVerb(), act.GetResource().Resource)
 	}
 }

@@ -327,7 +327,8 @@ func Objects(rec *record.Record, token string, opts Options) (*Set, error) {
 					Resources: res,
 					// Ready means listening: the control listener opens
 					// first and the service ports right after. A TCP probe
-					// costs the agent one refused handshake per period; a
+					// costs the agent one empty connection per period
+					// (logged at debug level only); a
 					// probe on a service port would instead be carried to
 					// the laptop as an intercepted connection.
 					ReadinessProbe: &corev1.Probe{
