@@ -60,6 +60,12 @@ type Options struct {
 	// ReportInterval is how often the agent renews its own Lease and
 	// writes changed counters on it (default 2 s).
 	ReportInterval time.Duration
+	// Unreachable is how long the agent keeps running without a single
+	// answer from the API server (default 2 min): past that its cluster is
+	// most likely gone (a deleted embedded cluster, a laptop that moved on)
+	// and a process serving nothing must not live on. Its workbench's next
+	// start sweeps whatever the cluster still holds.
+	Unreachable time.Duration
 	Logger         *slog.Logger
 }
 
@@ -110,6 +116,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.LeaseCheck == 0 {
 		opts.LeaseCheck = time.Second
+	}
+	if opts.Unreachable == 0 {
+		opts.Unreachable = 2 * time.Minute
 	}
 	if opts.ReportInterval == 0 {
 		opts.ReportInterval = 2 * time.Second
@@ -192,12 +201,15 @@ func (a *Agent) watch(ctx context.Context) error {
 	defer report.Stop()
 	var own types.UID
 	last := ""
+	answered := time.Now()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-check.C:
-			n, err := a.refresh(ctx)
+			var n int
+			n, err = a.refresh(ctx)
 			if err != nil {
 				a.log.Warn("read intercept leases", "err", err)
 			} else if n == 0 {
@@ -205,13 +217,21 @@ func (a *Agent) watch(ctx context.Context) error {
 				return nil
 			}
 		case <-report.C:
-			gone, err := a.report(ctx, &own, &last)
+			var gone bool
+			gone, err = a.report(ctx, &own, &last)
 			if gone {
 				return nil
 			}
 			if err != nil {
 				a.log.Warn("renew agent lease", "err", err)
 			}
+		}
+		switch {
+		case err == nil:
+			answered = time.Now()
+		case time.Since(answered) > a.opts.Unreachable:
+			a.log.Error("API server unreachable: exiting", "for", time.Since(answered).Round(time.Second), "err", err)
+			return nil
 		}
 	}
 }

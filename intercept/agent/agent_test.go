@@ -166,3 +166,26 @@ func TestInPodAgentExitsWhenItsRightsGo(t *testing.T) {
 		t.Errorf("cleanup without rights made a call: %v %v", act.GetVerb(), act.GetResource().Resource)
 	}
 }
+
+// An agent whose API server stops answering (its cluster was deleted)
+// exits instead of serving nothing forever.
+func TestAgentExitsWhenTheAPIServerStaysUnreachable(t *testing.T) {
+	a, c := testAgent(t, interceptLease(t, "web-80", 80, nil, 10))
+	a.rec.Agent = record.AgentName("web")
+	a.opts.LeaseCheck, a.opts.ReportInterval, a.opts.Unreachable = 10*time.Millisecond, 10*time.Millisecond, 200*time.Millisecond
+	c.PrependReactor("*", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := a.watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the agent kept running against an unreachable API server")
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Fatalf("the agent gave up after %v, before Unreachable (200ms)", took)
+	}
+}
