@@ -77,9 +77,15 @@ type State struct {
 	// embedded provider: the service proxy's pinned loopback address for
 	// tether-system/tether-principal:8443. Intercepting that Service moves
 	// the agents (see docs/debugging.md).
-	PrincipalService string           `json:"principalService,omitempty"`
-	Processes        []process.Record `json:"processes,omitempty"`
-	Spokes           []string         `json:"spokes"`
+	PrincipalService string `json:"principalService,omitempty"`
+	// PrincipalServiceHTTP is the same Service's HTTP port (health and
+	// the Git push webhook, tether-system/tether-principal:8080) as the
+	// service proxy serves it on the embedded provider; the Git server
+	// posts its push webhooks there, so intercepting port 8080 carries
+	// them to a principal run locally along with the agents.
+	PrincipalServiceHTTP string           `json:"principalServiceHTTP,omitempty"`
+	Processes            []process.Record `json:"processes,omitempty"`
+	Spokes               []string         `json:"spokes"`
 }
 
 func (o *Options) defaults() error {
@@ -245,22 +251,22 @@ func readTLS(wb *cluster.Workbench, name string) (map[string][]byte, error) {
 // providers), reattaching to the ones a previous up left running.
 func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
 	wb := opts.Workbench
-	// A state without PrincipalService was written before agents dialed
-	// the Service: restart, so they do.
-	if prev != nil && prev.PrincipalService != "" && allAlive(prev.Processes) && sameSpokes(prev.Spokes, spokes) {
+	why := restartReason(prev, spokes)
+	if why == "" {
 		return prev, nil
 	}
 	if prev != nil {
-		step := opts.Progress.Start("restart the GitOps components (some are gone)")
+		step := opts.Progress.Start("restart the GitOps components (" + why + ")")
 		stopAll(ctx, prev.Processes)
 		step.Done(nil)
 	}
-	addrs, err := freeAddrs(4)
+	addrs, err := freeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
-	gitAddr, grpcAddr, httpAddr, serviceAddr := addrs[0], addrs[1], addrs[2], addrs[3]
-	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr, PrincipalService: serviceAddr}
+	gitAddr, grpcAddr, httpAddr, serviceAddr, serviceHTTPAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
+	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr,
+		PrincipalService: serviceAddr, PrincipalServiceHTTP: serviceHTTPAddr}
 	st.LocalGitURL = st.GitURL
 	for _, s := range spokes {
 		st.Spokes = append(st.Spokes, s.Name)
@@ -283,9 +289,14 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		return nil, err
 	}
 
+	// The push webhook goes to the principal's Service, as on kind, not
+	// to the process: an intercept of port 8080 then carries pushes to a
+	// principal run locally (docs/debugging.md). The Service is served
+	// only once the service proxy runs, further down: the seed's webhook
+	// finds nobody, as it would find no principal yet anyway.
 	step := opts.Progress.Start("start the Git server and seed the sample repository")
 	exited, err := start("git", "git", "serve", "--root", filepath.Join(dir(wb), "git"), "--addr", gitAddr,
-		"--repo", SampleRepo, "--webhook", "http://"+httpAddr+"/webhook/git", "-v")
+		"--repo", SampleRepo, "--webhook", "http://"+serviceHTTPAddr+"/webhook/git", "-v")
 	if err == nil {
 		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
 	}
@@ -326,14 +337,25 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		return fail(err)
 	}
 
-	// Agents dial the principal's Service, as on kind, so that an
-	// intercept of that Service (a selector swap) reaches them.
-	step = opts.Progress.Start("serve the principal's Service on " + serviceAddr + " (embedded service proxy)")
-	pin := fmt.Sprintf("%s/%s:%d=%s", deploy.DefaultNamespace, deploy.PrincipalName, deploy.PrincipalPort, serviceAddr)
+	// Agents dial the principal's Service, and the Git server posts to
+	// it, as on kind, so that an intercept of that Service (a selector
+	// swap) reaches them. Both ports are pinned: the agents and the Git
+	// server were given these addresses and must keep them.
+	step = opts.Progress.Start(fmt.Sprintf("serve the principal's Service on %s and %s (embedded service proxy)", serviceAddr, serviceHTTPAddr))
+	pin := func(port int32, addr string) string {
+		return fmt.Sprintf("%s/%s:%d=%s", deploy.DefaultNamespace, deploy.PrincipalName, port, addr)
+	}
 	exited, err = start("service-proxy", "intercept", "service-proxy", hub.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
-		"--namespace", deploy.DefaultNamespace, "--pin", pin, "--mapping-file", filepath.Join(dir(wb), "routes.json"), "-v")
+		"--namespace", deploy.DefaultNamespace, "--pin", pin(deploy.PrincipalPort, serviceAddr), "--pin", pin(deploy.DefaultHealthPort, serviceHTTPAddr),
+		"--mapping-file", filepath.Join(dir(wb), "routes.json"), "-v")
 	if err == nil {
 		err = waitPrincipalService(ctx, wb, serviceAddr, spokes, exited, logs)
+	}
+	if err == nil {
+		// Both ports come from the same EndpointSlice, so this is quick;
+		// without it the first push after up could miss its webhook.
+		err = waitHTTP(ctx, fmt.Sprintf("the principal's Service port %d at %s", deploy.DefaultHealthPort, serviceHTTPAddr),
+			"http://"+serviceHTTPAddr+"/healthz", exited, logs)
 	}
 	step.Done(err)
 	if err != nil {
@@ -630,6 +652,25 @@ func stopAll(ctx context.Context, procs []process.Record) {
 	for i := len(procs) - 1; i >= 0; i-- {
 		_ = process.Stop(ctx, procs[i], 10*time.Second)
 	}
+}
+
+// restartReason says why the components a previous up recorded cannot be
+// kept as they are, or "" when they can. A state missing an address later
+// versions added was written by an older up whose components do not serve
+// it (without PrincipalService the agents dial the process, without
+// PrincipalServiceHTTP the Git server's webhook does): restart them.
+func restartReason(prev *State, spokes []cluster.Cluster) string {
+	switch {
+	case prev == nil:
+		return "none running"
+	case prev.PrincipalService == "" || prev.PrincipalServiceHTTP == "":
+		return "an older tether started them, without the principal's Service addresses"
+	case !allAlive(prev.Processes):
+		return "some are gone"
+	case !sameSpokes(prev.Spokes, spokes):
+		return "the spokes changed"
+	}
+	return ""
 }
 
 func allAlive(procs []process.Record) bool {

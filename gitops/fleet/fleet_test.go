@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/pki"
+	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/gitops/principal"
 )
 
 func TestFreeAddrsAreDistinct(t *testing.T) {
-	addrs, err := freeAddrs(4)
+	addrs, err := freeAddrs(5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +107,45 @@ func TestWaitPrincipalService(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the server saw no handshake")
+	}
+}
+
+// up keeps running components only when the state says they serve every
+// address this version relies on: a state written by an older up (no
+// Service address for the agents, or none for the Git server's webhook)
+// restarts them, as does a dead process or a different set of spokes.
+func TestRestartReason(t *testing.T) {
+	_, start, err := process.Stat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := []process.Record{{Name: "principal", PID: os.Getpid(), StartTime: start}}
+	spokes := []cluster.Cluster{{Name: "spoke-1"}, {Name: "spoke-2"}}
+	current := func() *State {
+		return &State{Principal: "127.0.0.1:1", PrincipalService: "127.0.0.1:2", PrincipalServiceHTTP: "127.0.0.1:3",
+			Processes: alive, Spokes: []string{"spoke-1", "spoke-2"}}
+	}
+	if why := restartReason(current(), spokes); why != "" {
+		t.Fatalf("a current state with every process alive must be reattached to; got a restart because %q", why)
+	}
+	for name, tc := range map[string]struct {
+		edit func(*State)
+		want string
+	}{
+		"no PrincipalService (agents dial the process)":         {func(s *State) { s.PrincipalService = "" }, "an older tether"},
+		"no PrincipalServiceHTTP (webhook goes to the process)": {func(s *State) { s.PrincipalServiceHTTP = "" }, "an older tether"},
+		"a process gone": {func(s *State) {
+			s.Processes = append(s.Processes, process.Record{Name: "git", PID: os.Getpid(), StartTime: start + 1})
+		}, "some are gone"},
+		"other spokes": {func(s *State) { s.Spokes = []string{"spoke-1"} }, "the spokes changed"},
+	} {
+		st := current()
+		tc.edit(st)
+		if why := restartReason(st, spokes); !strings.Contains(why, tc.want) {
+			t.Errorf("%s: restart reason %q, want one saying %q", name, why, tc.want)
+		}
+	}
+	if why := restartReason(nil, spokes); why == "" {
+		t.Error("no previous state: nothing to reattach to, yet no reason to start")
 	}
 }

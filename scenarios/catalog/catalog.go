@@ -126,10 +126,9 @@ func All() []Scenario {
 		interceptPersonal(),
 		interceptOutbound(),
 		interceptCrashCleanup(),
-		// debug-principal goes here: the principal run locally (under a
-		// debugger) behind an intercept of its hub Service while the
-		// agents keep dialing the Service. It is added with the
-		// intercept-based debugging flow (issue 5).
+		// Last: it moves the agents and the Git webhook to a principal of
+		// its own, the longest detour from a fleet at rest.
+		debugPrincipal(),
 	}
 	return all
 }

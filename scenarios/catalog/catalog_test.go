@@ -20,7 +20,7 @@ import (
 func TestCatalogNamesAreTheContract(t *testing.T) {
 	want := []string{"fleet-rollout", "drift-self-heal", "prune", "bad-manifest", "agent-restart", "principal-restart",
 		"network-partition", "sync-while-disconnected", "agent-isolation", "intercept-global", "intercept-personal",
-		"intercept-outbound", "intercept-crash-cleanup"}
+		"intercept-outbound", "intercept-crash-cleanup", "debug-principal"}
 	seen := map[string]bool{}
 	for _, s := range All() {
 		if seen[s.Name] {
@@ -59,7 +59,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("label filter let %s through (%v)", s.Name, s.Labels)
 		}
 	}
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Errorf("intercept && !chaos: got %v", names(got))
 	}
 	if _, err := Select(nil, "fast &&"); err == nil {

@@ -409,11 +409,13 @@ func partition(ctx context.Context, e *Env, spoke string) (*harness.Proxy, error
 	if err != nil {
 		return nil, err
 	}
-	// Dial on to wherever the agent dialed (the principal, or its Service
-	// through the embedded service proxy).
+	// Dial on to wherever the agent dialed: the principal's Service
+	// through the embedded service proxy, so the cut sits where a network
+	// would cut it and the agent still reaches whatever the Service leads
+	// to.
 	target := flagValue(rec.Args, "--principal")
 	if target == "" {
-		target = e.Fleet().Principal
+		target = agentTarget(e)
 	}
 	px, err := harness.NewProxy(target)
 	if err != nil {

@@ -48,7 +48,7 @@ func agentIsolation() Scenario {
 						return err
 					}
 					before = app.Status
-					s, closeFn, err := rawAgent(ctx, tlsDir(own), e.Fleet().Principal)
+					s, closeFn, err := rawAgent(ctx, tlsDir(own), agentTarget(e))
 					if err != nil {
 						return err
 					}
@@ -111,7 +111,7 @@ func agentIsolation() Scenario {
 					if err := writeTLS(dir, workbenchCA, pair); err != nil {
 						return err
 					}
-					s, closeFn, err := rawAgent(ctx, dir, e.Fleet().Principal)
+					s, closeFn, err := rawAgent(ctx, dir, agentTarget(e))
 					if err == nil {
 						defer closeFn()
 						err = s.Send(&protocol.Message{Hello: &protocol.Hello{Mode: protocol.ModeManaged}})
@@ -120,7 +120,7 @@ func agentIsolation() Scenario {
 						}
 					}
 					if err == nil {
-						return fmt.Errorf("a certificate from another CA got a stream from the principal at %s", e.Fleet().Principal)
+						return fmt.Errorf("a certificate from another CA got a stream from the principal through %s", agentTarget(e))
 					}
 					const refused = "agent refused: certificate not issued by the workbench CA"
 					return eventually(ctx, 10*time.Second, "the refusal logged", func(context.Context) error {
@@ -143,6 +143,17 @@ func agentIsolation() Scenario {
 			}
 		},
 	}
+}
+
+// agentTarget is the address an agent dials: the principal's Service
+// (the embedded service proxy's pinned address), which is what an
+// impostor on the network would reach too; the process's own address
+// only on a workbench whose up recorded no Service.
+func agentTarget(e *Env) string {
+	if st := e.Fleet(); st.PrincipalService != "" {
+		return st.PrincipalService
+	}
+	return e.Fleet().Principal
 }
 
 // writeTLS writes a kubernetes.io/tls-style folder.
