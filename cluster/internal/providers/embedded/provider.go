@@ -43,6 +43,13 @@ type Provider struct {
 	binsOnce sync.Once
 	bins     Binaries
 	binsErr  error
+
+	// handed holds every port this Provider has given a cluster. Clusters
+	// start in parallel and a port is free between choosing it and the
+	// process binding it: without this, two clusters can be handed the
+	// same one (seen: a hub and a spoke on one API server port).
+	portsMu sync.Mutex
+	handed  map[int]bool
 }
 
 // New returns the embedded provider.
@@ -121,12 +128,12 @@ func (p *Provider) Ensure(ctx context.Context, spec providers.Spec, prev *state.
 		step := p.env.Progress.Start(fmt.Sprintf("restart cluster %s (some of its processes are gone)", spec.Name))
 		p.stopAll(ctx, *prev)
 		step.Done(nil)
-		if old, ok := portsFrom(prev.Ports); ok && allFree(old.list()) && (spec.APIServerPort == 0 || spec.APIServerPort == old.apiserver) {
+		if old, ok := portsFrom(prev.Ports); ok && (spec.APIServerPort == 0 || spec.APIServerPort == old.apiserver) && p.reserve(old.list()) {
 			pt = old
 		}
 	}
 	if pt.apiserver == 0 {
-		pt, err = allocatePorts(spec.APIServerPort)
+		pt, err = p.allocatePorts(spec.APIServerPort)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q: %w", spec.Name, err)
 		}
@@ -489,8 +496,36 @@ func Processes(c state.Cluster) []ProcessInfo {
 // status to check that down left nothing behind).
 func Alive(p state.Process) bool { return alive(p) }
 
-func allocatePorts(apiPort int) (ports, error) {
+// reserve records list as handed out if every port is free and none was
+// handed to another cluster of this Provider.
+func (p *Provider) reserve(list []int) bool {
+	p.portsMu.Lock()
+	defer p.portsMu.Unlock()
+	for _, port := range list {
+		if p.handed[port] || portFree(port) != nil {
+			return false
+		}
+	}
+	p.markLocked(list)
+	return true
+}
+
+func (p *Provider) markLocked(list []int) {
+	if p.handed == nil {
+		p.handed = map[int]bool{}
+	}
+	for _, port := range list {
+		p.handed[port] = true
+	}
+}
+
+func (p *Provider) allocatePorts(apiPort int) (ports, error) {
+	p.portsMu.Lock()
+	defer p.portsMu.Unlock()
 	if apiPort != 0 {
+		if p.handed[apiPort] {
+			return ports{}, fmt.Errorf("API server port %d is pinned for two clusters: give each cluster its own apiServerPort (0 picks a free one)", apiPort)
+		}
 		if err := portFree(apiPort); err != nil {
 			return ports{}, err
 		}
@@ -503,19 +538,23 @@ func allocatePorts(apiPort int) (ports, error) {
 		}
 	}()
 	// Hold every listener until all ports are chosen so the kernel cannot
-	// hand the same port out twice.
-	for range 5 {
+	// hand the same port out twice, and skip ports another cluster of this
+	// up was given but has not bound yet.
+	for len(got) < 5 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return ports{}, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
 		}
 		holds = append(holds, l)
-		got = append(got, l.Addr().(*net.TCPAddr).Port)
+		if port := l.Addr().(*net.TCPAddr).Port; !p.handed[port] && port != apiPort {
+			got = append(got, port)
+		}
 	}
 	pt := ports{got[0], got[1], got[2], got[3], got[4]}
 	if apiPort != 0 {
 		pt.apiserver = apiPort
 	}
+	p.markLocked(pt.list())
 	return pt, nil
 }
 
@@ -531,15 +570,6 @@ func portFree(port int) error {
 
 // PortFree is exported for the workbench's preflight of pinned ports.
 func PortFree(port int) error { return portFree(port) }
-
-func allFree(list []int) bool {
-	for _, p := range list {
-		if portFree(p) != nil {
-			return false
-		}
-	}
-	return true
-}
 
 func clientFor(kubeconfig string) (*kubernetes.Clientset, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
