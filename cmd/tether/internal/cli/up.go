@@ -143,6 +143,9 @@ func printFleet(g *globals, st *fleet.State) {
 		// What agents dial: intercepting this Service moves them.
 		fmt.Fprintf(g.out, "Agents dial the principal's Service hub/tether-system/tether-principal:8443 at %s\n", st.PrincipalService)
 	}
+	if st.PrincipalServiceHTTP != "" {
+		fmt.Fprintf(g.out, "The Git server posts pushes to its port 8080 at %s\n", st.PrincipalServiceHTTP)
+	}
 	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
 	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
 }
