@@ -30,26 +30,9 @@ import (
 // every request with its name, and /stream with a tick every 100 ms.
 func echoServer(name string) (addr string, stop func()) {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := harness.EchoServer(name)
 	Expect(err).NotTo(HaveOccurred())
-	mux := http.NewServeMux()
-	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
-		for i := range 30 {
-			if _, err := fmt.Fprintf(w, "%s tick %d\n", name, i); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }
+	return addr, stop
 }
 
 var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {

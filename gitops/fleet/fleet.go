@@ -260,7 +260,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		stopAll(ctx, prev.Processes)
 		step.Done(nil)
 	}
-	addrs, err := freeAddrs(5)
+	addrs, err := process.FreeLoopbackAddrs(5)
 	if err != nil {
 		return nil, err
 	}
@@ -704,27 +704,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// freeAddrs returns n distinct free loopback addresses: all are held open
-// until every one is picked, so the kernel cannot hand one out twice.
-func freeAddrs(n int) ([]string, error) {
-	var out []string
-	var hold []net.Listener
-	defer func() {
-		for _, l := range hold {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free loopback port: %w", err)
-		}
-		hold = append(hold, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }
 
 func waitHTTP(ctx context.Context, what, url string, exited <-chan error, logs string) error {

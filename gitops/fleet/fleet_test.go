@@ -16,7 +16,7 @@ import (
 )
 
 func TestFreeAddrsAreDistinct(t *testing.T) {
-	addrs, err := freeAddrs(5)
+	addrs, err := process.FreeLoopbackAddrs(5)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/fleet"
@@ -243,7 +244,7 @@ func (d *debugRun) runLocal(ctx context.Context, name string) error {
 }
 
 func (d *debugRun) startLocal(ctx context.Context) error {
-	addrs, err := freeLoopback(2)
+	addrs, err := process.FreeLoopbackAddrs(2)
 	if err != nil {
 		return err
 	}
@@ -475,25 +476,4 @@ func tail(s string, from int) string {
 		return ""
 	}
 	return s[from:]
-}
-
-// freeLoopback returns n distinct free loopback addresses: all are held
-// open until every one is picked, so none is handed out twice.
-func freeLoopback(n int) ([]string, error) {
-	var out []string
-	var hold []net.Listener
-	defer func() {
-		for _, l := range hold {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free loopback port: %w", err)
-		}
-		hold = append(hold, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }

@@ -129,29 +129,12 @@ func (s *shop) setUp(ctx context.Context) error {
 // echo serves name on loopback: every request gets name back, /stream a
 // tick every 100 ms.
 func (s *shop) echo(name string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := harness.EchoServer(name)
 	if err != nil {
 		return "", err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
-		for i := range 30 {
-			if _, err := fmt.Fprintf(w, "%s tick %d\n", name, i); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	s.e.Cleanup("stop the "+name+" echo server", func(context.Context) error { return srv.Close() })
-	return l.Addr().String(), nil
+	s.e.Cleanup("stop the "+name+" echo server", func(context.Context) error { stop(); return nil })
+	return addr, nil
 }
 
 // addr is where the service proxy serves Service svc's port, from its
