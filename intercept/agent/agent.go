@@ -66,7 +66,7 @@ type Options struct {
 	// and a process serving nothing must not live on. Its workbench's next
 	// start sweeps whatever the cluster still holds.
 	Unreachable time.Duration
-	Logger         *slog.Logger
+	Logger      *slog.Logger
 }
 
 // route is one intercept the agent serves, as read from its Lease.
