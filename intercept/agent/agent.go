@@ -104,6 +104,84 @@ type Agent struct {
 	routes    map[string]*route
 	sessions  map[string]*yamux.Session
 	trs       map[string]*http.Transport
+
+	// connsMu guards listeners and their connection sets. It is taken
+	// before mu (routeFor reads the routes under it), never after, so
+	// that deciding a connection's route and registering it is atomic
+	// with respect to reconcile.
+	connsMu   sync.Mutex
+	listeners []*portConns
+}
+
+// Routes of the connections a port listener accepted. A connection is
+// routed once, when it arrives; these name where it went, so that
+// reconcile can tell which ones a new connection would no longer follow.
+const (
+	// routeOriginal: spliced whole to an original pod (no intercept on
+	// the port, or its workbench not attached: fail open).
+	routeOriginal = "original"
+	// routeHTTP: handed to the HTTP router, which routes each request by
+	// the personal intercepts of the port at that moment.
+	routeHTTP = "http"
+	// routeCarriedPrefix + name: carried whole to the workbench of global
+	// intercept name.
+	routeCarriedPrefix = "intercept/"
+)
+
+// portConns are the live connections of one port listener.
+type portConns struct {
+	ports []record.Port
+	conns map[*trackedConn]struct{}
+}
+
+// trackedConn is one accepted connection and, once dialed, its upstream:
+// closing it closes both, so neither side is left waiting on a peer that
+// has nothing more to say (an idle gRPC stream would otherwise notice only
+// at its next keepalive).
+type trackedConn struct {
+	route  string
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+// add attaches c to the connection, or closes c if the connection was
+// closed meanwhile.
+func (t *trackedConn) add(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		c.Close()
+		return false
+	}
+	t.conns = append(t.conns, c)
+	return true
+}
+
+func (t *trackedConn) close() {
+	t.mu.Lock()
+	t.closed = true
+	cs := t.conns
+	t.conns = nil
+	t.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// httpConn is a connection handed to the HTTP router: the server (or
+// goproxy, for a hijacked one) closes it when done, and that is when it
+// stops being tracked.
+type httpConn struct {
+	net.Conn
+	once    sync.Once
+	onClose func()
+}
+
+func (c *httpConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.onClose)
+	return err
 }
 
 // Run serves until ctx ends, the last intercept's Lease is gone, or the
@@ -362,6 +440,7 @@ func (a *Agent) refresh(ctx context.Context) (int, error) {
 	for _, s := range closing {
 		s.Close()
 	}
+	a.reconcile()
 	return len(next), nil
 }
 
@@ -476,6 +555,11 @@ func (a *Agent) acceptSessions(ctx context.Context, l net.Listener) {
 				old.Close()
 			}
 			a.log.Info("workbench attached", "intercept", name)
+			// A global intercept routes its port only once its
+			// workbench is attached: the connections passed through
+			// until now (the ones that reconnected when another
+			// port's intercept took the Service over) must move.
+			a.reconcile()
 			for {
 				st, err := s.AcceptStream()
 				if err != nil {
@@ -633,10 +717,15 @@ func (a *Agent) dialOriginal(ctx context.Context, p record.Port) (net.Conn, erro
 // servePort serves one listener. Each accepted connection is routed by
 // the intercepts of its port at that moment: a global intercept gets it
 // whole, personal intercepts put it through the HTTP router, and with
-// neither it is spliced to an original pod. Like kube-proxy, an
-// established connection keeps its route.
+// neither it is spliced to an original pod. A connection keeps its route
+// while that is still the route a new connection would get; reconcile
+// closes it when not (see there).
 func (a *Agent) servePort(ctx context.Context, l net.Listener, ports []record.Port) {
 	p := ports[0]
+	pc := &portConns{ports: ports, conns: map[*trackedConn]struct{}{}}
+	a.connsMu.Lock()
+	a.listeners = append(a.listeners, pc)
+	a.connsMu.Unlock()
 	hl := newConnListener(l.Addr())
 	defer hl.Close()
 	go a.serveHTTP(ctx, hl, ports)
@@ -646,28 +735,128 @@ func (a *Agent) servePort(ctx context.Context, l net.Listener, ports []record.Po
 			return
 		}
 		go func() {
-			global, personal := a.lookup(ports)
+			rt, global := a.track(pc, c)
 			var up net.Conn
 			var err error
 			switch {
 			case global != nil:
 				if up, err = a.openWorkbench(global.rec.Name); err != nil {
-					// Fail open: with no workbench the original pods serve.
+					// Fail open: with no workbench the original pods
+					// serve, and the connection is a pass-through one.
+					a.untrack(pc, rt)
+					rt = a.trackAs(pc, c, routeOriginal)
 					up, err = a.dialOriginal(ctx, p)
 				}
-			case len(personal) > 0:
-				hl.push(c)
+			case rt.route == routeHTTP:
+				hl.push(&httpConn{Conn: c, onClose: func() { a.untrack(pc, rt) }})
 				return
 			default:
 				up, err = a.dialOriginal(ctx, p)
 			}
+			defer a.untrack(pc, rt)
 			if err != nil {
 				a.log.Warn("drop connection", "port", p.Port, "err", err)
 				c.Close()
 				return
 			}
+			if !rt.add(up) {
+				c.Close()
+				return
+			}
 			tunnel.Splice(c, up)
 		}()
+	}
+}
+
+// routeFor is the route a new connection of ports gets now, and the
+// global intercept that carries it, if any.
+func (a *Agent) routeFor(ports []record.Port) (string, *route) {
+	global, personal := a.lookup(ports)
+	switch {
+	case global != nil && a.attached(global.rec.Name):
+		return routeCarriedPrefix + global.rec.Name, global
+	case global != nil, len(personal) == 0:
+		// Fail open, or nothing intercepted on the port.
+		return routeOriginal, nil
+	default:
+		return routeHTTP, nil
+	}
+}
+
+// track decides c's route and registers it under connsMu, so that a
+// routing change either precedes the decision or is followed by a
+// reconcile that sees the connection.
+func (a *Agent) track(pc *portConns, c net.Conn) (*trackedConn, *route) {
+	a.connsMu.Lock()
+	defer a.connsMu.Unlock()
+	name, global := a.routeFor(pc.ports)
+	t := &trackedConn{route: name, conns: []net.Conn{c}}
+	pc.conns[t] = struct{}{}
+	return t, global
+}
+
+// trackAs registers c with a route decided by the caller (fail open).
+func (a *Agent) trackAs(pc *portConns, c net.Conn, name string) *trackedConn {
+	a.connsMu.Lock()
+	defer a.connsMu.Unlock()
+	t := &trackedConn{route: name, conns: []net.Conn{c}}
+	pc.conns[t] = struct{}{}
+	return t
+}
+
+func (a *Agent) untrack(pc *portConns, t *trackedConn) {
+	a.connsMu.Lock()
+	defer a.connsMu.Unlock()
+	delete(pc.conns, t)
+}
+
+// reconcile closes every connection whose route is no longer the one a
+// new connection of its port would get, so that its client reconnects
+// and follows the current routing, as the embedded service proxy does
+// for connections to an endpoint that left its Service. Without it a
+// long-lived client would stay where it first landed: a gRPC stream that
+// reconnected through the agent when another port's intercept took the
+// Service over would be passed through to the original pods for ever,
+// even once its own port is intercepted. It closes:
+//   - pass-through connections, when a global intercept of their port has
+//     its workbench attached, or personal intercepts route the port
+//     (their requests would otherwise never be looked at);
+//   - HTTP router connections, when a global intercept takes the port;
+//   - connections carried to an intercept's workbench, when that intercept
+//     is no longer the port's global one (stopped, expired) or its
+//     workbench detached.
+//
+// HTTP router connections are kept when the port's last personal
+// intercept goes: each request is routed on its own, so theirs already
+// reach the original pods.
+func (a *Agent) reconcile() {
+	type batch struct {
+		port        int32
+		route, want string
+		conns       []*trackedConn
+	}
+	var closing []batch
+	a.connsMu.Lock()
+	for _, pc := range a.listeners {
+		want, _ := a.routeFor(pc.ports)
+		byRoute := map[string][]*trackedConn{}
+		for t := range pc.conns {
+			if t.route == want || (t.route == routeHTTP && want == routeOriginal) {
+				continue
+			}
+			byRoute[t.route] = append(byRoute[t.route], t)
+			delete(pc.conns, t)
+		}
+		for _, r := range slices.Sorted(maps.Keys(byRoute)) {
+			closing = append(closing, batch{port: pc.ports[0].Port, route: r, want: want, conns: byRoute[r]})
+		}
+	}
+	a.connsMu.Unlock()
+	for _, b := range closing {
+		for _, t := range b.conns {
+			t.close()
+		}
+		a.log.Info("closed connections whose route changed", "port", b.port, "route", b.route, "now", b.want, "count", len(b.conns))
 	}
 }
 

@@ -12,6 +12,17 @@
 // workbenches from inside the cluster, and writes per-intercept counters
 // on its own Lease.
 //
+// A connection is routed when it arrives, and keeps that route only while
+// a new connection of its port would get the same one: when a port's
+// routing changes (a global intercept's workbench attaches, the first
+// personal intercept starts, an intercept is stopped or expires) the
+// agent closes the connections of that port that no longer follow it, so
+// their clients reconnect and follow the new routing, as the embedded
+// service proxy does for endpoints leaving a Service. Without that, a
+// gRPC stream that reconnected through the agent when another port's
+// intercept took the Service over would stay on the original pods even
+// after its own port is intercepted.
+//
 // An intercept whose Lease is not renewed for its duration (crash,
 // SIGKILL, lost laptop) loses its routes while the others keep working;
 // when no intercept is left the agent restores the Service from the
