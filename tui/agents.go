@@ -14,7 +14,8 @@ import (
 // agentsModel is the Agents screen: per spoke, whether its agent is
 // connected to the principal, when it was last seen, its version and how
 // many Applications the hub holds for it. It reads the hub's Agent objects,
-// which the principal keeps up to date.
+// which the principal keeps up to date: from the Source's watch when it has
+// one (a liveMsg per change), else by listing after each probe.
 type agentsModel struct {
 	c             *common
 	width, height int
@@ -30,6 +31,9 @@ type agentsModel struct {
 	// more when a probe arrived while it ran.
 	loading bool
 	again   bool
+	// live is the newest Live; while its Agents are synced, they are
+	// what the screen shows and nothing is listed.
+	live Live
 }
 
 func newAgents(c *common) *agentsModel { return &agentsModel{c: c} }
@@ -55,9 +59,27 @@ func (m *agentsModel) Update(msg tea.Msg) tea.Cmd {
 				m.spokes = append(m.spokes, c.Name)
 			}
 		}
+		if m.watched() {
+			return nil
+		}
 		return m.fetch()
+	case liveMsg:
+		was := m.watched()
+		m.live = msg.live
+		if m.watched() {
+			m.agents, m.err, m.loaded = m.live.Agents, nil, true
+			return nil
+		}
+		if was {
+			return m.fetch() // the watch stopped: list again
+		}
 	case agentsMsg:
-		m.agents, m.err, m.loaded, m.loading = msg.agents, msg.err, true, false
+		m.loading = false
+		if m.watched() {
+			m.again = false // the watch is newer than any listing
+			return nil
+		}
+		m.agents, m.err, m.loaded = msg.agents, msg.err, true
 		if m.again {
 			m.again = false
 			return m.fetch()
@@ -66,8 +88,12 @@ func (m *agentsModel) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// fetch lists the Agents in the background; every status probe asks again,
-// so the screen follows connections coming and going.
+// watched says the screen shows the watch's Agents.
+func (m *agentsModel) watched() bool { return m.live.AgentsSynced }
+
+// fetch lists the Agents in the background when they are not watched;
+// every status probe asks again, so the screen follows connections coming
+// and going.
 func (m *agentsModel) fetch() tea.Cmd {
 	if m.clusters == 0 {
 		m.agents, m.err, m.loaded = nil, nil, true

@@ -13,7 +13,9 @@ import (
 )
 
 // appsModel is the Applications screen: every cluster's Applications, and
-// one Application's resources.
+// one Application's resources. The hub's come from the Source's watch when
+// it has one (a liveMsg per change); the other clusters', and the hub's
+// until the watch has synced, are listed after each probe.
 type appsModel struct {
 	c             *common
 	width, height int
@@ -21,7 +23,11 @@ type appsModel struct {
 	clusters []string
 	// hubs are the clusters whose role is hub: their Applications live in
 	// one namespace per spoke, so the namespace is the spoke.
-	hubs    map[string]bool
+	hubs map[string]bool
+	// listed is the last listing; results is what is shown: listed, with
+	// the watched hub's Applications from live in its place.
+	listed  []clusterApps
+	live    Live
 	results []clusterApps
 	loaded  bool
 	// loading keeps at most one listing in flight, so a slow cluster
@@ -148,11 +154,27 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 		if r, ok := m.selected(); ok {
 			keep = r.key()
 		}
-		m.results, m.loaded, m.loading = msg.results, true, false
+		m.listed, m.loaded, m.loading = msg.results, true, false
+		m.compose()
 		m.restoreCursor(keep)
 		if m.again {
 			m.again = false
 			return m.fetch()
+		}
+	case liveMsg:
+		var keep string
+		if r, ok := m.selected(); ok {
+			keep = r.key()
+		}
+		was := m.live.AppsSynced
+		m.live = msg.live
+		if m.live.AppsSynced && m.watched(m.live.Hub) {
+			m.loaded = true
+		}
+		m.compose()
+		m.restoreCursor(keep)
+		if was && !m.live.AppsSynced {
+			return m.fetch() // the watch stopped: list the hub again
 		}
 	case appActionMsg:
 		if msg.err != nil {
@@ -196,18 +218,52 @@ func (m *appsModel) restoreCursor(keep string) {
 	m.cursor = max(0, min(m.cursor, len(refs)-1))
 }
 
+// watched says cluster's Applications come from the watch.
+func (m *appsModel) watched(cluster string) bool {
+	return m.live.AppsSynced && m.live.Hub == cluster && m.hubs[cluster]
+}
+
+// compose builds what is shown, in cluster order, from the listing and the
+// watch.
+func (m *appsModel) compose() {
+	listed := map[string]clusterApps{}
+	for _, r := range m.listed {
+		listed[r.cluster] = r
+	}
+	var out []clusterApps
+	for _, c := range m.clusters {
+		if m.watched(c) {
+			out = append(out, clusterApps{cluster: c, apps: m.live.Apps})
+		} else if r, ok := listed[c]; ok {
+			out = append(out, r)
+		}
+	}
+	m.results = out
+}
+
+// fetch lists, in the background, the Applications of every cluster that
+// is not watched.
 func (m *appsModel) fetch() tea.Cmd {
 	if m.loading {
 		m.again = true
 		return nil
 	}
-	if len(m.clusters) == 0 {
-		m.results, m.loaded = nil, true
+	var names []string
+	for _, c := range m.clusters {
+		if !m.watched(c) {
+			names = append(names, c)
+		}
+	}
+	if len(names) == 0 {
+		m.listed = nil
+		m.compose()
+		if len(m.clusters) == 0 || m.watched(m.live.Hub) {
+			m.loaded = true
+		}
 		return nil
 	}
 	m.loading = true
 	ctx, src := m.c.ctx, m.c.src
-	names := append([]string(nil), m.clusters...)
 	return func() tea.Msg {
 		// Clusters are listed in parallel so one that does not answer
 		// costs its timeout once, not once per cluster.

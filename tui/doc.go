@@ -9,5 +9,10 @@
 // diffs, intercepts, scenario runs, the commit of "make a change", reading
 // logs) runs in a tea.Cmd that answers with a typed message, so the UI
 // never waits on the network. Data comes through the Source interface,
-// which tests replace with a fake.
+// which tests replace with a fake. What lives in the hub's API server
+// (Applications in every namespace, Agents) is watched: dynamic informers
+// run while the hub is up, and each burst of changes, debounced, reaches
+// the program as a liveMsg through a command that waits on Source.Live and
+// is issued again after each one. A probe every few seconds covers the
+// rest (processes, readiness, the spokes' Applications).
 package tui

@@ -58,6 +58,27 @@ type fakeSource struct {
 	// scenarios are listed; runs says what each one does when run.
 	scenarios []ScenarioInfo
 	runs      map[string]func(ctx context.Context, events chan<- ScenarioEvent) error
+	// live is what Live returns: tests push watch results on it. Nil is a
+	// source without watches, which the screens list instead.
+	live chan Live
+	// calls counts Status, Apps (per cluster) and Agents calls, so tests
+	// can tell a watch update from a listing.
+	calls map[string]int
+}
+
+func (f *fakeSource) Live() <-chan Live { return f.live }
+
+func (f *fakeSource) count(call string) {
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[call]++
+}
+
+func (f *fakeSource) called(call string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[call]
 }
 
 func (f *fakeSource) AddSpoke(ctx context.Context, name string) error {
@@ -139,6 +160,7 @@ func (f *fakeSource) RunScenario(ctx context.Context, name string, events chan<-
 func (f *fakeSource) Status(context.Context) (Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.count("status")
 	return f.snap, f.statusErr
 }
 
@@ -161,6 +183,7 @@ func (f *fakeSource) Down(ctx context.Context) error {
 func (f *fakeSource) Apps(_ context.Context, cluster string) ([]v1alpha1.Application, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.count("apps " + cluster)
 	if err := f.appErrs[cluster]; err != nil {
 		return nil, err
 	}
@@ -170,6 +193,7 @@ func (f *fakeSource) Apps(_ context.Context, cluster string) ([]v1alpha1.Applica
 func (f *fakeSource) Agents(context.Context) ([]v1alpha1.Agent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.count("agents")
 	return append([]v1alpha1.Agent(nil), f.agents...), f.agentsErr
 }
 

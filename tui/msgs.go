@@ -17,6 +17,10 @@ type statusMsg struct {
 // statusTickMsg asks for the next probe.
 type statusTickMsg struct{}
 
+// liveMsg is one Live from the Source's watches: the Applications and
+// Agents screens render from it instead of listing.
+type liveMsg struct{ live Live }
+
 // Steps of a running Up or Down, from the Reporter.
 type stepStartMsg struct {
 	id    int

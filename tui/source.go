@@ -34,8 +34,16 @@ import (
 // Source is everything the screens read and do. The real one works on a
 // cluster.Workbench; tests use a fake, so no screen needs a cluster.
 type Source interface {
-	// Status probes every cluster of the workbench.
+	// Status probes every cluster of the workbench: what is not in an API
+	// server (process liveness, readiness). The UI calls it every few
+	// seconds.
 	Status(ctx context.Context) (Snapshot, error)
+	// Live delivers what the watches on the hub see (its Applications and
+	// Agents), one Live per burst of changes; nil if the source does not
+	// watch, and then the screens list through Apps and Agents after each
+	// probe. A source should keep at most the newest Live undelivered, so
+	// a UI busy elsewhere never holds its watches up.
+	Live() <-chan Live
 	// Up and Down bring the workbench up (to the configured clusters) or
 	// down; their steps arrive through the Reporter the workbench was built
 	// with.
@@ -216,6 +224,7 @@ func WorkbenchSource(opts Options, rep progress.Reporter, logger *slog.Logger) S
 		addSpoke: opts.AddSpoke, removeSpoke: opts.RemoveSpoke, startIntercept: opts.StartIntercept,
 		scenarios: opts.Scenarios, runScenario: opts.RunScenario,
 		clients: map[string]cachedClient{}, held: map[string]*heldIntercept{},
+		live: make(chan Live, 1),
 	}
 }
 
@@ -239,6 +248,16 @@ type workbenchSource struct {
 	// held are the intercepts this process started, by cluster/name; they
 	// end when the UI does (Close).
 	held map[string]*heldIntercept
+
+	// live carries the newest Live not yet taken (capacity 1); liveMu
+	// makes replacing it one step.
+	live   chan Live
+	liveMu sync.Mutex
+	// watch is the running watch on the hub, nil while there is none;
+	// watchMu guards it and closed (after Close no watch starts).
+	watchMu sync.Mutex
+	watch   *hubWatch
+	closed  bool
 }
 
 type heldIntercept struct {
@@ -276,12 +295,87 @@ func (s *workbenchSource) Status(ctx context.Context) (Snapshot, error) {
 	for _, c := range comps {
 		snap.Components = append(snap.Components, Process{Name: c.Name, PID: c.PID, Alive: c.Alive, Log: c.Log})
 	}
+	s.watchHub(snap)
 	return snap, nil
+}
+
+func (s *workbenchSource) Live() <-chan Live { return s.live }
+
+// sendLive replaces what is waiting on s.live with l: the UI wants the
+// newest state, and the informers must never wait for it.
+func (s *workbenchSource) sendLive(l Live) {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	select {
+	case s.live <- l:
+	default:
+		select {
+		case <-s.live:
+		default:
+		}
+		s.live <- l // the only sender holds liveMu, so there is room now
+	}
+}
+
+// watchHub keeps the hub's watches in step with the probe: running while
+// the hub is ready, restarted when it comes back on another endpoint, and
+// stopped when it is gone.
+func (s *workbenchSource) watchHub(snap Snapshot) {
+	var hub *ClusterInfo
+	for i := range snap.Clusters {
+		if snap.Clusters[i].Role == "hub" {
+			hub = &snap.Clusters[i]
+			break
+		}
+	}
+	if hub == nil || !hub.Ready {
+		s.stopWatch()
+		return
+	}
+	cfg, err := s.wb.RESTConfig(hub.Name)
+	if err != nil {
+		s.stopWatch()
+		return
+	}
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.closed || s.watch != nil && s.watch.hub == hub.Name && s.watch.host == cfg.Host {
+		return
+	}
+	s.stopWatchLocked()
+	// No client timeout: it would cut every watch after that long.
+	cfg.WarningHandler = rest.NoWarnings{}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		s.log.Warn("watch the hub", "hub", hub.Name, "err", err)
+		return
+	}
+	s.log.Info("watching the hub's Applications and Agents", "hub", hub.Name, "endpoint", cfg.Host)
+	s.watch = startHubWatch(dyn, hub.Name, cfg.Host, s.sendLive, s.log)
+}
+
+func (s *workbenchSource) stopWatch() {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	s.stopWatchLocked()
+}
+
+// stopWatchLocked stops the watch and tells the UI, which lists through
+// the Source again.
+func (s *workbenchSource) stopWatchLocked() {
+	if s.watch == nil {
+		return
+	}
+	s.log.Info("stopped watching the hub", "hub", s.watch.hub)
+	s.watch.close()
+	s.watch = nil
+	s.sendLive(Live{})
 }
 
 // Down stops the GitOps components first, as `tether down` does: they
 // talk to the clusters and would log errors while those go away.
 func (s *workbenchSource) Down(ctx context.Context) error {
+	s.stopWatch() // the next probe starts it again if the hub stays
 	if err := fleet.Down(ctx, s.wb); err != nil {
 		return fmt.Errorf("stop the GitOps system: %w", err)
 	}
@@ -638,9 +732,14 @@ func (s *workbenchSource) StopIntercept(ctx context.Context, clusterName, name s
 	return intercept.StopByName(ctx, cs, name)
 }
 
-// Close stops the intercepts this process holds: they would otherwise
-// outlive the UI until their Lease expired. Run calls it when the UI ends.
+// Close stops the hub's watches and the intercepts this process holds:
+// those would otherwise outlive the UI until their Lease expired. Run
+// calls it when the UI ends.
 func (s *workbenchSource) Close() error {
+	s.watchMu.Lock()
+	s.closed = true
+	s.stopWatchLocked()
+	s.watchMu.Unlock()
 	s.mu.Lock()
 	held := s.held
 	s.held = map[string]*heldIntercept{}

@@ -24,8 +24,11 @@ import (
 )
 
 // statusEvery is how often the workbench is probed. Probes never overlap:
-// the next is scheduled when the last one has answered.
-const statusEvery = 2 * time.Second
+// the next is scheduled when the last one has answered. The probe covers
+// what is in no API server (processes, readiness) and the listings that
+// are not watched; the hub's Applications and Agents arrive as they
+// change (Source.Live).
+const statusEvery = 5 * time.Second
 
 // Options configure the UI.
 type Options struct {
@@ -195,7 +198,7 @@ func newModel(ctx context.Context, opts Options, logger *slog.Logger) *model {
 }
 
 func (m *model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.fetchStatus()}
+	cmds := []tea.Cmd{m.fetchStatus(), m.waitLive()}
 	if m.rep != nil {
 		cmds = append(cmds, m.rep.next())
 	}
@@ -212,6 +215,25 @@ func (m *model) fetchStatus() tea.Cmd {
 	return func() tea.Msg {
 		snap, err := src.Status(ctx)
 		return statusMsg{snap: snap, err: err}
+	}
+}
+
+// waitLive waits for the next Live in the background, the way the
+// Reporter's steps arrive: the command blocks on the channel, not the UI,
+// and Update issues it again after each message.
+func (m *model) waitLive() tea.Cmd {
+	ch := m.c.src.Live()
+	if ch == nil {
+		return nil
+	}
+	ctx := m.c.ctx
+	return func() tea.Msg {
+		select {
+		case l := <-ch:
+			return liveMsg{live: l}
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }
 
@@ -244,6 +266,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case statusTickMsg:
 		return m, m.fetchStatus()
+	case liveMsg:
+		cmds = append(cmds, m.waitLive())
 	case stepStartMsg, stepUpdateMsg, stepDoneMsg:
 		cmds = append(cmds, m.rep.next())
 	case opDoneMsg:

@@ -303,10 +303,11 @@ func (d *debugRun) interceptGRPC(ctx context.Context) (err error) {
 }
 
 func (d *debugRun) interceptHTTP(ctx context.Context) (err error) {
-	// Started after the 8443 one, whose selector swap closed every
-	// connection to the supervised principal's pod, the Git server's
-	// idle webhook connections included: the traffic-agent routes a
-	// connection once, when it arrives, so none is left on the old path.
+	// The Git server's idle webhook connections pass through the
+	// traffic-agent to the supervised principal until this intercept
+	// attaches: the agent then closes them, so the next push reconnects
+	// and reaches the local principal (either order of the two
+	// intercepts works).
 	if d.httpIcpt, err = d.intercept(ctx, deploy.DefaultHealthPort, d.localHTTP); err != nil {
 		return err
 	}
