@@ -15,20 +15,6 @@ import (
 	"github.com/tether-dev/tether/gitops/principal"
 )
 
-func TestFreeAddrsAreDistinct(t *testing.T) {
-	addrs, err := process.FreeLoopbackAddrs(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, a := range addrs {
-		if seen[a] {
-			t.Fatalf("%s handed out twice: %v", a, addrs)
-		}
-		seen[a] = true
-	}
-}
-
 // waitPrincipalService is satisfied by the principal (its certificate, for
 // the Service name agents verify) and by nothing else listening there, such
 // as a service proxy that accepts and finds no endpoint.

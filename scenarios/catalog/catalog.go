@@ -109,8 +109,9 @@ type Result struct {
 	Logs []string
 }
 
-// All returns every scenario, in the order `scenario run` without names
-// runs them: cheap checks first, then chaos, then intercepts.
+// All returns every scenario, in the order a run selected by label
+// (`scenario run --label ...`, the Ginkgo suite) takes them: cheap checks
+// first, then chaos, then intercepts.
 func All() []Scenario {
 	all := []Scenario{
 		fleetRollout(),

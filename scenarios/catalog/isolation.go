@@ -31,7 +31,6 @@ func agentIsolation() Scenario {
 		Steps: func(e *Env) []Step {
 			own, other := e.Spokes()[0], e.Spokes()[1]
 			tlsDir := func(spoke string) string { return filepath.Join(e.Workbench().StateDir, "fleet", "tls", spoke) }
-			var before v1alpha1.ApplicationStatus
 			return []Step{
 				{Name: "an Application only " + other + " has", Run: func(ctx context.Context) error {
 					if err := createHubApp(ctx, e, other, "scn-isolated", "plain", "scn-isolated", nil); err != nil {
@@ -43,11 +42,6 @@ func agentIsolation() Scenario {
 					})
 				}},
 				{Name: own + "'s certificate is sent only " + own + "'s Applications and cannot write " + other + "'s", Run: func(ctx context.Context) error {
-					app, err := hubApp(ctx, e, other, fleet.SampleApp)
-					if err != nil {
-						return err
-					}
-					before = app.Status
 					s, closeFn, err := rawAgent(ctx, tlsDir(own), agentTarget(e))
 					if err != nil {
 						return err
@@ -84,13 +78,6 @@ func agentIsolation() Scenario {
 					if iso.Status.Sync.Revision == "forged" {
 						return fmt.Errorf("%s's certificate wrote the status of hub Application %s/scn-isolated", own, other)
 					}
-					after, err := hubApp(ctx, e, other, fleet.SampleApp)
-					if err != nil {
-						return err
-					}
-					if after.Status.Sync.Revision == "forged" {
-						return fmt.Errorf("hub Application %s/%s took a forged status from %s's certificate (was at %s)", other, fleet.SampleApp, own, short(before.Sync.Revision))
-					}
 					return nil
 				}},
 				{Name: "a certificate from another CA is refused", Run: func(ctx context.Context) error {
@@ -111,6 +98,9 @@ func agentIsolation() Scenario {
 					if err := writeTLS(dir, workbenchCA, pair); err != nil {
 						return err
 					}
+					// Only what the principal logs from now on counts: its log
+					// outlives scenario runs on the same workbench.
+					logFrom := len(readFile(e.ComponentLog("principal")))
 					s, closeFn, err := rawAgent(ctx, dir, agentTarget(e))
 					if err == nil {
 						defer closeFn()
@@ -124,7 +114,7 @@ func agentIsolation() Scenario {
 					}
 					const refused = "agent refused: certificate not issued by the workbench CA"
 					return eventually(ctx, 10*time.Second, "the refusal logged", func(context.Context) error {
-						if strings.Contains(readFile(e.ComponentLog("principal")), refused) {
+						if log := readFile(e.ComponentLog("principal")); len(log) >= logFrom && strings.Contains(log[logFrom:], refused) {
 							return nil
 						}
 						return fmt.Errorf("principal log %s does not say %q", e.ComponentLog("principal"), refused)
