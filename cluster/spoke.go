@@ -127,7 +127,7 @@ func withSpoke(st *state.File, spoke ClusterConfig, dir string) (Config, error) 
 
 func withoutSpoke(st *state.File, name string, dir string) (Config, error) {
 	if len(st.Clusters) == 0 {
-		return Config{}, fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters", name, dir)
+		return Config{}, fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters; run `tether up` first", name, dir)
 	}
 	return recordedConfig(st).WithoutSpoke(name)
 }

@@ -89,7 +89,7 @@ func TestWithoutSpoke(t *testing.T) {
 	}{
 		{"the hub", "hub", twoSpokes(), []string{`"hub"`, "it is the hub", "tether down"}},
 		{"unknown", "spoke-9", twoSpokes(), []string{`"spoke-9"`, "no spoke of that name", "spoke-1, spoke-2"}},
-		{"no workbench", "spoke-1", &state.File{}, []string{`"spoke-1"`, "no clusters"}},
+		{"no workbench", "spoke-1", &state.File{}, []string{`"spoke-1"`, "no clusters", "tether up"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := withoutSpoke(tt.st, tt.spoke, "/state")

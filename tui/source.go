@@ -263,6 +263,9 @@ type workbenchSource struct {
 type heldIntercept struct {
 	i  *intercept.Intercept
 	to string
+	// cancel ends the watch hold started on the intercept; whoever takes
+	// the intercept out of held (StopIntercept, Close) calls it.
+	cancel context.CancelFunc
 }
 
 type cachedClient struct {
@@ -708,10 +711,46 @@ func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec
 		return "", err
 	}
 	rec := i.Record()
-	s.mu.Lock()
-	s.held[spec.Cluster+"/"+rec.Name] = &heldIntercept{i: i, to: spec.To}
-	s.mu.Unlock()
+	key := spec.Cluster + "/" + rec.Name
+	s.hold(key, &heldIntercept{i: i, to: spec.To}, i.Wait, func(err error) {
+		// Stopped elsewhere (its Lease deleted) or its session lost: what
+		// is left here is the proxy and the session, released now.
+		s.log.Warn("intercept ended outside the UI", "intercept", key, "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if serr := i.Stop(ctx); serr != nil {
+			s.log.Debug("release the ended intercept", "intercept", key, "err", serr)
+		}
+	})
 	return rec.Name, nil
+}
+
+// hold records h under key and watches it through wait: an intercept that
+// ends on its own (wait returns before the watch is cancelled) leaves held,
+// so the next probe shows it as what the cluster says, no longer held, and
+// ended runs. A new intercept under the same key is not touched.
+func (s *workbenchSource) hold(key string, h *heldIntercept, wait func(context.Context) error, ended func(error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	s.mu.Lock()
+	s.held[key] = h
+	s.mu.Unlock()
+	go func() {
+		err := wait(ctx)
+		if ctx.Err() != nil {
+			return // taken out of held here, by StopIntercept or Close
+		}
+		s.mu.Lock()
+		mine := s.held[key] == h
+		if mine {
+			delete(s.held, key)
+		}
+		s.mu.Unlock()
+		cancel()
+		if mine {
+			ended(err)
+		}
+	}()
 }
 
 // StopIntercept stops an intercept this process holds through its handle
@@ -723,6 +762,7 @@ func (s *workbenchSource) StopIntercept(ctx context.Context, clusterName, name s
 	delete(s.held, clusterName+"/"+name)
 	s.mu.Unlock()
 	if ok {
+		h.cancel()
 		return h.i.Stop(ctx)
 	}
 	cs, err := s.clientset(clusterName)
@@ -748,6 +788,7 @@ func (s *workbenchSource) Close() error {
 	defer cancel()
 	var errs []error
 	for key, h := range held {
+		h.cancel()
 		if err := h.i.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop intercept %s: %w", key, err))
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"k8s.io/klog/v2"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/progress"
@@ -37,8 +35,11 @@ type Options struct {
 	Workbench *cluster.Workbench
 	// Config is what `u` brings up.
 	Config cluster.Config
-	// LogFile receives the UI's own logs (and client-go's), and is
-	// offered on the Logs screen. Empty discards them.
+	// LogFile receives the UI's own logs, and is offered on the Logs
+	// screen. Empty discards them. Run leaves the process-wide loggers
+	// (log, slog's default, client-go's klog) alone: a program that
+	// draws the UI should send them to the same file while it runs, as
+	// the tether command does, since a line on stderr tears the screen.
 	LogFile string
 	// Logger, if set, is used instead of opening LogFile, so the UI and
 	// the workbench can share one open file.
@@ -87,7 +88,6 @@ func Run(ctx context.Context, opts Options) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	defer redirectLogs(logger)()
 
 	// Ask the terminal for its background before the program owns stdin:
 	// lipgloss would otherwise ask on the first adaptive colour, racing
@@ -117,21 +117,6 @@ func Run(ctx context.Context, opts Options) error {
 		return nil // interrupted from outside (SIGTERM): a normal end
 	}
 	return err
-}
-
-// redirectLogs sends the process-wide loggers (log, slog's default and
-// client-go's klog) to logger while the UI runs, because a line they print
-// to stderr would tear the screen. It returns the undo.
-func redirectLogs(logger *slog.Logger) func() {
-	prevSlog, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
-	slog.SetDefault(logger)
-	klog.SetSlogLogger(logger)
-	return func() {
-		klog.ClearLogger()
-		slog.SetDefault(prevSlog)
-		log.SetOutput(prevOut)
-		log.SetFlags(prevFlags)
-	}
 }
 
 // New returns the UI's root model without running it, for tests and for

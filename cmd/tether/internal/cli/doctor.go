@@ -98,11 +98,10 @@ func machineChecks(ctx context.Context, g *globals, wb *cluster.Workbench) []che
 	want, modPath := goModMinimum()
 	out = append(out, checkGo(have, goErr, want, modPath))
 
-	cacheDir, _ := g.cache()
+	cacheDir, cacheErr := g.cache()
 	dir, cached := wb.ControlPlaneCache()
 	out = append(out, checkControlPlane(dir, cached))
-	free, diskErr := freeBytes(cacheDir)
-	out = append(out, checkDisk(cacheDir, free, diskErr, cached))
+	out = append(out, checkCacheDisk(cacheDir, cacheErr, cached, freeBytes))
 	out = append(out, checkStateDir(wb.StateDir()))
 
 	tmux, tmuxErr := exec.LookPath("tmux")
@@ -201,6 +200,18 @@ const (
 	diskFailBelow = 1 << 30
 	diskWarnBelow = 5 << 30
 )
+
+// checkCacheDisk judges the free space where the cache lives; without a
+// cache directory there is nothing to measure, and that is a failure of
+// its own rather than a measurement of the working directory.
+func checkCacheDisk(cacheDir string, cacheErr error, cached bool, free func(string) (uint64, error)) check {
+	if cacheErr != nil {
+		return check{Name: "disk", Level: levelFail,
+			Detail: fmt.Sprintf("could not find the cache directory: %v; set TETHER_CACHE_DIR or --cache-dir", cacheErr)}
+	}
+	n, err := free(cacheDir)
+	return checkDisk(cacheDir, n, err, cached)
+}
 
 func checkDisk(dir string, free uint64, err error, cached bool) check {
 	c := check{Name: "disk"}

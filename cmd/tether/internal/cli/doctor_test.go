@@ -62,6 +62,23 @@ func TestCheckDisk(t *testing.T) {
 	}
 }
 
+func TestCheckCacheDiskWithoutACacheDir(t *testing.T) {
+	boom := errors.New("$HOME is not defined")
+	measured := false
+	free := func(string) (uint64, error) { measured = true; return 0, nil }
+	c := checkCacheDisk("", boom, false, free)
+	if c.Level != levelFail || !strings.Contains(c.Detail, boom.Error()) || !strings.Contains(c.Detail, "TETHER_CACHE_DIR") {
+		t.Errorf("checkCacheDisk without a cache dir = %+v; want a failure carrying the error and what to do", c)
+	}
+	if measured {
+		t.Error("the disk was measured without a cache directory")
+	}
+	c = checkCacheDisk("/cache", nil, true, func(dir string) (uint64, error) { return 20 << 30, nil })
+	if c.Level != levelOK || !strings.Contains(c.Detail, "/cache") {
+		t.Errorf("checkCacheDisk(/cache) = %+v", c)
+	}
+}
+
 func TestCheckControlPlane(t *testing.T) {
 	if c := checkControlPlane("/c/cp/v1", true); c.Level != levelOK || !strings.Contains(c.Detail, "/c/cp/v1") {
 		t.Errorf("%+v", c)

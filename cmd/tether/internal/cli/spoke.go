@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/process"
+	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/fleet"
 )
 
@@ -126,41 +127,92 @@ func removeSpoke(ctx context.Context, wb *cluster.Workbench, name string, fo fle
 		return err
 	}
 	if len(cfg.Clusters()) == 0 || cfg.Hub.Name == "" {
-		return fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters", name, wb.StateDir())
+		return fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters; run `tether up` first", name, wb.StateDir())
 	}
 	if _, err := cfg.WithoutSpoke(name); err != nil {
 		return err
 	}
-	rep := fo.Progress
 	fst, err := fleet.Load(wb)
 	if err != nil {
 		return err
 	}
+	r := spokeRemoval{
+		name:          name,
+		progress:      fo.Progress,
+		removeCluster: func(ctx context.Context) error { _, err := wb.RemoveSpoke(ctx, name); return err },
+	}
 	if fst != nil {
 		for _, p := range fst.Processes {
-			if p.Name != "agent-"+name {
-				continue
+			if p.Name == "agent-"+name {
+				r.stopAgents = append(r.stopAgents, func(ctx context.Context) error { return process.Stop(ctx, p, 10*time.Second) })
 			}
-			step := rep.Start("stop the agent of " + name)
-			step.Done(process.Stop(ctx, p, 10*time.Second))
 		}
-		step := rep.Start(fmt.Sprintf("delete the Applications of %s on the hub (namespace %s)", name, name))
-		err := deleteHubNamespace(ctx, wb, cfg.Hub.Name, name)
+		r.deleteApps = func(ctx context.Context) error { return deleteHubNamespace(ctx, wb, cfg.Hub.Name, name) }
+		r.fleetUp = func(ctx context.Context) error { _, err := fleet.Up(ctx, fo); return err }
+	}
+	return r.run(ctx)
+}
+
+// spokeRemoval is the sequence of removeSpoke, its steps as functions so
+// the handling of a failure can be tested without clusters. Without the
+// GitOps system, deleteApps and fleetUp are nil and stopAgents empty.
+type spokeRemoval struct {
+	name          string
+	progress      progress.Reporter
+	stopAgents    []func(context.Context) error
+	deleteApps    func(context.Context) error
+	removeCluster func(context.Context) error
+	fleetUp       func(context.Context) error
+}
+
+func (r spokeRemoval) run(ctx context.Context) error {
+	rep := r.progress
+	if rep == nil {
+		rep = progress.Discard()
+	}
+	for _, stop := range r.stopAgents {
+		step := rep.Start("stop the agent of " + r.name)
+		err := stop(ctx)
 		step.Done(err)
 		if err != nil {
-			return err
+			return r.restore(ctx, fmt.Errorf("stop the agent of %s: %w", r.name, err))
 		}
 	}
-	if _, err := wb.RemoveSpoke(ctx, name); err != nil {
-		return err
+	if r.deleteApps != nil {
+		step := rep.Start(fmt.Sprintf("delete the Applications of %s on the hub (namespace %s)", r.name, r.name))
+		err := r.deleteApps(ctx)
+		step.Done(err)
+		if err != nil {
+			return r.restore(ctx, err)
+		}
 	}
-	if fst == nil {
+	if err := r.removeCluster(ctx); err != nil {
+		return r.restore(ctx, err)
+	}
+	if r.fleetUp == nil {
 		return nil
 	}
-	if _, err := fleet.Up(ctx, fo); err != nil {
-		return fmt.Errorf("spoke %s is removed, but the GitOps system did not come back up for the others: %w", name, err)
+	if err := r.fleetUp(ctx); err != nil {
+		return fmt.Errorf("spoke %s is removed, but the GitOps system did not come back up for the others: %w; run `tether up` to bring it back", r.name, err)
 	}
 	return nil
+}
+
+// restore brings the GitOps system back after a removal failed part way:
+// once the agent is stopped (or the Applications deleted) the spoke would
+// otherwise stay without them. fleet.Up works from the clusters the
+// workbench still has, so it serves whether or not the cluster went.
+func (r spokeRemoval) restore(ctx context.Context, cause error) error {
+	if r.fleetUp == nil {
+		return fmt.Errorf("cannot remove spoke %s: %w", r.name, cause)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("cannot remove spoke %s: %w; interrupted before the GitOps system was brought back: run `tether up`, then `tether spoke remove %s` again", r.name, cause, r.name)
+	}
+	if err := r.fleetUp(ctx); err != nil {
+		return fmt.Errorf("cannot remove spoke %s: %w; bringing the GitOps system back failed too (%v): run `tether up`, then `tether spoke remove %s` again", r.name, cause, err, r.name)
+	}
+	return fmt.Errorf("cannot remove spoke %s: %w; the GitOps system is back up for the spokes the workbench still has: fix the cause and run `tether spoke remove %s` again", r.name, cause, r.name)
 }
 
 // deleteHubNamespace removes the namespace the hub keeps a spoke's

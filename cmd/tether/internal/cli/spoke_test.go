@@ -39,7 +39,7 @@ func TestSpokeRejectsBadInput(t *testing.T) {
 		{"remove the hub", true, []string{"spoke", "remove", "hub"}, []string{`"hub"`, "it is the hub", "tether down"}},
 		{"remove an unknown spoke", true, []string{"spoke", "rm", "spoke-9"}, []string{`"spoke-9"`, "no spoke of that name", "spoke-1, spoke-2"}},
 		{"add without a workbench", false, []string{"spoke", "add", "spoke-3"}, []string{`"spoke-3"`, "no clusters", "tether up"}},
-		{"remove without a workbench", false, []string{"spoke", "remove", "spoke-1"}, []string{`"spoke-1"`, "no clusters"}},
+		{"remove without a workbench", false, []string{"spoke", "remove", "spoke-1"}, []string{`"spoke-1"`, "no clusters", "tether up"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

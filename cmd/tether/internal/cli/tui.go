@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"k8s.io/klog/v2"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/fleet"
@@ -26,7 +28,24 @@ func runTUI(cmd *cobra.Command, g *globals) error {
 		return err
 	}
 	defer closeLog()
+	defer redirectLogs(opts.Logger)()
 	return tui.Run(cmd.Context(), opts)
+}
+
+// redirectLogs sends the process-wide loggers (log, slog's default and
+// client-go's klog) to logger while the UI runs, because a line they print
+// to stderr would tear the screen. It returns the undo. It lives here,
+// not in the tui package: the command owns the process.
+func redirectLogs(logger *slog.Logger) func() {
+	prevSlog, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(logger)
+	klog.SetSlogLogger(logger)
+	return func() {
+		klog.ClearLogger()
+		slog.SetDefault(prevSlog)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+	}
 }
 
 // tuiOptions builds the workbench the way g.workbench does, except that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/scenarios/catalog"
 	"github.com/tether-dev/tether/tui"
@@ -63,5 +64,14 @@ func TestEventObserverStopsSendingWhenTheUIIsGone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := &eventObserver{ctx: ctx, events: make(chan tui.ScenarioEvent)} // nobody reads
-	o.StepStarted("x", "a")                                             // must not block
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.StepStarted("x", "a") // must not block
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("StepStarted blocked after the UI's context was cancelled")
+	}
 }
