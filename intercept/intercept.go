@@ -21,6 +21,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 	"github.com/hashicorp/yamux"
+	"golang.org/x/net/http/httpguts"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -75,10 +76,18 @@ func ParseHeaders(in []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, h := range in {
 		k, v, ok := strings.Cut(h, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("header %q: want NAME=VALUE", h)
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--header %q: want NAME=VALUE, for example --header X-Dev=alice", h)
 		}
-		out[http.CanonicalHeaderKey(strings.TrimSpace(k))] = v
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, fmt.Errorf("--header %q: %q is not a valid HTTP header name: use letters, digits and !#$%%&'*+-.^_`|~ only (no spaces, colons or quotes)", h, k)
+		}
+		name := http.CanonicalHeaderKey(k)
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("--header %q: header %s is already given: pass each header once (a request must carry all of them to be intercepted)", h, name)
+		}
+		out[name] = v
 	}
 	return out, nil
 }
@@ -637,6 +646,11 @@ func (i *Intercept) connect(ctx context.Context, h *agentHandle) error {
 	if err != nil {
 		return i.agentErr(ctx, h.id, fmt.Errorf("connect to traffic-agent %s/%s: %w", pod.Namespace, pod.Name, err))
 	}
+	// No holder in the handshake yet (tunnel.ClientAs): an agent started
+	// by an older tether, still serving other intercepts, would read it
+	// as part of the intercept's name and never route this one. Agents
+	// already refuse names without a Lease and, from a workbench that
+	// presents no holder, the takeover of a live session.
 	if i.sess, err = tunnel.Client(conn, h.token, rec.Name, i.log); err != nil {
 		return i.agentErr(ctx, h.id, err)
 	}
@@ -838,12 +852,21 @@ func (i *Intercept) serve() {
 	go func() {
 		select {
 		case <-i.sess.CloseChan():
+			// Stop cancels ctx before closing the session: a clean
+			// stop, whichever case woke first, not a lost session.
+			if ctx.Err() != nil {
+				return
+			}
 			// An agent closes the session when this intercept's Lease
 			// was deleted (stop or uninstall from elsewhere): that is
 			// not a failure.
 			gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := i.opts.Client.CoordinationV1().Leases(i.rec.Namespace).Get(gctx, i.rec.Lease, metav1.GetOptions{})
 			cancel()
+			if ctx.Err() != nil {
+				// Stop began while the Lease was read.
+				return
+			}
 			if apierrors.IsNotFound(err) {
 				i.fail(ErrStopped)
 			} else {

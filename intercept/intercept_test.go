@@ -1,10 +1,20 @@
 package intercept
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/yamux"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/tether-dev/tether/intercept/record"
 )
@@ -69,5 +79,87 @@ func TestContainerStateSaysWhyAnAgentPodIsNotUp(t *testing.T) {
 	}
 	if got := containerState(&corev1.Pod{}); got != "" {
 		t.Errorf("containerState of a pod without statuses = %q", got)
+	}
+}
+
+func TestParseHeadersRefusesBadAndRepeatedNames(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"X-Dev=alice", "x-dev=bob"}, "already given"},
+		{[]string{"X Dev=alice"}, "not a valid HTTP header name"},
+		{[]string{"X-Dev:=alice"}, "not a valid HTTP header name"},
+		{[]string{"X-Dév=alice"}, "not a valid HTTP header name"},
+		{[]string{"=alice"}, "want NAME=VALUE"},
+	} {
+		_, err := ParseHeaders(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--header") {
+			t.Errorf("%q: err = %v, want one saying %q", tc.in, err, tc.want)
+		}
+	}
+	if h, err := ParseHeaders([]string{" x-dev =alice", "X-Team=a"}); err != nil || h["X-Dev"] != "alice" || len(h) != 2 {
+		t.Errorf("valid headers: %v %v", h, err)
+	}
+}
+
+// Stop cancels the intercept before closing its session: the watcher
+// that notices the closed session must not report a lost session for a
+// clean stop, even when the agent's close raced it.
+func TestStopIsNotALostSession(t *testing.T) {
+	c := fake.NewClientset()
+	reading := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	c.PrependReactor("get", "leases", func(a k8stesting.Action) (handled bool, _ runtime.Object, err error) {
+		if a.(k8stesting.GetAction).GetName() != record.LeaseName("web-80") {
+			return false, nil, nil
+		}
+		// The watcher's read of the Lease: it fails once Stop has
+		// cancelled the intercept.
+		once.Do(func() {
+			close(reading)
+			<-release
+			handled, err = true, context.Canceled
+		})
+		return handled, nil, err
+	})
+	wb, ag := net.Pipe()
+	log := slog.New(slog.DiscardHandler)
+	agentSess, err := yamux.Server(ag, yamux.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	sess, err := yamux.Client(wb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := &Intercept{
+		opts: Options{Client: c, RenewInterval: time.Hour, Logger: log}, log: log,
+		rec: record.Record{Name: "web-80", Namespace: "shop", Service: "web", Port: 80, Lease: record.LeaseName("web-80")},
+		to:  "127.0.0.1:1", sess: sess, pl: pl, done: make(chan struct{}),
+	}
+	i.serve()
+	// The agent closes the session (it read the Lease's deletion first)
+	// while this process is stopping.
+	agentSess.Close()
+	<-reading
+	go func() {
+		<-time.After(100 * time.Millisecond)
+		close(release)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = i.Stop(ctx)
+	wctx, wcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer wcancel()
+	if err := i.Wait(wctx); err != nil {
+		t.Fatalf("a clean stop reported: %v", err)
 	}
 }

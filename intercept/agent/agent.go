@@ -217,7 +217,15 @@ func Run(ctx context.Context, opts Options) error {
 	a.pods = f.Core().V1().Pods().Lister()
 	f.Core().V1().Pods().Informer()
 	f.Start(ctx.Done())
-	f.WaitForCacheSync(ctx.Done())
+	sctx, scancel := context.WithTimeout(ctx, opts.Unreachable)
+	synced := f.WaitForCacheSync(sctx.Done())
+	scancel()
+	for _, ok := range synced {
+		if !ok {
+			return fmt.Errorf("traffic-agent for Service %s/%s: list the pods of selector %q: not synced within %s (is the API server reachable, and may the agent list pods in %s?)",
+				a.rec.Namespace, a.rec.Service, labels.SelectorFromSet(a.rec.OriginalSelector).String(), opts.Unreachable, a.rec.Namespace)
+		}
+	}
 	if opts.Embedded {
 		a.router = svcproxy.NewRouter(svcproxy.RouterOptions{Client: opts.Client, Logger: a.log})
 		if err := a.router.Start(ctx); err != nil {
@@ -517,7 +525,9 @@ func dedupePorts(in []corev1.ContainerPort) []corev1.ContainerPort {
 }
 
 // acceptSessions keeps the newest authenticated session per intercept: a
-// workbench that reconnects replaces its old session.
+// workbench that reconnects replaces its old session. Only intercepts with
+// a Lease get one, and only the Lease's holder (as the workbench presents
+// it) replaces a live session.
 func (a *Agent) acceptSessions(ctx context.Context, l net.Listener) {
 	for {
 		c, err := l.Accept()
@@ -528,10 +538,31 @@ func (a *Agent) acceptSessions(ctx context.Context, l net.Listener) {
 			// Refreshing before the handshake's OK means the workbench's
 			// Lease (created before it connects) is routed once it is
 			// told OK.
-			s, name, err := tunnel.Server(c, a.opts.Token, func(string) {
+			// Only an intercept with a Lease gets a session: a
+			// workbench naming anything else would be stored under a
+			// name nothing routes to (or that a later Lease of another
+			// developer would inherit). Nor does a workbench that is
+			// not the Lease's holder take its session over.
+			s, name, err := tunnel.Server(c, a.opts.Token, func(name, holder string) error {
 				if _, err := a.refresh(ctx); err != nil {
 					a.log.Warn("read intercept leases", "err", err)
 				}
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				r, ok := a.routes[name]
+				if !ok {
+					return fmt.Errorf("no intercept %s", name)
+				}
+				owner := r.rec.Holder
+				switch {
+				case holder != "" && owner != "" && holder != owner:
+					return fmt.Errorf("intercept %s is held by %s", name, owner)
+				case holder == "" && owner != "" && a.sessions[name] != nil && !a.sessions[name].IsClosed():
+					// A workbench that presents no holder cannot
+					// show it is the one already attached.
+					return fmt.Errorf("intercept %s already has its workbench attached", name)
+				}
+				return nil
 			}, a.log)
 			if errors.Is(err, io.EOF) {
 				// Closed before sending a byte: the kubelet's TCP

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +188,31 @@ func TestAgentExitsWhenTheAPIServerStaysUnreachable(t *testing.T) {
 	}
 	if took := time.Since(start); took < 200*time.Millisecond {
 		t.Fatalf("the agent gave up after %v, before Unreachable (200ms)", took)
+	}
+}
+
+// An agent that cannot list the original pods gives up after Unreachable
+// and names the Service and selector, instead of waiting forever.
+func TestRunFailsWhenThePodCacheNeverSyncs(t *testing.T) {
+	c := fake.NewClientset()
+	c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("pods is forbidden")
+	})
+	rec := record.Record{Namespace: "shop", Service: "web", OriginalSelector: map[string]string{"app": "web"},
+		Ports: []record.Port{{Port: 80, TargetPort: 8080}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{Client: c, Record: rec, Token: "t", ControlAddr: "127.0.0.1:0", ListenHost: "127.0.0.1",
+			Embedded: true, Unreachable: 200 * time.Millisecond})
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "shop/web") || !strings.Contains(err.Error(), "app=web") {
+			t.Fatalf("err = %v, want one naming Service shop/web and selector app=web", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waiting for a pod cache that cannot sync")
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -43,7 +45,9 @@ func newRouting(t *testing.T) *routing {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a, c := testAgent(t)
-	a.log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	out := &testOutput{w: t.Output()}
+	t.Cleanup(out.end) // runs last: the agent's goroutines may log a detach after the test
+	a.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a.opts.Embedded, a.opts.Token = true, testToken
 	a.rec.Ports = []record.Port{{Port: 8443, TargetPort: 8443}, {Port: 8080, TargetPort: 8080}}
 
@@ -82,6 +86,29 @@ func newRouting(t *testing.T) *routing {
 	r.ctl = ctl.Addr().String()
 	go a.acceptSessions(ctx, ctl)
 	return r
+}
+
+// testOutput is a test's output that drops what is written once the test
+// has ended (testing panics on a write then).
+type testOutput struct {
+	mu    sync.Mutex
+	w     io.Writer
+	ended bool
+}
+
+func (o *testOutput) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ended {
+		return len(b), nil
+	}
+	return o.w.Write(b)
+}
+
+func (o *testOutput) end() {
+	o.mu.Lock()
+	o.ended = true
+	o.mu.Unlock()
 }
 
 // serve runs a process that greets each connection with banner and then
@@ -305,25 +332,197 @@ func TestPassThroughClosedWhenAPersonalInterceptStarts(t *testing.T) {
 	}
 }
 
-// reconcile and connections arriving race freely: every connection is
-// either routed by the new routes or closed.
+// reconcile and connections arriving race freely: while a global
+// intercept of the port comes and goes, every connection is either on the
+// route a new connection gets now or closed.
 func TestReconcileRacesAccept(t *testing.T) {
 	r := newRouting(t)
-	var wg sync.WaitGroup
+	leases := r.c.CoordinationV1().Leases("shop")
+	const name = "web-8443"
+	var (
+		mu      sync.Mutex
+		current = "original:8443" // the banner a new connection gets
+	)
+	// attach starts a workbench session whose process greets with banner.
+	attach := func(banner string) (func(), error) {
+		conn, err := net.Dial("tcp", r.ctl)
+		if err != nil {
+			return nil, err
+		}
+		s, err := tunnel.Client(conn, testToken, name, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			for {
+				st, err := s.AcceptStream()
+				if err != nil {
+					return
+				}
+				go greetAndEcho(st, banner)
+			}
+		}()
+		return func() { s.Close() }, nil
+	}
 	stop := make(chan struct{})
+	cycles := make(chan int, 1)
+	var wg sync.WaitGroup
+	var detach func()
 	wg.Go(func() {
+		n := 0
+		defer func() { cycles <- n }()
 		for {
+			// Intercepted: the Lease, then its workbench (whose
+			// handshake refreshes the routes and then reconciles).
+			if _, err := leases.Create(r.ctx, interceptLease(t, name, 8443, nil, 10), metav1.CreateOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+			banner := fmt.Sprintf("workbench:%s#%d", name, n)
+			d, err := attach(banner)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for !r.a.attached(name) {
+				time.Sleep(time.Millisecond)
+			}
+			mu.Lock()
+			current = banner
+			mu.Unlock()
+			n++
 			select {
 			case <-stop:
+				// End intercepted: a pass-through connection left
+				// open now would be on the wrong route.
+				detach = d
 				return
 			default:
-				r.a.reconcile()
 			}
+			// Stopped: the Lease goes, the refresh drops the route.
+			mu.Lock()
+			current = "original:8443"
+			mu.Unlock()
+			if err := leases.Delete(r.ctx, record.LeaseName(name), metav1.DeleteOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := r.a.refresh(r.ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			d()
 		}
 	})
-	for range 20 {
-		expect(t, r.dial(8443), "original:8443")
+	// The dials go on while the churn ends, so that some race the last
+	// routing change: the one no later change would paper over.
+	var cls []*client
+	for i := range 60 {
+		if i == 30 {
+			close(stop)
+		}
+		c, err := net.Dial("tcp", r.addrs[8443])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cl := &client{t: t, c: c, rd: bufio.NewReader(c)}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if line, err := cl.rd.ReadString('\n'); err == nil {
+			cl.to = strings.TrimSpace(line)
+			cls = append(cls, cl)
+		} // else closed before its greeting: its route changed at once
 	}
-	close(stop)
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	defer detach()
+	if n := <-cycles; n < 2 {
+		t.Logf("only %d intercept cycles during the dials", n)
+	}
+	mu.Lock()
+	want := current
+	mu.Unlock()
+	for i, cl := range cls {
+		if cl.to == want {
+			if err := cl.alive(); err != nil {
+				t.Errorf("connection %d to %s, the current route: %v", i, cl.to, err)
+			}
+			continue
+		}
+		if err := cl.closed(); err != nil {
+			t.Errorf("connection %d, now routed to %s: %v", i, want, err)
+		}
+	}
+}
+
+// A workbench that presents the token but names an intercept with no
+// Lease is refused with the tunnel's error reply and gets no session.
+func TestSessionRefusedForAnUnknownIntercept(t *testing.T) {
+	r := newRouting(t)
+	conn, err := net.Dial("tcp", r.ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tunnel.Client(conn, testToken, "ghost", slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "no intercept ghost") {
+		t.Fatalf("err = %v, want the agent to refuse intercept ghost", err)
+	}
+	if r.a.attached("ghost") {
+		t.Fatal("the agent kept a session for an intercept with no Lease")
+	}
+	// A Lease created afterwards routes nowhere until its own workbench
+	// attaches.
+	r.intercept("web-8443", 8443, 10)
+	expect(t, r.dial(8443), "workbench:web-8443")
+}
+
+// Only the holder of an intercept's Lease attaches to it: another
+// workbench presenting the token cannot take its session over.
+func TestSessionRefusedToAnotherHolder(t *testing.T) {
+	r := newRouting(t)
+	l := interceptLease(t, "web-8443", 8443, nil, 10)
+	var rec record.Record
+	if err := json.Unmarshal([]byte(l.Annotations[record.Annotation]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Holder = "alice/1"
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Annotations[record.Annotation] = string(b)
+	if _, err := r.c.CoordinationV1().Leases("shop").Create(r.ctx, l, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	attach := func(holder string) (*yamux.Session, error) {
+		conn, err := net.Dial("tcp", r.ctl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tunnel.ClientAs(conn, testToken, "web-8443", holder, log)
+	}
+	if _, err := attach("bob/2"); err == nil || !strings.Contains(err.Error(), "held by alice/1") {
+		t.Fatalf("bob's session: err = %v, want a refusal naming the holder", err)
+	}
+	if r.a.attached("web-8443") {
+		t.Fatal("the agent attached bob to alice's intercept")
+	}
+	alice, err := attach("alice/1")
+	if err != nil {
+		t.Fatalf("the holder's session: %v", err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	r.eventually("alice attached", func() bool { return r.a.attached("web-8443") })
+	if _, err := attach(""); err == nil || !strings.Contains(err.Error(), "already has its workbench attached") {
+		t.Fatalf("a session presenting no holder: err = %v, want a refusal", err)
+	}
+	r.a.mu.Lock()
+	kept := r.a.sessions["web-8443"] != nil && !r.a.sessions["web-8443"].IsClosed()
+	r.a.mu.Unlock()
+	if !kept {
+		t.Fatal("alice's session was replaced")
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	pfconst "k8s.io/apimachinery/pkg/util/portforward"
 	"k8s.io/client-go/kubernetes"
@@ -21,7 +22,6 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/transport/websocket"
-	"k8s.io/klog/v2"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
 	streamspdy "k8s.io/streaming/pkg/httpstream/spdy"
 )
@@ -80,7 +80,7 @@ func (p *PortForward) Dial(ctx context.Context, pod *corev1.Pod) (net.Conn, erro
 	var conn streamhttp.Connection
 	var err error
 	if !p.SPDYOnly {
-		conn, err = p.websocket(ctx, u)
+		conn, err = p.websocket(ctx, u, log)
 		if err != nil && (streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err)) {
 			log.Info("port-forward over websocket refused, falling back to SPDY", "target", target, "err", err)
 			conn, err = p.spdy(ctx, u)
@@ -114,7 +114,9 @@ func namedPort(pod *corev1.Pod, name string) int32 {
 // websocket negotiates SPDY tunnelled over a websocket, the protocol
 // portforward.NewSPDYOverWebsocketDialerForStreaming speaks, but with ctx
 // on the request (that dialer takes none).
-func (p *PortForward) websocket(ctx context.Context, u *url.URL) (streamhttp.Connection, error) {
+// Its tunnelling connection logs through log (client-go's verbosity V(n)
+// is slog level -n), not klog's process-wide default.
+func (p *PortForward) websocket(ctx context.Context, u *url.URL, log *slog.Logger) (streamhttp.Connection, error) {
 	rt, holder, err := websocket.RoundTripperFor(p.cfg)
 	if err != nil {
 		return nil, err
@@ -130,7 +132,7 @@ func (p *PortForward) websocket(ctx context.Context, u *url.URL) (streamhttp.Con
 	if ws == nil {
 		return nil, errors.New("websocket negotiation returned no connection")
 	}
-	tc := portforward.NewTunnelingConnectionWithLogger(klog.LoggerWithName(klog.Background(), "intercept-portforward"), ws)
+	tc := portforward.NewTunnelingConnectionWithLogger(logr.FromSlogHandler(log.Handler()).WithName("intercept-portforward"), ws)
 	conn, err := streamspdy.NewClientConnectionWithPings(tc, portforward.PingPeriod)
 	if err != nil {
 		tc.Close()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,5 +407,48 @@ func TestPortForwardHonoursContext(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("dial took %v after its context ended", d)
+	}
+}
+
+// capture records the messages of every level, client-go's V(7) ones
+// included.
+type capture struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, r.Message)
+	return nil
+}
+func (c *capture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *capture) WithGroup(string) slog.Handler      { return c }
+
+// The websocket tunnel logs through the PortForward's Logger, not klog's
+// process-wide default (stderr), which a library must not write to.
+func TestPortForwardLogsThroughItsLogger(t *testing.T) {
+	f := newFakeAPI(t, map[int32]string{7070: echo(t)}, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h := &capture{}
+	pf := dialer(t, f)
+	pf.Logger = slog.New(h)
+	c, err := pf.Dial(ctx, agentPod(7070))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(interface{ CloseWrite() error }).CloseWrite()
+	_, _ = io.ReadAll(c)
+	c.Close()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.ContainsFunc(h.msgs, func(m string) bool { return strings.HasPrefix(m, "Tunneling connection") }) {
+		t.Fatalf("the tunnelling connection logged nothing through Logger: got %q", h.msgs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,8 +35,19 @@ func config(log *slog.Logger) *yamux.Config {
 // name (one agent serves every intercept of a Service, each over its own
 // session) and returns the workbench's end of the session.
 func Client(conn net.Conn, token, name string, log *slog.Logger) (*yamux.Session, error) {
+	return ClientAs(conn, token, name, "", log)
+}
+
+// ClientAs is Client presenting holder, the holder of the intercept's
+// Lease: the agent refuses a session for an intercept whose Lease names
+// another holder.
+func ClientAs(conn net.Conn, token, name, holder string, log *slog.Logger) (*yamux.Session, error) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "TETHER %s %s\n", token, name); err != nil {
+	line := fmt.Sprintf("TETHER %s %s", token, name)
+	if holder != "" {
+		line += " " + url.QueryEscape(holder)
+	}
+	if _, err := io.WriteString(conn, line+"\n"); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -54,16 +66,20 @@ func Client(conn net.Conn, token, name string, log *slog.Logger) (*yamux.Session
 
 // Server checks the token a workbench presents on conn and returns the
 // agent's end of the session and the intercept it serves. ready, if not
-// nil, runs before the workbench is told OK (the agent refreshes its
-// routes there, so a workbench whose handshake succeeded is routed).
-func Server(conn net.Conn, token string, ready func(name string), log *slog.Logger) (*yamux.Session, string, error) {
+// nil, runs before the workbench is told OK with the intercept's name and
+// the holder the workbench presented ("" from a workbench that presents
+// none); the agent refreshes its routes there, so a workbench whose
+// handshake succeeded is routed. An error from ready refuses the session,
+// its text sent as the ERR reply.
+func Server(conn net.Conn, token string, ready func(name, holder string) error, log *slog.Logger) (*yamux.Session, string, error) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	line, err := readLine(conn)
 	if err != nil {
 		conn.Close()
 		return nil, "", err
 	}
-	got, name, _ := strings.Cut(strings.TrimPrefix(line, "TETHER "), " ")
+	got, rest, _ := strings.Cut(strings.TrimPrefix(line, "TETHER "), " ")
+	name, holder, _ := strings.Cut(rest, " ")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 		fmt.Fprintf(conn, "ERR bad token\n")
 		conn.Close()
@@ -74,8 +90,15 @@ func Server(conn net.Conn, token string, ready func(name string), log *slog.Logg
 		conn.Close()
 		return nil, "", errors.New("workbench named no intercept")
 	}
+	if h, err := url.QueryUnescape(holder); err == nil {
+		holder = h
+	}
 	if ready != nil {
-		ready(name)
+		if err := ready(name, holder); err != nil {
+			fmt.Fprintf(conn, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+			conn.Close()
+			return nil, "", fmt.Errorf("workbench session for intercept %q refused: %w", name, err)
+		}
 	}
 	if _, err := io.WriteString(conn, "OK\n"); err != nil {
 		conn.Close()

@@ -111,3 +111,44 @@ func TestServerTellsProbeFromCutHandshake(t *testing.T) {
 		}
 	}
 }
+
+func TestServerRefusesWhatReadyRefuses(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	a, b := net.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := Server(b, "secret", func(name, _ string) error {
+			return fmt.Errorf("no intercept %s", name)
+		}, log)
+		errc <- err
+	}()
+	if _, err := Client(a, "secret", "ghost", log); err == nil || !strings.Contains(err.Error(), "no intercept ghost") {
+		t.Fatalf("client err = %v, want the agent's refusal", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("server accepted a session its ready hook refused")
+	}
+}
+
+func TestServerSeesTheHolder(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	a, b := net.Pipe()
+	got := make(chan string, 1)
+	go func() {
+		s, _, err := Server(b, "secret", func(_, holder string) error {
+			got <- holder
+			return nil
+		}, log)
+		if err == nil {
+			s.Close()
+		}
+	}()
+	s, err := ClientAs(a, "secret", "web-80", "laptop one/42", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if h := <-got; h != "laptop one/42" {
+		t.Fatalf("holder %q", h)
+	}
+}
