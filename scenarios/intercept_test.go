@@ -103,15 +103,7 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	nothingLeft := func(g Gomega) {
 		ctx := context.Background()
 		serviceAsItWas(g)
-		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(pods.Items).To(BeEmpty())
-		leases, err := cs.CoordinationV1().Leases("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(leases.Items).To(BeEmpty())
-		secrets, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: record.ComponentSelector})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(secrets.Items).To(BeEmpty())
+		expectNoTrafficAgent(g, ctx, cs, "")
 	}
 	// listRow returns the `intercept list` row of intercept name.
 	listRow := func(name string) func() (string, error) {
