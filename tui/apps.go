@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 // appsModel is the Applications screen: every cluster's Applications, and
@@ -147,7 +148,7 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.flash, m.flashErr = fmt.Sprintf("committed %s: scale the sample to %d replicas; watch REVISION reach every spoke",
-			shortSHA(msg.sha), msg.replicas), false
+			repo.ShortSHA(msg.sha), msg.replicas), false
 		return m.fetch()
 	case appsMsg:
 		var keep string
@@ -406,7 +407,7 @@ func (m *appsModel) listView() string {
 		}
 		for _, a := range r.apps {
 			rows = append(rows, []string{r.cluster, m.spoke(r.cluster, &a), a.Name, m.syncCell(&a), m.healthCell(a.Status.Health.Status),
-				dash(shortSHA(a.Status.Sync.Revision)), m.lastSync(&a)})
+				dash(repo.ShortSHA(a.Status.Sync.Revision)), m.lastSync(&a)})
 		}
 	}
 	laid := columns(rows, 2)
@@ -506,7 +507,7 @@ func (m *appsModel) detailView() string {
 	kv := [][]string{
 		{st.Header.Render("Source"), fmt.Sprintf("%s (revision %s, path %s)", src.RepoURL, dash(src.TargetRevision), dash(src.Path))},
 		{st.Header.Render("Destination"), "namespace " + a.Spec.Destination.Namespace},
-		{st.Header.Render("Sync"), m.syncCell(a) + " at " + dash(shortSHA(a.Status.Sync.Revision))},
+		{st.Header.Render("Sync"), m.syncCell(a) + " at " + dash(repo.ShortSHA(a.Status.Sync.Revision))},
 		{st.Header.Render("Health"), m.healthCell(a.Status.Health.Status) + msgSuffix(a.Status.Health.Message)},
 	}
 	if op := a.Status.OperationState; op != nil {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 // diffModel is the Applications screen's diff view: what a sync of one
@@ -137,7 +139,7 @@ func (m *diffModel) view() string {
 		b.WriteString(st.Error.Render("✗ diff failed: "+m.err.Error()) + "\n")
 		return b.String()
 	case len(m.res.Resources) == 0:
-		b.WriteString(st.OK.Render(fmt.Sprintf("✓ in sync with %s: a sync would change nothing", dash(shortSHA(m.res.Revision)))) + "\n")
+		b.WriteString(st.OK.Render(fmt.Sprintf("✓ in sync with %s: a sync would change nothing", dash(repo.ShortSHA(m.res.Revision)))) + "\n")
 		return b.String()
 	}
 	n := len(m.res.Resources)
@@ -145,7 +147,7 @@ func (m *diffModel) view() string {
 	if n == 1 {
 		noun = "resource"
 	}
-	summary := fmt.Sprintf("A sync to %s would change %d %s", shortSHA(m.res.Revision), n, noun)
+	summary := fmt.Sprintf("A sync to %s would change %d %s", repo.ShortSHA(m.res.Revision), n, noun)
 	if m.vp.TotalLineCount() > m.vp.Height {
 		summary += fmt.Sprintf(" · %d%%", int(m.vp.ScrollPercent()*100))
 	}

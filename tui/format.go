@@ -71,10 +71,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
-func shortSHA(s string) string {
-	if len(s) > 8 {
-		return s[:8]
-	}
-	return s
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/health"
 	"github.com/tether-dev/tether/gitops/render"
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 // target is one desired object, ready to apply.
@@ -229,7 +230,7 @@ func (e *Engine) render(ctx context.Context, app *v1alpha1.Application, revision
 	}
 	objs, err := render.RenderObjects(dir, src.Path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("render %s at %s: %w", pathOrRoot(src.Path), short(revision), err)
+		return nil, fmt.Errorf("render %s at %s: %w", pathOrRoot(src.Path), repo.ShortSHA(revision), err)
 	}
 	e.renders.put(key, objs)
 	return objs, nil
@@ -240,13 +241,6 @@ func pathOrRoot(p string) string {
 		return "the repository root"
 	}
 	return p
-}
-
-func short(sha string) string {
-	if len(sha) > 8 {
-		return sha[:8]
-	}
-	return sha
 }
 
 // renderCache is a small LRU of rendered object sets. Callers deep-copy

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 // historyLimit bounds status.history.
@@ -130,11 +131,11 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 			operation = v1alpha1.Operation{InitiatedBy: "automated", Sync: &v1alpha1.SyncOperation{Revision: sha, Prune: prune}}
 		}
 		started := metav1.Now()
-		e.log.Info("syncing", "app", key, "revision", short(sha), "reason", p.drift)
+		e.log.Info("syncing", "app", key, "revision", repo.ShortSHA(sha), "reason", p.drift)
 		syncErr := e.sync(ctx, app, p, prune)
 		finished := metav1.Now()
 		state := &v1alpha1.OperationState{Operation: operation, Phase: v1alpha1.OperationSucceeded, SyncRevision: sha, StartedAt: started, FinishedAt: &finished,
-			Message: fmt.Sprintf("synced %d resources at %s", len(p.targets), short(sha))}
+			Message: fmt.Sprintf("synced %d resources at %s", len(p.targets), repo.ShortSHA(sha))}
 		if syncErr != nil {
 			state.Phase, state.Message = v1alpha1.OperationFailed, syncErr.Error()
 			setCondition(status, v1alpha1.ConditionSyncError, syncErr.Error(), now)

@@ -278,3 +278,12 @@ func (c *Cache) remember(tree string) {
 		c.trees = c.trees[1:]
 	}
 }
+
+// ShortSHA is how tether shows a commit to people: its first 8 hex digits
+// (what the CLI, the UI and condition messages print).
+func ShortSHA(sha string) string {
+	if len(sha) > 8 {
+		return sha[:8]
+	}
+	return sha
+}

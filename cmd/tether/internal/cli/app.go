@@ -22,6 +22,7 @@ import (
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 func newApp(g *globals) *cobra.Command {
@@ -95,7 +96,7 @@ func appList(g *globals, k *kubeFlags) *cobra.Command {
 					last = time.Since(app.Status.History[n-1].DeployedAt.Time).Round(time.Second).String() + " ago"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app.Name, dash(app.Status.Sync.Status), dash(app.Status.Health.Status),
-					dash(shortSHA(app.Status.Sync.Revision)), last, app.Spec.Source.RepoURL, dash(app.Spec.Source.Path))
+					dash(repo.ShortSHA(app.Status.Sync.Revision)), last, app.Spec.Source.RepoURL, dash(app.Spec.Source.Path))
 			}
 			return tw.Flush()
 		},
@@ -132,7 +133,7 @@ func printApp(g *globals, app *v1alpha1.Application) {
 		policy = fmt.Sprintf("automated (prune=%t, selfHeal=%t)", p.Automated.Prune, p.Automated.SelfHeal)
 	}
 	fmt.Fprintf(g.out, "Sync policy:  %s\n", policy)
-	fmt.Fprintf(g.out, "Sync:         %s at %s\n", dash(s.Sync.Status), dash(shortSHA(s.Sync.Revision)))
+	fmt.Fprintf(g.out, "Sync:         %s at %s\n", dash(s.Sync.Status), dash(repo.ShortSHA(s.Sync.Revision)))
 	health := dash(s.Health.Status)
 	if s.Health.Message != "" {
 		health += " (" + s.Health.Message + ")"
@@ -164,7 +165,7 @@ func printApp(g *globals, app *v1alpha1.Application) {
 	if len(s.History) > 0 {
 		fmt.Fprintln(g.out, "\nHistory:")
 		for _, h := range s.History {
-			fmt.Fprintf(g.out, "  %d  %s  %s  %s\n", h.ID, shortSHA(h.Revision), h.DeployedAt.Format(time.RFC3339), h.InitiatedBy)
+			fmt.Fprintf(g.out, "  %d  %s  %s  %s\n", h.ID, repo.ShortSHA(h.Revision), h.DeployedAt.Format(time.RFC3339), h.InitiatedBy)
 		}
 	}
 }
@@ -252,7 +253,7 @@ func appRefresh(g *globals, k *kubeFlags) *cobra.Command {
 				app, err := c.get(ctx, args[0])
 				if err == nil {
 					if _, pending := app.Annotations[v1alpha1.AnnotationRefresh]; !pending {
-						fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, dash(app.Status.Sync.Status), dash(shortSHA(app.Status.Sync.Revision)), dash(app.Status.Health.Status))
+						fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, dash(app.Status.Sync.Status), dash(repo.ShortSHA(app.Status.Sync.Revision)), dash(app.Status.Health.Status))
 						return nil
 					}
 				}
@@ -300,10 +301,10 @@ func appDiff(g *globals, k *kubeFlags) *cobra.Command {
 				return err
 			}
 			if len(diffs) == 0 {
-				fmt.Fprintf(g.out, "%s is in sync with %s.\n", app.Name, shortSHA(sha))
+				fmt.Fprintf(g.out, "%s is in sync with %s.\n", app.Name, repo.ShortSHA(sha))
 				return nil
 			}
-			fmt.Fprintf(g.out, "A sync of %s to %s would change %d resources:\n\n", app.Name, shortSHA(sha), len(diffs))
+			fmt.Fprintf(g.out, "A sync of %s to %s would change %d resources:\n\n", app.Name, repo.ShortSHA(sha), len(diffs))
 			for _, d := range diffs {
 				fmt.Fprintf(g.out, "%s %s\n", strings.ToUpper(d.Action[:1])+d.Action[1:], d.Resource)
 				if d.Unified != "" {
@@ -326,13 +327,6 @@ func newOperationID() string {
 func dash(s string) string {
 	if s == "" {
 		return "-"
-	}
-	return s
-}
-
-func shortSHA(s string) string {
-	if len(s) > 8 {
-		return s[:8]
 	}
 	return s
 }

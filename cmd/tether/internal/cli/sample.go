@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/gitops/repo"
 )
 
 // newSample is the UI's "make a change" as a command: a commit to the
@@ -44,7 +45,7 @@ the commit reach every spoke with
 			if err != nil {
 				return fmt.Errorf("scale the sample to %d: %w", n, err)
 			}
-			fmt.Fprintf(g.out, "committed %s: scale the sample to %d replicas\n", shortSHA(sha), n)
+			fmt.Fprintf(g.out, "committed %s: scale the sample to %d replicas\n", repo.ShortSHA(sha), n)
 			return nil
 		},
 	})
