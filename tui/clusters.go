@@ -39,10 +39,9 @@ type clustersModel struct {
 	// closed. While it is open the screen takes every key.
 	prompt *spokePrompt
 	// flash says why a key did nothing (an operation runs, no workbench).
-	flash    string
-	steps    []step
-	spinner  spinner.Model
-	spinning bool
+	flash   string
+	steps   []step
+	spinner busySpinner
 }
 
 type step struct {
@@ -55,8 +54,7 @@ type step struct {
 }
 
 func newClusters(c *common) *clustersModel {
-	sp := spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(c.styles.Spinner))
-	return &clustersModel{c: c, spinner: sp}
+	return &clustersModel{c: c, spinner: newBusySpinner(c.styles)}
 }
 
 func (m *clustersModel) Title() string { return "Clusters" }
@@ -95,16 +93,6 @@ func (m *clustersModel) busy() bool {
 	return false
 }
 
-// spin starts the spinner's ticks if they are not running; ticks stop by
-// themselves once nothing is busy, so an idle UI does not redraw.
-func (m *clustersModel) spin() tea.Cmd {
-	if m.spinning {
-		return nil
-	}
-	m.spinning = true
-	return m.spinner.Tick
-}
-
 func (m *clustersModel) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case statusMsg:
@@ -114,19 +102,10 @@ func (m *clustersModel) Update(msg tea.Msg) tea.Cmd {
 			m.snap = msg.snap
 		}
 	case spinner.TickMsg:
-		if msg.ID != m.spinner.ID() {
-			return nil // another screen's spinner
-		}
-		if !m.busy() {
-			m.spinning = false
-			return nil
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return cmd
+		return m.spinner.tick(msg, m.busy())
 	case stepStartMsg:
 		m.steps = append(m.steps, step{id: msg.id, title: msg.title, start: msg.at, running: true})
-		return m.spin()
+		return m.spinner.start()
 	case stepUpdateMsg:
 		if s := m.step(msg.id); s != nil {
 			s.detail = msg.detail
@@ -277,7 +256,7 @@ func (m *clustersModel) start(op string, run func(context.Context) error) tea.Cm
 	ctx, ops, now := m.c.ctx, m.c.ops, m.c.now
 	ops.Add(1)
 	m.c.log.Info("workbench operation started", "op", op)
-	return tea.Batch(m.spin(), func() tea.Msg {
+	return tea.Batch(m.spinner.start(), func() tea.Msg {
 		defer ops.Done()
 		err := run(ctx)
 		return opDoneMsg{op: op, err: err, at: now()}

@@ -24,10 +24,9 @@ type scenariosModel struct {
 
 	// run is the current or last run; it stays on screen until the next
 	// one starts so its verdict can be read.
-	run      *scenarioRun
-	gen      int
-	spinner  spinner.Model
-	spinning bool
+	run     *scenarioRun
+	gen     int
+	spinner busySpinner
 }
 
 // scenarioRun is one run of a scenario as the screen follows it.
@@ -77,8 +76,7 @@ type scenarioDoneMsg struct {
 }
 
 func newScenarios(c *common) *scenariosModel {
-	sp := spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(c.styles.Spinner))
-	return &scenariosModel{c: c, spinner: sp}
+	return &scenariosModel{c: c, spinner: newBusySpinner(c.styles)}
 }
 
 func (m *scenariosModel) Title() string { return "Scenarios" }
@@ -114,7 +112,7 @@ func (m *scenariosModel) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.apply(msg.ev)
-		return tea.Batch(m.spin(), nextScenarioEvent(msg.gen, msg.ch))
+		return tea.Batch(m.spinner.start(), nextScenarioEvent(msg.gen, msg.ch))
 	case scenarioDrainedMsg:
 		if m.run != nil && msg.gen == m.run.gen {
 			m.run.drained = true
@@ -124,16 +122,7 @@ func (m *scenariosModel) Update(msg tea.Msg) tea.Cmd {
 			m.run.finished, m.run.err, m.run.end = true, msg.err, msg.at
 		}
 	case spinner.TickMsg:
-		if msg.ID != m.spinner.ID() {
-			return nil
-		}
-		if !m.running() {
-			m.spinning = false
-			return nil
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return cmd
+		return m.spinner.tick(msg, m.running())
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
@@ -189,14 +178,6 @@ func (m *scenariosModel) apply(ev ScenarioEvent) {
 	}
 }
 
-func (m *scenariosModel) spin() tea.Cmd {
-	if m.spinning {
-		return nil
-	}
-	m.spinning = true
-	return m.spinner.Tick
-}
-
 func (m *scenariosModel) key(msg tea.KeyMsg) tea.Cmd {
 	k := m.c.keys
 	switch {
@@ -234,7 +215,7 @@ func (m *scenariosModel) start() tea.Cmd {
 		close(ch)
 		return scenarioDoneMsg{gen: gen, err: err, at: now()}
 	}
-	return tea.Batch(m.spin(), run, nextScenarioEvent(gen, ch))
+	return tea.Batch(m.spinner.start(), run, nextScenarioEvent(gen, ch))
 }
 
 func nextScenarioEvent(gen int, ch <-chan ScenarioEvent) tea.Cmd {
