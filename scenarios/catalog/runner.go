@@ -65,13 +65,6 @@ func (r *Runner) Up(ctx context.Context) error {
 		return err
 	}
 	existed := st != nil
-	if existed && len(r.UpArgs) == 0 {
-		// up without flags means the default two spokes and would remove
-		// any others the user has: name the ones running.
-		for _, s := range st.Spokes {
-			r.UpArgs = append(r.UpArgs, "--spoke", s)
-		}
-	}
 	args := []string{"up"}
 	if r.Provider != "" {
 		args = append(args, "--provider", r.Provider)
