@@ -50,24 +50,20 @@ func hasHub(st *state.File) bool {
 // are reattached, not recreated. It refuses a name already in use and a
 // workbench that is not up.
 func (w *Workbench) AddSpoke(ctx context.Context, spoke ClusterConfig) ([]Cluster, error) {
-	want := func(st *state.File) (Config, error) { return withSpoke(st, spoke, w.opts.StateDir) }
-	// Checked before the lock as well, so a refused add leaves nothing
-	// behind (the lock would create the state folder).
-	st, err := w.store.Load()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := want(st); err != nil {
-		return nil, err
-	}
-	return w.reconcile(ctx, want)
+	return w.changeSpokes(ctx, func(st *state.File) (Config, error) { return withSpoke(st, spoke, w.opts.StateDir) })
 }
 
 // RemoveSpoke deletes one spoke: its cluster, its data and its kubeconfig
 // context, and drops it from the record. The hub cannot be removed this way
 // (`tether down` removes the whole workbench).
 func (w *Workbench) RemoveSpoke(ctx context.Context, name string) ([]Cluster, error) {
-	want := func(st *state.File) (Config, error) { return withoutSpoke(st, name, w.opts.StateDir) }
+	return w.changeSpokes(ctx, func(st *state.File) (Config, error) { return withoutSpoke(st, name, w.opts.StateDir) })
+}
+
+// changeSpokes checks want against the record before taking the lock as
+// well as under it, so a refused change leaves nothing behind (the lock
+// would create the state folder).
+func (w *Workbench) changeSpokes(ctx context.Context, want func(*state.File) (Config, error)) ([]Cluster, error) {
 	st, err := w.store.Load()
 	if err != nil {
 		return nil, err
