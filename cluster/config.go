@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
@@ -27,7 +28,25 @@ type Config struct {
 	Provider string          `json:"provider,omitempty"`
 	Hub      ClusterConfig   `json:"hub"`
 	Spokes   []ClusterConfig `json:"spokes"`
+	// Kind holds settings of the kind provider (kind: in tether.yaml).
+	Kind KindConfig `json:"kind,omitempty"`
 }
+
+// KindConfig is what the kind provider can be told.
+type KindConfig struct {
+	// NodeImage is the node image every kind node boots (--node-image),
+	// used as it is: Docker's copy when it has one, so a local tag works
+	// offline, else pulled. Empty lets tether choose: its own offline-built
+	// image or kind's default when Docker has one, else kind's default
+	// pulled, else its own built offline.
+	NodeImage string `json:"nodeImage,omitempty"`
+}
+
+// MaxClusterNameLength bounds cluster names: kind names a cluster's node
+// container, which is also its host name and node name,
+// tether-<6-character workbench id>-<name>-control-plane, and a host name
+// has at most 63 characters.
+const MaxClusterNameLength = 35
 
 // ClusterConfig is one cluster.
 type ClusterConfig struct {
@@ -88,10 +107,8 @@ func (c Config) Validate() error {
 	for _, cl := range c.Clusters() {
 		if msgs := validation.IsDNS1123Label(cl.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("cluster name %q is not DNS-safe (%s): use lower-case letters, digits and '-', at most 63 characters, e.g. spoke-1", cl.Name, msgs[0]))
-		} else if len(cl.Name) > 40 {
-			// kind prefixes container names and the kubeconfig context adds
-			// "tether-"; keep room for both.
-			errs = append(errs, fmt.Errorf("cluster name %q is longer than 40 characters: choose a shorter name", cl.Name))
+		} else if len(cl.Name) > MaxClusterNameLength {
+			errs = append(errs, fmt.Errorf("cluster name %q is longer than %d characters (kind makes it part of a host name): choose a shorter name", cl.Name, MaxClusterNameLength))
 		}
 		if seen[cl.Name] {
 			errs = append(errs, fmt.Errorf("cluster name %q is used twice: every cluster needs its own name", cl.Name))
@@ -109,7 +126,25 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("cluster %q: the existing provider needs a kubeconfig context for it (--context %s=<context> or context: in tether.yaml)", cl.Name, cl.Name))
 		}
 	}
+	if err := validNodeImage(c.Kind.NodeImage); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Kind.NodeImage != "" && c.Provider != "" && c.Provider != ProviderKind {
+		errs = append(errs, fmt.Errorf("kind.nodeImage (--node-image) %q is for the kind provider, and the provider is %s: drop it, or use --provider kind", c.Kind.NodeImage, c.Provider))
+	}
 	return errors.Join(errs...)
+}
+
+// validNodeImage refuses what Docker would not take as an image reference,
+// before anything is made.
+func validNodeImage(image string) error {
+	if image == "" {
+		return nil
+	}
+	if _, err := name.ParseReference(image); err != nil {
+		return fmt.Errorf("kind.nodeImage (--node-image) %q is not an image reference (%v): write it as repository:tag, e.g. kindest/node:v1.37.0", image, err)
+	}
+	return nil
 }
 
 func validProvider(p string) bool {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	long := strings.Repeat("a", 41)
+	long := strings.Repeat("a", 36)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -19,7 +19,19 @@ func TestValidate(t *testing.T) {
 		{name: "no spokes", cfg: Config{Hub: ClusterConfig{Name: "hub"}}},
 		{name: "every provider", cfg: Config{Provider: ProviderEmbedded, Hub: ClusterConfig{Name: "hub"}, Spokes: SpokeNames(3)}},
 		{name: "kind", cfg: Config{Provider: ProviderKind, Hub: ClusterConfig{Name: "hub"}}},
-		{name: "40 characters is fine", cfg: Config{Hub: ClusterConfig{Name: strings.Repeat("a", 40)}}},
+		{name: "35 characters is fine", cfg: Config{Hub: ClusterConfig{Name: strings.Repeat("a", 35)}}},
+		{name: "kind node image", cfg: Config{Provider: ProviderKind, Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "tether.local/kind-node:v1.37.2-0123abcd"}}},
+		{name: "node image with digest, provider automatic", cfg: Config{Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"}}},
+		{
+			name: "node image not a reference",
+			cfg:  Config{Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "Kindest/Node:v1 37"}},
+			want: []string{`kind.nodeImage (--node-image) "Kindest/Node:v1 37" is not an image reference`, "repository:tag"},
+		},
+		{
+			name: "node image on another provider",
+			cfg:  Config{Provider: ProviderEmbedded, Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "kindest/node:v1.37.0"}},
+			want: []string{"kind.nodeImage", "is for the kind provider", "embedded"},
+		},
 		{
 			name: "distinct pinned ports",
 			cfg:  Config{Hub: ClusterConfig{Name: "hub", APIServerPort: 6443}, Spokes: []ClusterConfig{{Name: "a", APIServerPort: 6444}, {Name: "b"}, {Name: "c"}}},
@@ -57,9 +69,9 @@ func TestValidate(t *testing.T) {
 			want: []string{`""`, "not DNS-safe"},
 		},
 		{
-			name: "longer than 40",
+			name: "longer than 35",
 			cfg:  Config{Hub: ClusterConfig{Name: "hub"}, Spokes: []ClusterConfig{{Name: long}}},
-			want: []string{long, "longer than 40"},
+			want: []string{long, "longer than 35"},
 		},
 		{
 			name: "duplicate names",
@@ -174,6 +186,16 @@ func TestLoadConfig(t *testing.T) {
 			want: Config{Provider: ProviderExisting, Hub: ClusterConfig{Name: "hub", Context: "kind-hub"}, Spokes: []ClusterConfig{{Name: "a", Context: "kind-a"}}},
 		},
 		{
+			name: "kind node image",
+			yaml: "provider: kind\nkind:\n  nodeImage: tether.local/kind-node:v1.37.2-0123abcd\n",
+			want: Config{Provider: ProviderKind, Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "tether.local/kind-node:v1.37.2-0123abcd"}},
+		},
+		{
+			name:    "unknown kind field",
+			yaml:    "kind:\n  image: kindest/node:v1.37.0\n",
+			wantErr: []string{"image"},
+		},
+		{
 			name:    "unknown top-level field",
 			yaml:    "spokess:\n- name: a\n",
 			wantErr: []string{"spokess"},
@@ -205,7 +227,7 @@ func TestLoadConfig(t *testing.T) {
 				if err != nil {
 					t.Fatalf("LoadConfig() error = %v", err)
 				}
-				if got.Provider != tt.want.Provider || got.Hub != tt.want.Hub || len(got.Spokes) != len(tt.want.Spokes) {
+				if got.Provider != tt.want.Provider || got.Hub != tt.want.Hub || got.Kind != tt.want.Kind || len(got.Spokes) != len(tt.want.Spokes) {
 					t.Fatalf("LoadConfig() = %+v, want %+v", got, tt.want)
 				}
 				for i := range got.Spokes {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -22,6 +23,9 @@ type Check struct {
 	Detail string
 	// Default marks the provider `up` picks without --provider.
 	Default bool
+	// Warnings are what may still go wrong with a usable provider here,
+	// each saying what to do.
+	Warnings []string
 }
 
 // Doctor says which providers can run here and, for each that cannot, why
@@ -31,7 +35,9 @@ func (w *Workbench) Doctor(ctx context.Context) []Check {
 	engineErr := w.opts.EngineCheck(ctx)
 	kindCheck := Check{Provider: ProviderKind, OK: engineErr == nil, Default: engineErr == nil}
 	if engineErr == nil {
-		kindCheck.Detail = "a Docker engine answers; clusters run as kind node containers"
+		facts, warnings := w.kindDoctor(ctx)
+		kindCheck.Detail = strings.Join(append([]string{"a Docker engine answers; clusters run as kind node containers"}, facts...), "; ")
+		kindCheck.Warnings = warnings
 	} else {
 		kindCheck.Detail = engineErr.Error()
 	}
@@ -63,6 +69,7 @@ func (w *Workbench) Doctor(ctx context.Context) []Check {
 		for i := range checks {
 			checks[i].OK = false
 			checks[i].Detail = err.Error()
+			checks[i].Warnings = nil
 		}
 	}
 	return checks

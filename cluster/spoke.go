@@ -22,7 +22,7 @@ func (w *Workbench) RecordedConfig() (Config, error) {
 }
 
 func recordedConfig(st *state.File) Config {
-	cfg := Config{Provider: st.Provider}
+	cfg := Config{Provider: st.Provider, Kind: KindConfig{NodeImage: st.KindNodeImage}}
 	for i, c := range st.Clusters {
 		cc := ClusterConfig{Name: c.Name, Context: c.Context}
 		// The record lists the hub first; the role decides in case a hand

@@ -60,6 +60,10 @@ type Options struct {
 type Workbench struct {
 	opts  Options
 	store state.Store
+	// providerFor makes the named provider; tests replace it.
+	providerFor func(name string, env providers.Env) (providers.Provider, error)
+	// kindDoctor is what doctor asks the kind provider; tests replace it.
+	kindDoctor func(ctx context.Context) (facts, warnings []string)
 }
 
 // DefaultStateDir is $TETHER_STATE_DIR, else $XDG_STATE_HOME/tether, else
@@ -115,7 +119,9 @@ func New(opts Options) (*Workbench, error) {
 	if opts.EngineCheck == nil {
 		opts.EngineCheck = kind.EngineAnswers
 	}
-	return &Workbench{opts: opts, store: state.Store{Dir: opts.StateDir}}, nil
+	w := &Workbench{opts: opts, store: state.Store{Dir: opts.StateDir}, providerFor: newProvider}
+	w.kindDoctor = func(ctx context.Context) ([]string, []string) { return kind.New(w.env(nil)).Doctor(ctx) }
+	return w, nil
 }
 
 // StateDir is where this workbench keeps its records.
@@ -149,7 +155,10 @@ func (w *Workbench) env(ca *pki.CA) providers.Env {
 }
 
 func (w *Workbench) provider(name string, ca *pki.CA) (providers.Provider, error) {
-	env := w.env(ca)
+	return w.providerFor(name, w.env(ca))
+}
+
+func newProvider(name string, env providers.Env) (providers.Provider, error) {
 	switch name {
 	case ProviderEmbedded:
 		return embedded.New(env), nil
@@ -260,7 +269,17 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 	if err != nil {
 		return nil, err
 	}
-	prov, err := w.provider(provName, ca)
+	env := w.env(ca)
+	switch {
+	case provName == ProviderKind:
+		env.NodeImage = cfg.Kind.NodeImage
+		st.KindNodeImage = cfg.Kind.NodeImage
+	case cfg.Kind.NodeImage != "":
+		// Validate refuses it with an explicit other provider; here the
+		// automatic choice fell on one without node images.
+		w.opts.Logger.Warn("the node image is for the kind provider; ignoring it", "nodeImage", cfg.Kind.NodeImage, "provider", provName)
+	}
+	prov, err := w.providerFor(provName, env)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +303,20 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 		st.Remove(c.Name)
 		removed = append(removed, c.Name)
 	}
+	// Clusters of this workbench that no record lists (an earlier up was
+	// interrupted mid-create) and that are not wanted go too; wanted ones
+	// are repaired or adopted by Ensure.
+	if sw, ok := prov.(providers.Sweeper); ok {
+		keep := make([]string, 0, len(specs))
+		for _, s := range specs {
+			keep = append(keep, s.Name)
+		}
+		swept, err := sw.Sweep(ctx, keep)
+		if err != nil {
+			return nil, fmt.Errorf("remove clusters an interrupted up left: %w", err)
+		}
+		removed = append(removed, swept...)
+	}
 	if err := removeContexts(w.opts.Kubeconfig, removed); err != nil {
 		return nil, err
 	}
@@ -294,14 +327,18 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 
 	var mu sync.Mutex
 	var created []state.Cluster
-	g, gctx := errgroup.WithContext(ctx)
-	for _, spec := range specs {
-		prev, _ := st.Find(spec.Name)
-		var prevCopy *state.Cluster
-		if prev != nil {
+	// What each cluster was is read before any goroutine writes the
+	// record: Find would race with the Puts below.
+	prevs := make([]*state.Cluster, len(specs))
+	for i, spec := range specs {
+		if prev, ok := st.Find(spec.Name); ok {
 			c := *prev
-			prevCopy = &c
+			prevs[i] = &c
 		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, spec := range specs {
+		prevCopy := prevs[i]
 		g.Go(func() error {
 			c, err := prov.Ensure(gctx, spec, prevCopy)
 			if err != nil {
@@ -419,8 +456,19 @@ func (w *Workbench) Down(ctx context.Context) error {
 	}
 	var errs []error
 	var names []string
-	if len(st.Clusters) > 0 {
-		prov, err := w.provider(st.Provider, nil)
+	provName := st.Provider
+	if len(st.Clusters) == 0 && (provName == "" || provName == ProviderKind) {
+		// Nothing recorded, yet an up interrupted mid-create, or a lost
+		// state file, may have left kind clusters of this workbench, which
+		// their names tell. Without an engine there is nothing to find,
+		// and nothing recorded to fail on.
+		provName = ""
+		if w.opts.EngineCheck(ctx) == nil {
+			provName = ProviderKind
+		}
+	}
+	if provName != "" {
+		prov, err := w.provider(provName, nil)
 		if err != nil {
 			return err
 		}
@@ -441,6 +489,15 @@ func (w *Workbench) Down(ctx context.Context) error {
 			})
 		}
 		_ = g.Wait()
+		// Then whatever the record lacks: a create interrupted by Ctrl-C
+		// leaves node containers that only their names tie to us.
+		if sw, ok := prov.(providers.Sweeper); ok {
+			swept, err := sw.Sweep(ctx, nil)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove clusters the record lacks: %w", err))
+			}
+			names = append(names, swept...)
+		}
 	}
 	if err := removeContexts(w.opts.Kubeconfig, names); err != nil {
 		errs = append(errs, err)
@@ -623,6 +680,32 @@ func deleteSystemNamespace(ctx context.Context, kubeconfig string) error {
 		return nil
 	}
 	return err
+}
+
+// PrepareKind makes sure Docker has the kind provider's node image, as the
+// first kind `up` would: the given image (pulled if Docker lacks it), else
+// tether's offline-built image or kind's default one, pulling kind's or
+// building tether's when Docker has neither. It returns the image.
+func (w *Workbench) PrepareKind(ctx context.Context, nodeImage string) (string, error) {
+	if err := validNodeImage(nodeImage); err != nil {
+		return "", err
+	}
+	if err := w.opts.EngineCheck(ctx); err != nil {
+		return "", fmt.Errorf("--provider kind needs a Docker engine: %w", err)
+	}
+	env := w.env(nil)
+	env.NodeImage = nodeImage
+	prov, err := w.providerFor(ProviderKind, env)
+	if err != nil {
+		return "", err
+	}
+	ip, ok := prov.(interface {
+		NodeImage(context.Context) (string, error)
+	})
+	if !ok {
+		return "", fmt.Errorf("the %s provider has no node image", prov.Name())
+	}
+	return ip.NodeImage(ctx)
 }
 
 // DockerEngineAnswers returns nil when a Docker engine (not just the docker

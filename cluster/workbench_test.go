@@ -43,6 +43,8 @@ func testWorkbench(t *testing.T, engineErr error) (*Workbench, *engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Unit tests do not ask the machine's Docker engine about images.
+	wb.kindDoctor = func(context.Context) ([]string, []string) { return nil, nil }
 	return wb, e
 }
 

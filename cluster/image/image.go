@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +39,10 @@ const (
 	// ".local" domain cannot be resolved, so a node that somehow lacks the
 	// image fails to pull it instead of fetching a stranger's image.
 	DefaultRepository = "tether.local/tether"
-	// DefaultCACertFile is where Debian, Ubuntu and Alpine keep the CA
-	// bundle, and one of the places Go's crypto/x509 looks on Linux.
+	// DefaultCACertFile is where the image carries the CA bundle (and
+	// where Debian and Ubuntu keep theirs): the first place Go's
+	// crypto/x509 looks on Linux, so the components find it without
+	// configuration.
 	DefaultCACertFile = "/etc/ssl/certs/ca-certificates.crt"
 	// DefaultPackage is tether's main package, relative to the module root.
 	DefaultPackage = "./cmd/tether"
@@ -59,10 +62,74 @@ type Options struct {
 	// org.opencontainers.image.* labels when set.
 	Source, Revision, Version string
 	// CACertFile is copied to DefaultCACertFile in the image so the
-	// components can reach TLS endpoints (a Git forge, say). Empty means
-	// DefaultCACertFile on the build machine; a missing file is skipped,
-	// because in-workbench traffic uses the workbench CA, not this bundle.
+	// components can reach TLS endpoints outside the workbench (a Git
+	// forge, say). Empty means: the build machine's bundle, found as
+	// CACertBundle says. A missing file is skipped and the image gets no
+	// bundle, which is harmless for in-workbench traffic: that uses the
+	// workbench CA, mounted from the components' TLS Secrets.
 	CACertFile string
+	// Logger hears, at Debug, which CA bundle went into the image or why
+	// none did. Nil discards.
+	Logger *slog.Logger
+}
+
+// CACertFiles lists where crypto/x509 reads the system roots from a file on
+// goos, in its order: Linux's list, or the BSDs'. Elsewhere (macOS, Windows)
+// the roots live in the keychain or the certificate store, not in a file,
+// and the list is empty.
+func CACertFiles(goos string) []string {
+	switch goos {
+	case "linux":
+		return []string{
+			"/etc/ssl/certs/ca-certificates.crt",                // Debian/Ubuntu/Gentoo etc.
+			"/etc/pki/tls/certs/ca-bundle.crt",                  // Fedora/RHEL 6
+			"/etc/ssl/ca-bundle.pem",                            // OpenSUSE
+			"/etc/pki/tls/cacert.pem",                           // OpenELEC
+			"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS/RHEL 7
+			"/etc/ssl/cert.pem",                                 // Alpine Linux
+		}
+	case "freebsd", "openbsd", "netbsd", "dragonfly":
+		return []string{
+			"/usr/local/etc/ssl/cert.pem",            // FreeBSD
+			"/etc/ssl/cert.pem",                      // OpenBSD
+			"/usr/local/share/certs/ca-root-nss.crt", // DragonFly
+			"/etc/openssl/certs/ca-certificates.crt", // NetBSD
+		}
+	}
+	return nil
+}
+
+// CACertBundle finds the build machine's CA bundle as crypto/x509 would on
+// goos: $SSL_CERT_FILE when set, then CACertFiles(goos); the first
+// non-empty readable file wins. It returns the bundle and its path, or nil
+// and "" when there is none (always so on macOS and Windows, where the
+// roots are not in a file), saying why on logger at Debug.
+func CACertBundle(goos string, getenv func(string) string, readFile func(string) ([]byte, error), logger *slog.Logger) ([]byte, string) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	files := CACertFiles(goos)
+	if len(files) == 0 {
+		logger.Debug("no CA bundle for tether's image: on this OS the system roots are not in a file; the image gets none (in-workbench TLS uses the workbench CA)", "goos", goos)
+		return nil, ""
+	}
+	if f := getenv("SSL_CERT_FILE"); f != "" {
+		files = append([]string{f}, files...)
+	}
+	for _, f := range files {
+		data, err := readFile(f)
+		switch {
+		case err == nil && len(bytes.TrimSpace(data)) > 0:
+			logger.Debug("CA bundle for tether's image", "file", f)
+			return data, f
+		case err == nil:
+			logger.Debug("CA bundle candidate is empty", "file", f)
+		case !errors.Is(err, fs.ErrNotExist):
+			logger.Debug("CA bundle candidate unreadable", "file", f, "err", err)
+		}
+	}
+	logger.Debug("no CA bundle found for tether's image; the image gets none (in-workbench TLS uses the workbench CA)", "looked", files)
+	return nil, ""
 }
 
 // BuildBinary compiles the main package pkg (DefaultPackage when empty) of the
@@ -110,15 +177,21 @@ func Build(binaryPath string, opts Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	caFile := opts.CACertFile
-	if caFile == "" {
-		caFile = DefaultCACertFile
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	ca, err := os.ReadFile(caFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		ca = nil
-	} else if err != nil {
-		return nil, fmt.Errorf("read CA bundle: %w", err)
+	var ca []byte
+	if opts.CACertFile == "" {
+		ca, _ = CACertBundle(runtime.GOOS, os.Getenv, os.ReadFile, logger)
+	} else {
+		ca, err = os.ReadFile(opts.CACertFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			logger.Debug("CA bundle missing; the image gets none", "file", opts.CACertFile)
+			ca = nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read CA bundle: %w", err)
+		}
 	}
 
 	created := opts.Created
@@ -154,7 +227,9 @@ func Build(binaryPath string, opts Options) (v1.Image, error) {
 		"PATH=" + AppDir + ":/usr/local/bin:/usr/bin:/bin",
 		// The user has no home directory; /tmp is the one writable place.
 		"HOME=/tmp",
-		"SSL_CERT_FILE=" + DefaultCACertFile,
+	}
+	if ca != nil {
+		cfg.Config.Env = append(cfg.Config.Env, "SSL_CERT_FILE="+DefaultCACertFile)
 	}
 	cfg.Config.Labels = labels(opts)
 
@@ -257,20 +332,53 @@ func goarchOf(f *elf.File) string {
 	return ""
 }
 
+// Platform is an OS/architecture pair, spelled as Docker and Go spell them
+// ("linux/arm64").
+type Platform struct{ OS, Arch string }
+
+func (p Platform) String() string { return p.OS + "/" + p.Arch }
+
+// ParsePlatform reads "os/arch" (a variant such as "arm/v7" is refused: no
+// kind node image needs one).
+func ParsePlatform(s string) (Platform, error) {
+	s = strings.TrimSpace(s)
+	parts := strings.Split(s, "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || strings.ContainsAny(s, " \t<>") {
+		return Platform{}, fmt.Errorf("platform %q is not os/arch", s)
+	}
+	return Platform{OS: parts[0], Arch: parts[1]}, nil
+}
+
+// Runnable returns nil when the file at path can be the entrypoint of an
+// image for p as it is: a statically linked Linux ELF binary (no PT_INTERP,
+// since the image has no loader or libc) for p.Arch. Otherwise the error
+// says what is wrong, for example that a binary built with cgo is
+// dynamically linked.
+func Runnable(path string, p Platform) error {
+	if p.OS != "linux" {
+		return fmt.Errorf("images for %s cannot be built: tether's image is a Linux image", p)
+	}
+	_, err := checkBinary(path, p.Arch)
+	return err
+}
+
 // checkBinary refuses what could not run in an empty Linux image (anything
-// but ELF, or a dynamically linked binary, which would need a loader and a
-// libc the image does not have) and returns the binary's GOARCH. Catching
-// this here beats a pod that fails with "no such file or directory" for a
-// file that is plainly there.
+// but a Linux ELF, or a dynamically linked binary, which would need a loader
+// and a libc the image does not have) and returns the binary's GOARCH.
+// Catching this here beats a pod that fails with "no such file or
+// directory" for a file that is plainly there.
 func checkBinary(path, arch string) (string, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("%s is not a Linux (ELF) binary: %w", path, err)
 	}
 	defer f.Close()
+	if other := otherELFOS(f); other != "" {
+		return "", fmt.Errorf("%s is an ELF binary for %s, not Linux", path, other)
+	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("%s is dynamically linked; build it with CGO_ENABLED=0 (BuildBinary does) so it runs in an image without libc", path)
+			return "", fmt.Errorf("%s is dynamically linked (built with cgo); build it with CGO_ENABLED=0 (BuildBinary does) so it runs in an image without libc", path)
 		}
 	}
 	got := goarchOf(f)
@@ -283,6 +391,23 @@ func checkBinary(path, arch string) (string, error) {
 		return "", fmt.Errorf("%s is built for %s, not %s", path, got, arch)
 	}
 	return arch, nil
+}
+
+// otherELFOS names the OS of an ELF binary that is not for Linux, or "".
+// Go marks FreeBSD binaries in the ELF header and NetBSD and OpenBSD ones
+// with a note section; Linux binaries carry neither.
+func otherELFOS(f *elf.File) string {
+	switch f.OSABI {
+	case elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX:
+	default:
+		return strings.TrimPrefix(strings.ToLower(f.OSABI.String()), "elfosabi_")
+	}
+	for _, s := range []struct{ section, os string }{{".note.netbsd.ident", "netbsd"}, {".note.openbsd.ident", "openbsd"}} {
+		if f.Section(s.section) != nil {
+			return s.os
+		}
+	}
+	return ""
 }
 
 // Digest is the image's manifest digest ("sha256:…"), the identity that

@@ -51,10 +51,13 @@ const (
 // Options configure Up and Down.
 type Options struct {
 	Workbench *cluster.Workbench
-	// Bin is the tether binary child processes run (embedded).
+	// Bin is the tether binary: child processes run it (embedded), and on
+	// kind it goes into the image as it is when it is a static Linux
+	// binary for the nodes' platform. Empty means the running one.
 	Bin string
-	// ModuleRoot is tether's source checkout, needed on kind to build the
-	// image; empty means the working directory or a parent of it.
+	// ModuleRoot is tether's source checkout, from which kind's image is
+	// cross-compiled when Bin does not fit the nodes; empty means the
+	// working directory or a parent of it.
 	ModuleRoot string
 	Progress   progress.Reporter
 	Logger     *slog.Logger
@@ -206,13 +209,17 @@ func writeCertificates(wb *cluster.Workbench, ca *pki.CA, hub cluster.Cluster, s
 	}
 	if _, err := os.Stat(filepath.Join(tlsDir(wb, "principal"), "tls.crt")); err != nil {
 		ips := []net.IP{net.ParseIP("127.0.0.1")}
+		names := []string{principalServerName, principalServerName + ".cluster.local", "tether-principal", "localhost"}
+		// On kind the hub is reached by its node container's name (an IP
+		// can change when Docker restarts), on embedded by an address.
 		if h := hostOf(hub.InternalEndpoint); h != "" {
 			if ip := net.ParseIP(h); ip != nil {
 				ips = append(ips, ip)
+			} else {
+				names = append(names, h)
 			}
 		}
-		pair, err := ca.Issue(pki.Request{CommonName: "tether-principal", Server: true, IPs: ips,
-			DNSNames: []string{principalServerName, principalServerName + ".cluster.local", "tether-principal", "localhost"}})
+		pair, err := ca.Issue(pki.Request{CommonName: "tether-principal", Server: true, IPs: ips, DNSNames: names})
 		if err != nil {
 			return err
 		}
@@ -301,7 +308,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
 	}
 	if err == nil {
-		_, err = sample.Seed(ctx, st.GitURL, st.Spokes, sample.DefaultAuthor)
+		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Provider))
 	}
 	step.Done(err)
 	if err != nil {
@@ -325,7 +332,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 	// is how the service proxy routes their Services.
 	step = opts.Progress.Start("apply the component manifests (validated by each API server)")
 	err = applyManifests(ctx, opts, hub, spokes, manifestOptions{
-		image: "tether.local/tether:workbench", principalAddr: serviceAddr, gitURL: st.GitURL,
+		image: sample.DefaultImage, principalAddr: serviceAddr, gitURL: st.GitURL,
 		principalPod: map[string]string{
 			svcproxy.LocalAddressKey(deploy.PrincipalPort):     grpcAddr,
 			svcproxy.LocalAddressKey(deploy.DefaultHealthPort): httpAddr,
@@ -381,6 +388,20 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		}
 	}
 	return st, nil
+}
+
+// localWorkload is what the sample runs when the components run as local
+// processes. On the embedded provider kwok runs no containers, so the
+// sample names tether's server with the placeholder image the components'
+// manifests use too, and the API server validates the same Deployment kind
+// runs. An existing cluster has real nodes but no image store tether could
+// load its image into, and nothing publishes that image: it runs a public
+// one.
+func localWorkload(provider string) sample.Workload {
+	if provider == cluster.ProviderExisting {
+		return sample.NginxWorkload
+	}
+	return sample.TetherWorkload(sample.DefaultImage)
 }
 
 // waitPrincipalService waits until a TLS handshake through the principal's

@@ -33,13 +33,15 @@ const DefaultAuthor = "tether <tether@tether.dev>"
 type Edit func(fs billy.Filesystem) error
 
 // Seed makes the sample files on the main branch of repoURL match
-// Files(spokes), committing as author ("Name <email>", DefaultAuthor when
+// Files(spokes, w), committing as author ("Name <email>", DefaultAuthor when
 // empty) and pushing. An empty repository gets its first commit. When the
 // tree already matches, nothing is committed and the current head is
-// returned, so seeding on every workbench start is cheap and leaves history
-// alone. Files outside README.md, plain/ and kustomize/ are never touched.
-func Seed(ctx context.Context, repoURL string, spokes []string, author string) (string, error) {
-	files, err := Files(spokes)
+// returned. Anything else in README.md, plain/ and kustomize/ is put back,
+// undoing commits there; files outside them are never touched. The
+// workbench calls Ensure, which seeds only a repository that has no sample
+// yet; Seed is for resetting one.
+func Seed(ctx context.Context, repoURL string, spokes []string, w Workload, author string) (string, error) {
+	files, err := Files(spokes, w)
 	if err != nil {
 		return "", err
 	}
@@ -47,7 +49,15 @@ func Seed(ctx context.Context, repoURL string, spokes []string, author string) (
 	if err != nil {
 		return "", err
 	}
-	return change(ctx, repoURL, "Seed sample application", sig, func(wfs billy.Filesystem) error {
+	repo, err := open(ctx, repoURL)
+	if err != nil {
+		return "", err
+	}
+	return commitPush(ctx, repo, repoURL, "Seed sample application", sig, seedEdit(files))
+}
+
+func seedEdit(files map[string][]byte) Edit {
+	return func(wfs billy.Filesystem) error {
 		if err := removeStale(wfs, files); err != nil {
 			return err
 		}
@@ -57,7 +67,111 @@ func Seed(ctx context.Context, repoURL string, spokes []string, author string) (
 			}
 		}
 		return nil
+	}
+}
+
+// Ensure is what the workbench runs on every `tether up`. A repository
+// without a main branch (just created, or missing on a server that creates
+// repositories on first push) is seeded as Seed does. An existing one keeps
+// its history and its content, commits made since the seed included; only
+// what follows from the workbench itself is committed, and only when it
+// differs:
+//
+//   - the overlay of a spoke that has none is added, and the overlays of
+//     spokes no longer listed are removed (each spoke's Application points
+//     at its own overlay);
+//   - containers running another tag of w.Image's repository are moved to
+//     w.Image, so a rebuilt tether image (a new digest-derived tag on kind)
+//     is what the sample runs, including on nodes that never had the old
+//     one. An image from another repository, set by a commit, is left alone.
+//
+// It returns the head of main and whether this call seeded the repository.
+func Ensure(ctx context.Context, repoURL string, spokes []string, w Workload, author string) (head string, seeded bool, err error) {
+	files, err := Files(spokes, w)
+	if err != nil {
+		return "", false, err
+	}
+	names, _ := normalise(spokes)
+	w, _ = w.withDefaults()
+	sig, err := signature(author)
+	if err != nil {
+		return "", false, err
+	}
+	repo, err := open(ctx, repoURL)
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := repo.Head(); errors.Is(err, plumbing.ErrReferenceNotFound) {
+		head, err := commitPush(ctx, repo, repoURL, "Seed sample application", sig, seedEdit(files))
+		return head, err == nil, err
+	} else if err != nil {
+		return "", false, fmt.Errorf("sample: head of %s: %w", repoURL, err)
+	}
+	head, err = commitPush(ctx, repo, repoURL, "Update the sample for the workbench's spokes and image", sig, func(wfs billy.Filesystem) error {
+		if err := syncOverlays(wfs, names); err != nil {
+			return err
+		}
+		for _, p := range []string{PlainDeployment, KustomizeBase + "/deployment.yaml"} {
+			if err := retag(wfs, p, w.Image); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	return head, false, err
+}
+
+// syncOverlays adds the default overlay of every spoke without one and
+// removes the overlay folders of spokes not in names.
+func syncOverlays(wfs billy.Filesystem, names []string) error {
+	want := map[string]bool{}
+	for _, s := range names {
+		want[s] = true
+		p := OverlayDir(s) + "/kustomization.yaml"
+		if _, err := wfs.Stat(p); errors.Is(err, os.ErrNotExist) {
+			if err := util.WriteFile(wfs, p, []byte(overlay(s)), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", p, err)
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	parent := path.Dir(OverlayDir("x"))
+	entries, err := wfs.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() && !want[e.Name()] {
+			if err := util.RemoveAll(wfs, path.Join(parent, e.Name())); err != nil {
+				return fmt.Errorf("remove the overlay of %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// retag applies SetImage to the file at p, if there is one.
+func retag(wfs billy.Filesystem, p, image string) error {
+	content, err := util.ReadFile(wfs, p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	out, changed, err := SetImage(content, image)
+	if err != nil {
+		// A commit broke the file; leave it to whoever did.
+		return nil
+	}
+	if !changed {
+		return nil
+	}
+	return util.WriteFile(wfs, p, out, 0o644)
 }
 
 // Commit clones repoURL, applies edit, and when the worktree changed commits
@@ -124,14 +238,21 @@ func RemoveFile(path string) Edit {
 	}
 }
 
-// change is the clone-edit-commit-push cycle behind Seed and Commit. The
-// clone lives in memory: the sample is small, and nothing is left on disk
-// when a scenario is interrupted.
+// change is the clone-edit-commit-push cycle behind Commit. The clone
+// lives in memory: the sample is small, and nothing is left on disk when a
+// scenario is interrupted.
 func change(ctx context.Context, repoURL, message string, sig *object.Signature, edit Edit) (string, error) {
 	repo, err := open(ctx, repoURL)
 	if err != nil {
 		return "", err
 	}
+	return commitPush(ctx, repo, repoURL, message, sig, edit)
+}
+
+// commitPush applies edit to repo's worktree and, when that changed
+// anything, commits and pushes main. It returns the new head, or the
+// unchanged one.
+func commitPush(ctx context.Context, repo *git.Repository, repoURL, message string, sig *object.Signature, edit Edit) (string, error) {
 	wt, err := repo.Worktree()
 	if err != nil {
 		return "", err

@@ -25,11 +25,11 @@ import (
 )
 
 func TestFiles(t *testing.T) {
-	a, err := Files([]string{"spoke-b", "spoke-a", "spoke-a"})
+	a, err := Files([]string{"spoke-b", "spoke-a", "spoke-a"}, Workload{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Files([]string{"spoke-a", "spoke-b"})
+	b, err := Files([]string{"spoke-a", "spoke-b"}, Workload{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("paths = %v, want %v", got, want)
 	}
 	for _, bad := range []string{"", "Spoke", "a/b", "../x", "-a", strings.Repeat("a", 64)} {
-		if _, err := Files([]string{bad}); err == nil {
+		if _, err := Files([]string{bad}, Workload{}); err == nil {
 			t.Errorf("Files(%q) accepted an invalid spoke name", bad)
 		}
 	}
@@ -65,7 +65,7 @@ func TestFiles(t *testing.T) {
 	if err := sigsyaml.UnmarshalStrict(a[PlainDeployment], &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Name != AppName || *d.Spec.Replicas != Replicas || d.Spec.Template.Spec.Containers[0].Image != Image {
+	if d.Name != AppName || *d.Spec.Replicas != Replicas || d.Spec.Template.Spec.Containers[0].Image != DefaultImage {
 		t.Fatalf("deployment = %s replicas %d image %s", d.Name, *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
 	}
 	docs := strings.Split(string(a[PlainConfigAndService]), "\n---\n")
@@ -85,7 +85,7 @@ func TestFiles(t *testing.T) {
 // TestKustomizeRenders builds the base and every overlay with Kustomize, the
 // way the sync engine will.
 func TestKustomizeRenders(t *testing.T) {
-	files, err := Files([]string{"east", "west"})
+	files, err := Files([]string{"east", "west"}, Workload{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +134,8 @@ func TestKustomizeRenders(t *testing.T) {
 					t.Errorf("%s: spoke label leaked into the immutable selector", spoke)
 				}
 			case "ConfigMap":
-				if data, _ := r.GetDataMap()["VARIANT"]; data != spoke {
-					t.Errorf("%s ConfigMap VARIANT = %q", spoke, data)
+				if data := r.GetDataMap(); data["VARIANT"] != spoke || data[ClusterEnv] != spoke {
+					t.Errorf("%s ConfigMap VARIANT = %q, %s = %q", spoke, data["VARIANT"], ClusterEnv, data[ClusterEnv])
 				}
 			}
 		}
@@ -147,7 +147,7 @@ func TestKustomizeRenders(t *testing.T) {
 }
 
 func TestSetReplicas(t *testing.T) {
-	src := []byte("# the web tier\n" + deployment)
+	src := []byte("# the web tier\n" + deployment(TetherWorkload("")))
 	out, err := SetReplicas(src, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestSetReplicas(t *testing.T) {
 	if err := sigsyaml.UnmarshalStrict(out, &d); err != nil {
 		t.Fatal(err)
 	}
-	if *d.Spec.Replicas != 5 || d.Spec.Template.Spec.Containers[0].Image != Image {
+	if *d.Spec.Replicas != 5 || d.Spec.Template.Spec.Containers[0].Image != DefaultImage {
 		t.Fatalf("after SetReplicas: replicas %d image %s", *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
 	}
 	if !strings.Contains(string(out), "# the web tier") {
@@ -166,7 +166,7 @@ func TestSetReplicas(t *testing.T) {
 		t.Errorf("SetReplicas changed %d lines, want 1:\n%s", diff, out)
 	}
 
-	multi := []byte(configMap("x") + "---\n" + deployment)
+	multi := []byte(configMap("x") + "---\n" + deployment(NginxWorkload))
 	out, err = SetReplicas(multi, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -228,11 +228,11 @@ func TestSeedAndCommit(t *testing.T) {
 		pushes = 0
 		url := gitserver.URL(hs.URL, name)
 		spokes := []string{"spoke-1", "spoke-2"}
-		first, err := Seed(ctx, url, spokes, "Workbench <wb@tether.dev>")
+		first, err := Seed(ctx, url, spokes, Workload{}, "Workbench <wb@tether.dev>")
 		if err != nil {
 			t.Fatalf("seed %s: %v", name, err)
 		}
-		want, _ := Files(spokes)
+		want, _ := Files(spokes, Workload{})
 		tree, head := checkout(t, url)
 		if head.Hash.String() != first || head.Author.Email != "wb@tether.dev" {
 			t.Fatalf("head = %s by %s, want %s", head.Hash, head.Author.Email, first)
@@ -245,7 +245,7 @@ func TestSeedAndCommit(t *testing.T) {
 			t.Fatalf("%d push events after seeding, want 1", pushes)
 		}
 
-		again, err := Seed(ctx, url, []string{"spoke-2", "spoke-1"}, "")
+		again, err := Seed(ctx, url, []string{"spoke-2", "spoke-1"}, Workload{}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,11 +283,11 @@ func TestSeedAndCommit(t *testing.T) {
 
 		// Seeding restores the sample: broken file gone, spoke-2's overlay
 		// dropped, the other files back to their seeded content.
-		restored, err := Seed(ctx, url, []string{"spoke-1"}, "")
+		restored, err := Seed(ctx, url, []string{"spoke-1"}, Workload{}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ = Files([]string{"spoke-1"})
+		want, _ = Files([]string{"spoke-1"}, Workload{})
 		tree, head = checkout(t, url)
 		if restored == broken || head.Hash.String() != restored || !equalTrees(tree, want) {
 			t.Fatalf("after re-seed: head %s, files %v", head.Hash, sortedKeys(tree))

@@ -35,6 +35,9 @@ type Env struct {
 	CA       *pki.CA
 	Log      *slog.Logger
 	Progress progress.Reporter
+	// NodeImage is the node image the user asked for (kind only; --node-image
+	// or kind.nodeImage in tether.yaml). Empty lets the provider choose.
+	NodeImage string
 }
 
 // Provider is one source of clusters.
@@ -54,4 +57,13 @@ type Provider interface {
 	// Problems lists what the provider knows is wrong with a cluster, e.g. a
 	// dead process. The workbench adds API-level checks of its own.
 	Problems(ctx context.Context, c state.Cluster) []string
+}
+
+// Sweeper is a provider that can find clusters of this workbench that the
+// record lacks, e.g. ones an interrupted `tether up` left half-made, because
+// their names say which workbench they belong to.
+type Sweeper interface {
+	// Sweep deletes every cluster of the workbench whose name is not in
+	// keep, recorded or not, and returns the names it deleted.
+	Sweep(ctx context.Context, keep []string) ([]string, error)
 }

@@ -17,9 +17,12 @@ const Version = 1
 
 // File is the on-disk record of one workbench.
 type File struct {
-	Version  int       `json:"version"`
-	Provider string    `json:"provider"`
-	Clusters []Cluster `json:"clusters"`
+	Version  int    `json:"version"`
+	Provider string `json:"provider"`
+	// KindNodeImage is the node image the user asked for (kind only), so
+	// that spokes added later boot the same image as the hub.
+	KindNodeImage string    `json:"kindNodeImage,omitempty"`
+	Clusters      []Cluster `json:"clusters"`
 }
 
 // Cluster is one hub or spoke.

@@ -49,6 +49,23 @@ var (
 type Tool struct {
 	Name    string // binary name in the cache
 	Package string // import path of its main package
+	// LDFlags stamps the version: Kubernetes binaries built from the module
+	// report v0.0.0-master otherwise, and kubeadm and the kubelet compare
+	// versions with the API server's.
+	LDFlags string
+}
+
+// KubernetesLDFlags are the -X flags Kubernetes' own release build sets, so
+// binaries built from the pinned module report KubernetesVersion.
+func KubernetesLDFlags() string {
+	var b strings.Builder
+	b.WriteString("-s -w")
+	major, minor := "1", strings.Split(strings.TrimPrefix(KubernetesVersion, "v"), ".")[1]
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		fmt.Fprintf(&b, " -X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean -X %s.buildDate=2026-01-01T00:00:00Z",
+			pkg, KubernetesVersion, pkg, major, pkg, minor, pkg, pkg)
+	}
+	return b.String()
 }
 
 // Install is a program built with `go install pkg@version`.
@@ -91,9 +108,9 @@ func NewBuilder(cacheDir string, p progress.Reporter) *Builder {
 		Sum:      toolsSum,
 		Tools: []Tool{
 			{Name: "etcd", Package: "go.etcd.io/etcd/server/v3"},
-			{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver"},
-			{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager"},
-			{Name: "kube-scheduler", Package: "k8s.io/kubernetes/cmd/kube-scheduler"},
+			{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver", LDFlags: KubernetesLDFlags()},
+			{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager", LDFlags: KubernetesLDFlags()},
+			{Name: "kube-scheduler", Package: "k8s.io/kubernetes/cmd/kube-scheduler", LDFlags: KubernetesLDFlags()},
 		},
 		Installs: []Install{{Name: "kwok", Package: KwokModule + "/cmd/kwok", Version: KwokVersion}},
 		Finish:   writeKwokStages,
@@ -107,12 +124,12 @@ func (b *Builder) Key() string {
 	h.Write(b.Mod)
 	h.Write(b.Sum)
 	for _, t := range b.Tools {
-		fmt.Fprintf(h, "tool %s %s\n", t.Name, t.Package)
+		fmt.Fprintf(h, "tool %s %s %s\n", t.Name, t.Package, t.LDFlags)
 	}
 	for _, i := range b.Installs {
 		fmt.Fprintf(h, "install %s %s@%s\n", i.Name, i.Package, i.Version)
 	}
-	fmt.Fprintf(h, "%s/%s\n", runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(h, "%s/%s static\n", runtime.GOOS, runtime.GOARCH)
 	return KubernetesVersion + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -180,7 +197,11 @@ func (b *Builder) build(ctx context.Context, goBin, dir string) error {
 	for _, t := range b.Tools {
 		step := r.Start(fmt.Sprintf("build %s %s from source (cached after the first run)", t.Name, versionOf(t.Name)))
 		total := countDeps(ctx, goBin, src, t.Package)
-		err := runGo(ctx, goBin, src, logFile, step, total, "build", "-v", "-o", filepath.Join(staging, t.Name), t.Package)
+		args := []string{"build", "-v", "-trimpath", "-o", filepath.Join(staging, t.Name)}
+		if t.LDFlags != "" {
+			args = append(args, "-ldflags", t.LDFlags)
+		}
+		err := runGo(ctx, goBin, src, logFile, step, total, append(args, t.Package)...)
 		step.Done(err)
 		if err != nil {
 			return buildError(t.Name, logPath, err)
@@ -226,7 +247,8 @@ func versionOf(name string) string {
 		return EtcdVersion
 	case "kwok":
 		return KwokVersion
-	case "kube-apiserver", "kube-controller-manager", "kube-scheduler":
+	}
+	if strings.HasPrefix(name, "kube") {
 		return KubernetesVersion
 	}
 	return ""
@@ -327,7 +349,9 @@ func runGoEnv(ctx context.Context, goBin, dir string, env []string, log io.Write
 }
 
 func goEnv(extra []string) []string {
-	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	// Static binaries (no cgo) run as they are in the kind node's images,
+	// which carry nothing but the binary.
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "CGO_ENABLED=0")
 	return append(env, extra...)
 }
 

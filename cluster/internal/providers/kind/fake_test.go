@@ -8,10 +8,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
+	"github.com/tether-dev/tether/cluster/internal/providers/kind/nodeimage"
 	"github.com/tether-dev/tether/cluster/progress"
 )
 
@@ -25,6 +28,11 @@ type fakeLib struct {
 	deleteErr  error
 	creates    []fakeCreate
 	deletes    [][2]string
+	// unfinished clusters have node containers but no kubeconfig yet, as
+	// a create interrupted before kubeadm ran leaves them.
+	unfinished map[string]bool
+	// onCreate, when set, runs at the start of Create.
+	onCreate func(name string, req createRequest)
 }
 
 type fakeCreate struct {
@@ -33,13 +41,17 @@ type fakeCreate struct {
 }
 
 func newFakeLib() *fakeLib {
-	return &fakeLib{nodes: map[string][]nodes.Node{}, kubeconfig: map[string]string{}}
+	return &fakeLib{nodes: map[string][]nodes.Node{}, kubeconfig: map[string]string{}, unfinished: map[string]bool{}}
 }
 
 func (f *fakeLib) Create(name string, req createRequest) error {
+	if f.onCreate != nil {
+		f.onCreate(name, req)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.creates = append(f.creates, fakeCreate{name, req})
+	delete(f.unfinished, name)
 	f.clusters = append(f.clusters, name) // a failed create leaves a half-made cluster
 	return f.createErr
 }
@@ -59,10 +71,16 @@ func (f *fakeLib) KubeConfig(name string, internal bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	kc, ok := f.kubeconfig[fmt.Sprintf("%s/%t", name, internal)]
-	if !ok {
+	if !ok || f.unfinished[name] {
 		return "", fmt.Errorf("no kubeconfig for %s", name)
 	}
 	return kc, nil
+}
+
+func (f *fakeLib) createCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.creates)
 }
 
 func (f *fakeLib) ListInternalNodes(name string) ([]nodes.Node, error) {
@@ -168,8 +186,23 @@ type fakeRunner struct {
 	mu      sync.Mutex
 	answers map[string]fakeAnswer
 	calls   []string
-	// deadlines records whether each call's context had a deadline.
+	// deadlines records whether each call's context had a deadline, and
+	// budgets how long it had left.
 	deadlines []bool
+	budgets   []time.Duration
+}
+
+// callsWith returns the calls starting with prefix.
+func (r *fakeRunner) callsWith(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 type fakeAnswer struct {
@@ -182,8 +215,13 @@ func (r *fakeRunner) run(ctx context.Context, name string, args ...string) ([]by
 	defer r.mu.Unlock()
 	cmd := strings.Join(append([]string{name}, args...), " ")
 	r.calls = append(r.calls, cmd)
-	_, has := ctx.Deadline()
+	dl, has := ctx.Deadline()
 	r.deadlines = append(r.deadlines, has)
+	if has {
+		r.budgets = append(r.budgets, time.Until(dl))
+	} else {
+		r.budgets = append(r.budgets, 0)
+	}
 	a, ok := r.answers[cmd]
 	if !ok {
 		return nil, []byte("unexpected command"), fmt.Errorf("fake runner: unexpected %q", cmd)
@@ -198,9 +236,10 @@ type fakeProgress struct {
 }
 
 type fakeStep struct {
-	title string
-	done  bool
-	err   error
+	title   string
+	done    bool
+	err     error
+	updates []string
 }
 
 func (p *fakeProgress) Start(title string) progress.Step {
@@ -211,5 +250,52 @@ func (p *fakeProgress) Start(title string) progress.Step {
 	return s
 }
 
-func (s *fakeStep) Update(string)  {}
-func (s *fakeStep) Done(err error) { s.done, s.err = true, err }
+func (s *fakeStep) Update(d string) { s.updates = append(s.updates, d) }
+func (s *fakeStep) Done(err error)  { s.done, s.err = true, err }
+
+// step returns the step whose title starts with prefix, or nil.
+func (p *fakeProgress) step(prefix string) *fakeStep {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.steps {
+		if strings.HasPrefix(s.title, prefix) {
+			return s
+		}
+	}
+	return nil
+}
+
+func (p *fakeProgress) titles() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, s := range p.steps {
+		out = append(out, s.title)
+	}
+	return out
+}
+
+// fakeImages is tether's offline node image.
+type fakeImages struct {
+	present  bool
+	canBuild error
+	buildErr error
+	ensures  atomic.Int32
+	opts     nodeimage.Options
+}
+
+const fakeTetherImage = nodeimage.Repository + ":v1.37.2-0123abcd"
+
+func (i *fakeImages) Ref() string                  { return fakeTetherImage }
+func (i *fakeImages) Present(context.Context) bool { return i.present }
+func (i *fakeImages) CanBuild() error              { return i.canBuild }
+func (i *fakeImages) Ensure(ctx context.Context, opts nodeimage.Options) (string, error) {
+	i.ensures.Add(1)
+	i.opts = opts
+	// Long enough for parallel creates to pile up behind the build.
+	time.Sleep(20 * time.Millisecond)
+	if i.buildErr != nil {
+		return "", i.buildErr
+	}
+	return fakeTetherImage, nil
+}

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,31 +50,70 @@ type fixture struct {
 	lib    *fakeLib
 	run    *fakeRunner
 	prog   *fakeProgress
+	images *fakeImages
+	ready  *fakeReadyz
 	state  string
 	node   *fakeNode
 	clock  time.Time
 	kindNm string
 }
 
+// fakeReadyz fails with errs in turn, then answers ok.
+type fakeReadyz struct {
+	mu    sync.Mutex
+	errs  []error
+	never error // when set, every call fails with it
+	calls int
+}
+
+func (r *fakeReadyz) check(ctx context.Context, kubeconfig []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.never != nil {
+		return r.never
+	}
+	if len(r.errs) > 0 {
+		err := r.errs[0]
+		r.errs = r.errs[1:]
+		return err
+	}
+	return nil
+}
+
+func (r *fakeReadyz) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
 // newFixture makes a provider over a fake kind in which creating the
-// cluster "tether-<name>" gives a control-plane node at 172.18.0.2.
+// cluster "tether-<id>-<name>" gives a control-plane node at 172.18.0.2,
+// and in which Docker has kind's default node image.
 func newFixture(t *testing.T, name string) *fixture {
 	t.Helper()
-	kindName := ClusterName(name)
+	dir := t.TempDir()
 	lib := newFakeLib()
+	run := &fakeRunner{answers: map[string]fakeAnswer{
+		"docker image inspect --format {{.Id}} " + NodeImage: {stdout: "sha256:0123\n"},
+	}}
+	prog := &fakeProgress{}
+	p := newProvider(providers.Env{StateDir: dir, CacheDir: filepath.Join(dir, "cache"), Progress: prog}, lib, run.run)
+	images := &fakeImages{}
+	p.images = images
+	ready := &fakeReadyz{}
+	p.readyz = ready.check
+	p.pollEvery = time.Millisecond
+	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return clock }
+
+	kindName := p.ClusterName(name)
 	node := &fakeNode{name: kindName + "-control-plane", role: "control-plane", ipv4: "172.18.0.2"}
 	lib.nodes[kindName] = []nodes.Node{node}
 	lib.kubeconfig[kindName+"/false"] = kubeconfigFor(kindName, 6444)
 	lib.kubeconfig[kindName+"/true"] = strings.ReplaceAll(kubeconfigFor(kindName, 6443), "127.0.0.1", node.name)
-	run := &fakeRunner{answers: map[string]fakeAnswer{
-		"docker inspect --format {{.State.Running}} " + node.name: {stdout: "true\n"},
-	}}
-	prog := &fakeProgress{}
-	dir := t.TempDir()
-	p := newProvider(providers.Env{StateDir: dir, Progress: prog}, lib, run.run)
-	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	p.now = func() time.Time { return clock }
-	return &fixture{p: p, lib: lib, run: run, prog: prog, state: dir, node: node, clock: clock, kindNm: kindName}
+	run.answers["docker inspect --format {{.State.Running}} "+node.name] = fakeAnswer{stdout: "true\n"}
+	return &fixture{p: p, lib: lib, run: run, prog: prog, images: images, ready: ready, state: dir, node: node, clock: clock, kindNm: kindName}
 }
 
 func TestName(t *testing.T) {
@@ -101,10 +143,10 @@ func TestEnsureCreates(t *testing.T) {
 			}
 			c := f.lib.creates[0]
 			dir := filepath.Join(f.state, "clusters", "hub")
-			if c.name != "tether-hub" {
-				t.Errorf("created %q, want tether-hub", c.name)
+			if c.name != f.kindNm || !regexp.MustCompile(`^tether-[0-9a-f]{6}-hub$`).MatchString(c.name) {
+				t.Errorf("created %q, want tether-<6 hex digits>-hub", c.name)
 			}
-			checkConfig(t, c.req.Config, "tether-hub", tt.wantPort)
+			checkConfig(t, c.req.Config, f.kindNm, tt.wantPort, NodeImage)
 			if c.req.Image != NodeImage || !strings.HasPrefix(NodeImage, "kindest/node:v1.37.") {
 				t.Errorf("image %q, want kind's default v1.37 image %q", c.req.Image, NodeImage)
 			}
@@ -119,21 +161,24 @@ func TestEnsureCreates(t *testing.T) {
 				Role:             providers.RoleHub,
 				Provider:         "kind",
 				Endpoint:         "https://127.0.0.1:6444",
-				InternalEndpoint: "https://172.18.0.2:6443",
+				InternalEndpoint: "https://" + f.kindNm + "-control-plane:6443",
 				Kubeconfig:       filepath.Join(dir, "admin.kubeconfig"),
 				Dir:              dir,
 				Created:          f.clock,
 			}
 			checkCluster(t, got, want)
-			checkAdminKubeconfig(t, want.Kubeconfig, f.lib.kubeconfig["tether-hub/false"])
-			if len(f.prog.steps) != 1 || f.prog.steps[0].title != "create kind cluster tether-hub" || !f.prog.steps[0].done || f.prog.steps[0].err != nil {
-				t.Errorf("progress steps = %+v, want one finished step 'create kind cluster tether-hub'", f.prog.steps)
+			checkAdminKubeconfig(t, want.Kubeconfig, f.lib.kubeconfig[f.kindNm+"/false"])
+			if len(f.prog.steps) != 1 || f.prog.steps[0].title != "create kind cluster "+f.kindNm || !f.prog.steps[0].done || f.prog.steps[0].err != nil {
+				t.Errorf("progress steps = %q, want one finished step 'create kind cluster %s'", f.prog.titles(), f.kindNm)
+			}
+			if pulls := f.run.callsWith("docker pull"); len(pulls) != 0 {
+				t.Errorf("pulled %q although Docker has kind's node image", pulls)
 			}
 		})
 	}
 }
 
-func checkConfig(t *testing.T, cfg *v1alpha4.Cluster, name string, port int32) {
+func checkConfig(t *testing.T, cfg *v1alpha4.Cluster, name string, port int32, image string) {
 	t.Helper()
 	if cfg == nil {
 		t.Fatal("no kind config passed")
@@ -144,8 +189,14 @@ func checkConfig(t *testing.T, cfg *v1alpha4.Cluster, name string, port int32) {
 	if cfg.APIVersion != "kind.x-k8s.io/v1alpha4" || cfg.Kind != "Cluster" {
 		t.Errorf("config type %+v", cfg.TypeMeta)
 	}
-	if len(cfg.Nodes) != 1 || cfg.Nodes[0].Role != v1alpha4.ControlPlaneRole || cfg.Nodes[0].Image != NodeImage {
-		t.Errorf("config nodes %+v, want one control-plane node on %s", cfg.Nodes, NodeImage)
+	if len(cfg.Nodes) != 1 || cfg.Nodes[0].Role != v1alpha4.ControlPlaneRole || cfg.Nodes[0].Image != image {
+		t.Errorf("config nodes %+v, want one control-plane node on %s", cfg.Nodes, image)
+	}
+	if !slices.Contains(cfg.KubeadmConfigPatches, kubeletNoFailCgroupV1) {
+		t.Errorf("kubeadm patches %q lack failCgroupV1: false", cfg.KubeadmConfigPatches)
+	}
+	if got, want := cfg.Networking.DisableDefaultCNI, strings.HasPrefix(image, "tether.local/kind-node:"); got != want {
+		t.Errorf("disableDefaultCNI = %v on %s, want %v (only tether's image brings its own CNI)", got, image, want)
 	}
 	if cfg.Networking.APIServerAddress != "127.0.0.1" {
 		t.Errorf("API server address %q, want 127.0.0.1", cfg.Networking.APIServerAddress)
@@ -186,7 +237,7 @@ func checkAdminKubeconfig(t *testing.T, path, want string) {
 
 func TestEnsureReattaches(t *testing.T) {
 	f := newFixture(t, "spoke1")
-	f.lib.clusters = []string{"tether-spoke1", "someone-elses"}
+	f.lib.clusters = []string{f.kindNm, "someone-elses"}
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	prev := &state.Cluster{Name: "spoke1", Role: providers.RoleSpoke, Provider: "kind", Created: created}
 
@@ -203,32 +254,130 @@ func TestEnsureReattaches(t *testing.T) {
 		Role:             providers.RoleSpoke,
 		Provider:         "kind",
 		Endpoint:         "https://127.0.0.1:6444",
-		InternalEndpoint: "https://172.18.0.2:6443",
+		InternalEndpoint: "https://" + f.kindNm + "-control-plane:6443",
 		Kubeconfig:       filepath.Join(dir, "admin.kubeconfig"),
 		Dir:              dir,
 		Created:          created,
 	})
 	for _, c := range f.run.calls {
-		if strings.HasPrefix(c, "docker start") {
-			t.Errorf("started a running node: %q", c)
+		if strings.HasPrefix(c, "docker start") || strings.HasPrefix(c, "docker pull") {
+			t.Errorf("reattaching ran %q", c)
 		}
+	}
+	if f.ready.count() != 1 {
+		t.Errorf("/readyz asked %d times, want once", f.ready.count())
+	}
+	if titles := f.prog.titles(); len(titles) != 0 {
+		t.Errorf("reattaching to a ready cluster showed steps %q, want none", titles)
 	}
 }
 
+// After `docker start`, Ensure waits for /readyz, showing a step that
+// updates, instead of handing back a cluster whose API does not answer yet.
 func TestEnsureStartsStoppedNode(t *testing.T) {
 	f := newFixture(t, "hub")
-	f.lib.clusters = []string{"tether-hub"}
-	f.run.answers["docker inspect --format {{.State.Running}} tether-hub-control-plane"] = fakeAnswer{stdout: "false\n"}
-	f.run.answers["docker start tether-hub-control-plane"] = fakeAnswer{stdout: "tether-hub-control-plane\n"}
+	f.lib.clusters = []string{f.kindNm}
+	cp := f.kindNm + "-control-plane"
+	f.run.answers["docker inspect --format {{.State.Running}} "+cp] = fakeAnswer{stdout: "false\n"}
+	f.run.answers["docker start "+cp] = fakeAnswer{stdout: cp + "\n"}
+	f.ready.errs = []error{errors.New("connection refused"), errors.New("etcd not ready")}
 
-	if _, err := f.p.Ensure(context.Background(), providers.Spec{Name: "hub", Role: providers.RoleHub}, nil); err != nil {
+	if _, err := f.p.Ensure(context.Background(), providers.Spec{Name: "hub", Role: providers.RoleHub}, &state.Cluster{Name: "hub"}); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
-	if !strings.Contains(strings.Join(f.run.calls, "\n"), "docker start tether-hub-control-plane") {
+	if len(f.run.callsWith("docker start "+cp)) != 1 {
 		t.Errorf("stopped node not started; calls: %q", f.run.calls)
 	}
 	if len(f.lib.creates) != 0 {
 		t.Errorf("Create called on an existing cluster")
+	}
+	if n := f.ready.count(); n != 3 {
+		t.Errorf("/readyz asked %d times, want 3 (twice not ready, then ready)", n)
+	}
+	s := f.prog.step("wait for the API server of kind cluster " + f.kindNm)
+	if s == nil || !s.done || s.err != nil {
+		t.Fatalf("steps %q, want a finished 'wait for the API server' step", f.prog.titles())
+	}
+	if len(s.updates) != 2 || !strings.Contains(s.updates[0], "connection refused") || !strings.Contains(s.updates[1], "etcd not ready") {
+		t.Errorf("step updates %q, want one per failed /readyz saying why", s.updates)
+	}
+}
+
+// A recorded cluster whose API server never answers is reported, not
+// deleted: an earlier up finished it, so it may hold the user's work.
+func TestEnsureRecordedClusterNeverReady(t *testing.T) {
+	f := newFixture(t, "hub")
+	f.lib.clusters = []string{f.kindNm}
+	f.p.reattachWait = 30 * time.Millisecond
+	f.ready.never = errors.New("connection refused")
+
+	_, err := f.p.Ensure(context.Background(), providers.Spec{Name: "hub", Role: providers.RoleHub}, &state.Cluster{Name: "hub"})
+	if err == nil {
+		t.Fatal("Ensure succeeded although /readyz never answered")
+	}
+	for _, want := range []string{f.kindNm, "/readyz", "connection refused", "tether down"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if len(f.lib.deletes) != 0 || len(f.lib.creates) != 0 {
+		t.Errorf("deletes %q, creates %d: a recorded cluster was recreated unasked", f.lib.deletes, len(f.lib.creates))
+	}
+}
+
+// A cluster this workbench's name but no record: an up interrupted
+// mid-create left it. Up deletes it, says so, and creates it again.
+func TestEnsureRepairsUnfinishedCluster(t *testing.T) {
+	tests := []struct {
+		name   string
+		set    func(f *fixture)
+		reason string
+	}{
+		{
+			name:   "no kubeconfig yet",
+			set:    func(f *fixture) { f.lib.unfinished[f.kindNm] = true },
+			reason: "read kubeconfig",
+		},
+		{
+			name: "API server never answers",
+			set: func(f *fixture) {
+				f.p.reattachWait = 30 * time.Millisecond
+				f.ready.errs = slices.Repeat([]error{errors.New("connection refused")}, 1000)
+				// Creating it afresh makes it answer.
+				f.lib.onCreate = func(string, createRequest) {
+					f.ready.mu.Lock()
+					f.ready.errs = nil
+					f.ready.mu.Unlock()
+				}
+			},
+			reason: "did not answer /readyz",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "hub")
+			f.lib.clusters = []string{f.kindNm}
+			tt.set(f)
+
+			got, err := f.p.Ensure(context.Background(), providers.Spec{Name: "hub", Role: providers.RoleHub}, nil)
+			if err != nil {
+				t.Fatalf("Ensure: %v", err)
+			}
+			wantDelete := [2]string{f.kindNm, filepath.Join(f.state, "clusters", "hub", "kind.kubeconfig")}
+			if len(f.lib.deletes) != 1 || f.lib.deletes[0] != wantDelete {
+				t.Errorf("deletes %q, want %q", f.lib.deletes, wantDelete)
+			}
+			if len(f.lib.creates) != 1 || f.lib.creates[0].name != f.kindNm {
+				t.Errorf("creates %+v, want %s created again", f.lib.creates, f.kindNm)
+			}
+			s := f.prog.step("kind cluster " + f.kindNm + " was never finished")
+			if s == nil || !s.done || s.err != nil || !strings.Contains(s.title, tt.reason) || !strings.Contains(s.title, "creating it again") {
+				t.Errorf("steps %q, want a finished step saying the cluster was never finished (%s) and is made again", f.prog.titles(), tt.reason)
+			}
+			if got == nil || got.Endpoint != "https://127.0.0.1:6444" {
+				t.Errorf("Ensure = %+v, want the new cluster", got)
+			}
+		})
 	}
 }
 
@@ -238,7 +387,7 @@ func TestEnsureCreateFailureCleansUp(t *testing.T) {
 		deleteErr error
 		wantMsg   string
 	}{
-		{name: "cleanup works", wantMsg: `create kind cluster "tether-hub": node image pull failed`},
+		{name: "cleanup works", wantMsg: `": node image pull failed`},
 		{name: "cleanup fails", deleteErr: errors.New("docker gone"), wantMsg: "run tether down"},
 	}
 	for _, tt := range tests {
@@ -255,10 +404,10 @@ func TestEnsureCreateFailureCleansUp(t *testing.T) {
 			if !errors.Is(err, createErr) {
 				t.Errorf("error %v does not wrap the kind error", err)
 			}
-			if !strings.Contains(err.Error(), `"tether-hub"`) || !strings.Contains(err.Error(), tt.wantMsg) {
+			if !strings.Contains(err.Error(), `create kind cluster "`+f.kindNm+`"`) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("error %q, want it to name the cluster and contain %q", err, tt.wantMsg)
 			}
-			wantDelete := [2]string{"tether-hub", filepath.Join(f.state, "clusters", "hub", "kind.kubeconfig")}
+			wantDelete := [2]string{f.kindNm, filepath.Join(f.state, "clusters", "hub", "kind.kubeconfig")}
 			if len(f.lib.deletes) != 1 || f.lib.deletes[0] != wantDelete {
 				t.Errorf("deletes = %q, want cleanup %q", f.lib.deletes, wantDelete)
 			}
@@ -269,41 +418,44 @@ func TestEnsureCreateFailureCleansUp(t *testing.T) {
 	}
 }
 
+// Spokes reach the hub by its control-plane container's name, which
+// survives a restart in which Docker hands out another IP.
 func TestEnsureInternalEndpoint(t *testing.T) {
 	tests := []struct {
 		name    string
-		nodes   []nodes.Node
+		nodes   func(kindName string) []nodes.Node
 		want    string
 		wantErr string
 	}{
 		{
-			name:  "control-plane node IP",
-			nodes: []nodes.Node{&fakeNode{name: "tether-hub-control-plane", role: "control-plane", ipv4: "172.18.0.5"}},
-			want:  "https://172.18.0.5:6443",
+			name: "control-plane container name",
+			nodes: func(k string) []nodes.Node {
+				return []nodes.Node{&fakeNode{name: k + "-control-plane", role: "control-plane", ipv4: "172.18.0.5"}}
+			},
+			want: "-control-plane:6443",
 		},
 		{
 			name: "control plane among workers",
-			nodes: []nodes.Node{
-				&fakeNode{name: "tether-hub-worker", role: "worker", ipv4: "172.18.0.7"},
-				&fakeNode{name: "tether-hub-control-plane", role: "control-plane", ipv4: "172.18.0.6"},
+			nodes: func(k string) []nodes.Node {
+				return []nodes.Node{
+					&fakeNode{name: k + "-worker", role: "worker", ipv4: "172.18.0.7"},
+					&fakeNode{name: k + "-control-plane", role: "control-plane", ipv4: "172.18.0.6"},
+				}
 			},
-			want: "https://172.18.0.6:6443",
-		},
-		{
-			name:    "no IPv4",
-			nodes:   []nodes.Node{&fakeNode{name: "tether-hub-control-plane", role: "control-plane"}},
-			wantErr: "no IPv4 address",
+			want: "-control-plane:6443",
 		},
 		{
 			name:    "no nodes",
+			nodes:   func(string) []nodes.Node { return nil },
 			wantErr: "has no nodes",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "hub")
-			f.lib.nodes["tether-hub"] = tt.nodes
-			for _, n := range tt.nodes {
+			ns := tt.nodes(f.kindNm)
+			f.lib.nodes[f.kindNm] = ns
+			for _, n := range ns {
 				f.run.answers["docker inspect --format {{.State.Running}} "+n.String()] = fakeAnswer{stdout: "true"}
 			}
 			got, err := f.p.Ensure(context.Background(), providers.Spec{Name: "hub", Role: providers.RoleHub}, nil)
@@ -316,8 +468,8 @@ func TestEnsureInternalEndpoint(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Ensure: %v", err)
 			}
-			if got.InternalEndpoint != tt.want {
-				t.Errorf("InternalEndpoint %q, want %q", got.InternalEndpoint, tt.want)
+			if want := "https://" + f.kindNm + tt.want; got.InternalEndpoint != want {
+				t.Errorf("InternalEndpoint %q, want %q", got.InternalEndpoint, want)
 			}
 		})
 	}
@@ -403,7 +555,7 @@ func TestDelete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "hub")
 			if tt.exists {
-				f.lib.clusters = []string{"tether-hub"}
+				f.lib.clusters = []string{f.kindNm}
 			}
 			dir := filepath.Join(f.state, "clusters", "hub")
 			if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -423,7 +575,7 @@ func TestDelete(t *testing.T) {
 				t.Errorf("kind Delete called %d times, want %d", len(f.lib.deletes), tt.wantDeletes)
 			}
 			if tt.exists {
-				want := [2]string{"tether-hub", filepath.Join(dir, "kind.kubeconfig")}
+				want := [2]string{f.kindNm, filepath.Join(dir, "kind.kubeconfig")}
 				if f.lib.deletes[0] != want {
 					t.Errorf("kind Delete%q, want %q", f.lib.deletes[0], want)
 				}
@@ -450,19 +602,23 @@ func TestProblems(t *testing.T) {
 		want    []string
 	}{
 		{name: "healthy", exists: true, running: "true"},
-		{name: "gone", want: []string{"kind cluster tether-hub no longer exists (run tether up)"}},
-		{name: "stopped", exists: true, running: "false", want: []string{"node container tether-hub-control-plane is not running (run tether up)"}},
+		{name: "gone", want: []string{"kind cluster %s no longer exists (run tether up)"}},
+		{name: "stopped", exists: true, running: "false", want: []string{"node container %s-control-plane is not running (run tether up)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "hub")
 			if tt.exists {
-				f.lib.clusters = []string{"tether-hub"}
+				f.lib.clusters = []string{f.kindNm}
 			}
-			f.run.answers["docker inspect --format {{.State.Running}} tether-hub-control-plane"] = fakeAnswer{stdout: tt.running + "\n"}
+			f.run.answers["docker inspect --format {{.State.Running}} "+f.kindNm+"-control-plane"] = fakeAnswer{stdout: tt.running + "\n"}
 			got := f.p.Problems(context.Background(), state.Cluster{Name: "hub", Provider: "kind"})
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) || len(got) != len(tt.want) {
-				t.Errorf("Problems = %q, want %q", got, tt.want)
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, fmt.Sprintf(w, f.kindNm))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != len(want) {
+				t.Errorf("Problems = %q, want %q", got, want)
 			}
 		})
 	}
@@ -470,8 +626,8 @@ func TestProblems(t *testing.T) {
 
 func TestLoadImageArchive(t *testing.T) {
 	f := newFixture(t, "hub")
-	worker := &fakeNode{name: "tether-hub-worker", role: "worker", ipv4: "172.18.0.3"}
-	f.lib.nodes["tether-hub"] = append(f.lib.nodes["tether-hub"], worker)
+	worker := &fakeNode{name: f.kindNm + "-worker", role: "worker", ipv4: "172.18.0.3"}
+	f.lib.nodes[f.kindNm] = append(f.lib.nodes[f.kindNm], worker)
 	archive := filepath.Join(t.TempDir(), "image.tar")
 	content := []byte("an OCI image tarball")
 	if err := os.WriteFile(archive, content, 0o600); err != nil {
@@ -509,7 +665,7 @@ func TestLoadImageArchiveErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := f.p.LoadImageArchive(context.Background(), "hub", archive)
-		if err == nil || !strings.Contains(err.Error(), "node tether-hub-control-plane") {
+		if err == nil || !strings.Contains(err.Error(), "node "+f.kindNm+"-control-plane") {
 			t.Fatalf("error %v, want it to name the node", err)
 		}
 	})
@@ -531,10 +687,10 @@ func TestInternalKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InternalKubeconfig: %v", err)
 	}
-	if !strings.Contains(string(got), "server: https://tether-hub-control-plane:6443") {
+	if !strings.Contains(string(got), "server: https://"+f.kindNm+"-control-plane:6443") {
 		t.Errorf("internal kubeconfig %s does not point at the control-plane container", got)
 	}
-	if _, err := f.p.InternalKubeconfig("nope"); err == nil || !strings.Contains(err.Error(), `"tether-nope"`) {
+	if _, err := f.p.InternalKubeconfig("nope"); err == nil || !strings.Contains(err.Error(), `"`+f.p.ClusterName("nope")+`"`) {
 		t.Errorf("error %v, want it to name the cluster", err)
 	}
 }

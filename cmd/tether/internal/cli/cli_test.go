@@ -85,6 +85,11 @@ func TestUpRejectsBadInput(t *testing.T) {
 		{"config with unknown field", []string{"up", "--config", badConfig}, []string{badConfig, "spokess"}},
 		{"missing config", []string{"up", "--config", badConfig + ".missing"}, []string{badConfig + ".missing"}},
 		{"arguments", []string{"up", "extra"}, []string{"extra"}},
+		{"node image on embedded", []string{"up", "--provider", "embedded", "--node-image", "kindest/node:v1.37.0"}, []string{"--node-image", "kind provider", "embedded"}},
+		{"node image not a reference", []string{"up", "--node-image", "Not An Image"}, []string{`"Not An Image" is not an image reference`}},
+		{"prepare: node image on embedded", []string{"prepare", "--provider", "embedded", "--node-image", "kindest/node:v1.37.0"}, []string{"--node-image is for --provider kind"}},
+		{"prepare: node image not a reference", []string{"prepare", "--node-image", "Not An Image"}, []string{"not an image reference"}},
+		{"prepare: unknown provider", []string{"prepare", "--provider", "existing"}, []string{`--provider "existing"`, "embedded", "kind"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,7 +173,8 @@ func TestDoctor(t *testing.T) {
 	// The real Docker check runs; with no engine here it fails fast and
 	// the embedded provider (the go command runs this test) is usable.
 	out, _, err := e.run(t, "doctor")
-	all := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	// Warnings under a provider are indented; the provider lines are not.
+	all := slices.DeleteFunc(strings.Split(strings.TrimRight(out, "\n"), "\n"), func(l string) bool { return strings.HasPrefix(l, "    ! ") })
 	machine := slices.Index(all, "machine:")
 	if len(all) < 5 || all[0] != "providers:" || machine != 4 {
 		t.Fatalf("doctor printed no providers section with one line per provider, then the machine checks:\n%s", out)

@@ -23,7 +23,9 @@ func newDoctor(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this machine for what tether and its docs assume, and say what to fix",
-		Long: `doctor says which cluster providers can run here, then checks what the docs
+		Long: `doctor says which cluster providers can run here (for kind: the node image up
+would use or how it would get one, and, marked !, inotify limits and engine
+memory too low for several clusters), then checks what the docs
 (docs/onboarding.md, docs/debugging.md, docs/scenarios.md) assume: the Go
 toolchain, the compiled control plane, free disk space, a writable state
 folder, and the optional tmux and dlv. Each line is ok (✓), a warning (!) or a
@@ -35,19 +37,7 @@ failure (✗) with what to do. It changes nothing.`,
 				return err
 			}
 			fmt.Fprintln(g.out, "providers:")
-			usable := 0
-			for _, c := range wb.Doctor(cmd.Context()) {
-				mark := "✗"
-				if c.OK {
-					mark = "✓"
-					usable++
-				}
-				def := ""
-				if c.Default {
-					def = " (default)"
-				}
-				fmt.Fprintf(g.out, "%s %-9s%s %s\n", mark, c.Provider, def, c.Detail)
-			}
+			usable := printProviders(g.out, wb.Doctor(cmd.Context()))
 			fmt.Fprintln(g.out, "machine:")
 			checks := machineChecks(cmd.Context(), g, wb)
 			failed := printChecks(g.out, checks)
@@ -60,6 +50,27 @@ failure (✗) with what to do. It changes nothing.`,
 			return nil
 		},
 	}
+}
+
+// printProviders prints a line per provider, then that provider's
+// warnings indented below it, and returns how many providers are usable.
+func printProviders(w io.Writer, checks []cluster.Check) (usable int) {
+	for _, c := range checks {
+		mark := "✗"
+		if c.OK {
+			mark = "✓"
+			usable++
+		}
+		def := ""
+		if c.Default {
+			def = " (default)"
+		}
+		fmt.Fprintf(w, "%s %-9s%s %s\n", mark, c.Provider, def, c.Detail)
+		for _, warn := range c.Warnings {
+			fmt.Fprintf(w, "    ! %s\n", warn)
+		}
+	}
+	return usable
 }
 
 // level is a check's verdict.

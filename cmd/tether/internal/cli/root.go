@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,11 +22,13 @@ type globals struct {
 	kubeconfig string
 	verbosity  int
 	out, errw  io.Writer
+	// goos is the operating system up prints addresses for; tests set it.
+	goos string
 }
 
 // New returns the root command writing to out and errw.
 func New(out, errw io.Writer) *cobra.Command {
-	g := &globals{out: out, errw: errw}
+	g := &globals{out: out, errw: errw, goos: runtime.GOOS}
 	root := &cobra.Command{
 		Use:   "tether",
 		Short: "A workbench for the hub-and-spoke GitOps system: clusters, principal, agents, intercepts",

@@ -2,21 +2,25 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/gitops/repo"
+	"github.com/tether-dev/tether/gitops/sample"
 )
 
 // newSample is the UI's "make a change" as a command: a commit to the
-// sample repository that every spoke then syncs.
+// sample repository that every spoke then syncs; and the sample's own
+// server, which its pods run.
 func newSample(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sample",
-		Short: "Change the sample repository the workbench's Applications follow",
+		Short: "The sample application: change its repository, or serve it",
 	}
+	cmd.AddCommand(newSampleServe(g))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "scale <replicas>",
 		Short: "Commit a new replica count for the sample on every spoke, and print the commit",
@@ -49,5 +53,34 @@ the commit reach every spoke with
 			return nil
 		},
 	})
+	return cmd
+}
+
+// newSampleServe is what the sample's pods run (tether's image, args
+// "sample serve --listen :8080").
+func newSampleServe(g *globals) *cobra.Command {
+	var listen, clusterName string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the sample application: GET / says which cluster answered, /healthz is for probes",
+		Long: `serve is the web server the sample's Deployment runs from tether's own image.
+GET / answers with the cluster, pod and node that served the request, read
+from $` + sample.ClusterEnv + ` (each spoke's overlay sets it), $POD_NAME and
+$NODE_NAME (the downward API); GET /healthz answers "ok".`,
+		Example: `  tether sample serve --listen :8080
+  kubectl --context tether-spoke-1 -n sample port-forward svc/web 8080:80 & curl localhost:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info := sample.InfoFromEnv(os.Getenv)
+			if clusterName != "" {
+				info.Cluster = clusterName
+			}
+			return sample.Serve(cmd.Context(), listen, info, g.logger(), func(bound string) {
+				fmt.Fprintf(g.out, "Serving the sample at http://%s/ (Ctrl-C stops)\n", bound)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
+	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster name to report (default $"+sample.ClusterEnv+")")
 	return cmd
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +23,7 @@ type upFlags struct {
 	spokes       int
 	names        []string
 	contexts     []string
+	nodeImage    string
 }
 
 func newUp(g *globals) *cobra.Command {
@@ -75,6 +78,7 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 	fl.IntVar(&f.spokes, "spokes", -1, "number of spokes, named spoke-1 … spoke-N (default 2)")
 	fl.StringArrayVar(&f.names, "spoke", nil, "name of a spoke; repeat for more (overrides --spokes)")
 	fl.StringArrayVar(&f.contexts, "context", nil, "existing provider: <cluster>=<kubeconfig context>; repeat per cluster")
+	fl.StringVar(&f.nodeImage, "node-image", "", "kind provider: node image every node boots, used as is (a local tag works offline); default: tether's offline-built image or kind's default when Docker has one, else kind's pulled, else tether's built offline")
 	return cmd
 }
 
@@ -89,6 +93,9 @@ func (f *upFlags) resolve(cmd *cobra.Command, recorded cluster.Config) (cluster.
 	}
 	if cmd.Flags().Changed("provider") {
 		cfg.Provider = f.provider
+	}
+	if cmd.Flags().Changed("node-image") {
+		cfg.Kind.NodeImage = f.nodeImage
 	}
 	if f.hub != "" {
 		cfg.Hub.Name = f.hub
@@ -138,13 +145,22 @@ func clusterNames(cfg cluster.Config) string {
 }
 
 func printFleet(g *globals, st *fleet.State) {
-	fmt.Fprintf(g.out, "\nGitOps: principal at %s, sample repository %s\n", st.Principal, st.GitURL)
-	if st.PrincipalService != "" {
+	hidden := false
+	if hostReaches(g.goos, st.Provider, st.Principal) && hostReaches(g.goos, st.Provider, st.GitURL) {
+		fmt.Fprintf(g.out, "\nGitOps: principal at %s, sample repository %s\n", st.Principal, st.GitURL)
+	} else {
+		hidden = true
+		fmt.Fprintf(g.out, "\nGitOps: the principal and the sample repository run on the hub, on the kind network\n")
+	}
+	if st.PrincipalService != "" && hostReaches(g.goos, st.Provider, st.PrincipalService) {
 		// What agents dial: intercepting this Service moves them.
 		fmt.Fprintf(g.out, "Agents dial the principal's Service hub/tether-system/tether-principal:8443 at %s\n", st.PrincipalService)
 	}
-	if st.PrincipalServiceHTTP != "" {
+	if st.PrincipalServiceHTTP != "" && hostReaches(g.goos, st.Provider, st.PrincipalServiceHTTP) {
 		fmt.Fprintf(g.out, "The Git server posts pushes to its port 8080 at %s\n", st.PrincipalServiceHTTP)
+	}
+	if hidden {
+		fmt.Fprintln(g.out, kindNetworkNote(g.goos))
 	}
 	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
 	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
@@ -158,14 +174,49 @@ func printUp(g *globals, wb *cluster.Workbench, clusters []cluster.Cluster) {
 	fmt.Fprintf(g.out, "\nThe workbench is up (%s provider).\n\n", clusters[0].Provider)
 	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tROLE\tAPI SERVER\tCONTEXT")
+	hidden := false
 	for _, c := range clusters {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Role, c.Endpoint, c.Context)
+		endpoint := c.Endpoint
+		if !hostReaches(g.goos, c.Provider, endpoint) {
+			endpoint, hidden = "(kind network only)", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Role, endpoint, c.Context)
 	}
 	_ = tw.Flush()
+	if hidden {
+		fmt.Fprintln(g.out, kindNetworkNote(g.goos))
+	}
 	fmt.Fprintf(g.out, "\nKubeconfig: %s\n", wb.KubeconfigPath())
 	fmt.Fprintf(g.out, "State and logs: %s\n", wb.StateDir())
 	last := clusters[len(clusters)-1]
 	fmt.Fprintf(g.out, "\nTry:  kubectl --context %s get nodes\n      tether status\n      tether down\n", last.Context)
+}
+
+// hostReaches reports whether this machine can reach addr (a URL or
+// host:port) of a cluster of the given provider. On Linux the kind network
+// is a bridge on the host, so its addresses are reachable; on macOS and
+// Windows Docker runs in a VM, and only the ports it forwards to loopback
+// are. Other providers' addresses are whatever the user gave or loopback.
+func hostReaches(goos, provider, addr string) bool {
+	if provider != cluster.ProviderKind || (goos != "darwin" && goos != "windows") {
+		return true
+	}
+	host := addr
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		host = u.Hostname()
+	} else if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// kindNetworkNote says why addresses are missing from up's output.
+func kindNetworkNote(goos string) string {
+	return fmt.Sprintf("(Addresses on the kind network are not shown: that network is not routable from this host on %s, where Docker runs in a VM. Use the loopback addresses, the tether-* contexts, or kubectl port-forward.)", goos)
 }
 
 // baseConfig is what `up` and the UI start from: an explicit file, else
