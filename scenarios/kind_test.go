@@ -1,9 +1,13 @@
 package scenarios
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,10 +17,14 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
@@ -24,17 +32,78 @@ import (
 // The cluster scenario on real kind clusters (go tool task e2e:kind). It
 // needs a Docker engine and skips, saying so, where none answers.
 var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
-	var wb *harness.Workbench
+	var (
+		wb            *harness.Workbench
+		volumesBefore []string
+	)
 
 	BeforeAll(func(ctx SpecContext) {
 		if err := cluster.DockerEngineAnswers(ctx); err != nil {
+			if os.Getenv("TETHER_REQUIRE_KIND") != "" {
+				Fail("TETHER_REQUIRE_KIND is set (CI) but no Docker engine answers: " + err.Error())
+			}
 			Skip("kind scenarios need a Docker engine: " + err.Error())
 		}
+		volumesBefore = dockerLines(ctx, "volume", "ls", "-q")
 		wb = newWorkbench()
-		res := wb.Run(ctx, "up", "--provider", "kind", "--spokes", "2")
+		// The node image first, on its own clock: on a machine that
+		// cannot pull kindest/node this builds one (minutes, once).
+		res := wb.Run(ctx, "prepare", "--provider", "kind")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		start := time.Now()
+		res = wb.Run(ctx, "up", "--provider", "kind", "--spokes", "2")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		fmt.Fprintf(GinkgoWriter, "kind up of hub + 2 spokes + the GitOps system: %s\n", time.Since(start).Round(time.Second))
+		Expect(res.Stdout).To(ContainSubstring("Every spoke's sample Application is Synced and Healthy on the hub"))
 		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(5*time.Minute))
-	}, NodeTimeout(20*time.Minute))
+	}, NodeTimeout(45*time.Minute))
+
+	It("serves the sample from tether's own image on every spoke: pods run, answer with their cluster's name, Synced and Healthy on the hub", func(ctx SpecContext) {
+		hubCfg, err := wb.RESTConfig("hub")
+		Expect(err).NotTo(HaveOccurred())
+		hub := dynamic.NewForConfigOrDie(hubCfg)
+		for _, s := range []string{"spoke-1", "spoke-2"} {
+			sync, health, _ := appStatus(ctx, hub, s, fleet.SampleApp)
+			Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}), s)
+			a, err := hub.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, s, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			connected, _, _ := unstructured.NestedBool(a.Object, "status", "connected")
+			Expect(connected).To(BeTrue(), "agent %s", s)
+			cs, err := wb.Client(s)
+			Expect(err).NotTo(HaveOccurred())
+			pods, err := cs.CoreV1().Pods("sample").List(ctx, metav1.ListOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(pods.Items).NotTo(BeEmpty())
+			for _, p := range pods.Items {
+				Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "%s/%s: a real container, not a kwok pod", s, p.Name)
+			}
+			// kube-proxy, CoreDNS and the CNI at work: the API server's
+			// service proxy reaches a pod behind the Service.
+			Eventually(func() (string, error) {
+				b, err := cs.CoreV1().Services("sample").ProxyGet("http", "web", "80", "/", nil).DoRaw(ctx)
+				return string(b), err
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(ContainSubstring(s))
+		}
+	}, SpecTimeout(3*time.Minute))
+
+	It("carries a commit to the sample repository to every spoke", func(ctx SpecContext) {
+		res := wb.Run(ctx, "sample", "scale", "2")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		hubCfg, err := wb.RESTConfig("hub")
+		Expect(err).NotTo(HaveOccurred())
+		hub := dynamic.NewForConfigOrDie(hubCfg)
+		for _, s := range []string{"spoke-1", "spoke-2"} {
+			cs, err := wb.Client(s)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(func(g Gomega) {
+				d, err := cs.AppsV1().Deployments("sample").Get(ctx, "web", metav1.GetOptions{})
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(2), "ready pods of sample/web on %s", s)
+				sync, health, _ := appStatus(ctx, hub, s, fleet.SampleApp)
+				g.Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}))
+			}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+		}
+	}, SpecTimeout(4*time.Minute))
 
 	It("gives every cluster a Ready node behind its tether-* context", func(ctx SpecContext) {
 		for _, c := range []string{"hub", "spoke-1", "spoke-2"} {
@@ -163,14 +232,100 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Eventually(func(g Gomega) {
 			expectNoTrafficAgent(g, ctx, cs, ns)
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
-	}, SpecTimeout(8*time.Minute))
 
-	It("goes down and removes the contexts", func(ctx SpecContext) {
+		By("a personal intercept: only requests carrying its header reach the laptop")
+		withHeader := func(value string) func() (string, error) {
+			return func() (string, error) {
+				req := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces", ns, "services", "echo:80", "proxy", "healthz")
+				if value != "" {
+					req = req.SetHeader("X-Dev", value)
+				}
+				b, err := req.DoRaw(ctx)
+				return strings.TrimSpace(string(b)), err
+			}
+		}
+		personal, err := harness.Start("kind-personal", tetherBin, filepath.Join(tmp, "personal.log"), nil,
+			"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig,
+			"intercept", "start", spoke+"/"+ns+"/echo", "--port", "80", "--to", localAddr, "--header", "X-Dev=alice", "-v")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(personal.Stop)
+		Eventually(personal.Output).WithTimeout(3*time.Minute).Should(ContainSubstring("press Ctrl-C"), func() string { return personal.Output() })
+		Eventually(withHeader("alice")).WithContext(ctx).WithTimeout(20 * time.Second).Should(Equal("local"))
+		Eventually(withHeader("bob")).WithContext(ctx).WithTimeout(10 * time.Second).Should(Equal("ok"))
+		Expect(withHeader("")()).To(Equal("ok"), "a request without the header goes to the original pod")
+
+		By("the workbench is SIGKILLed: the traffic-agent's Lease runs out and the Service fails open to the original")
+		personal.Kill()
+		killed := time.Now()
+		Eventually(func(g Gomega) {
+			svc, err := cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(svc.Spec).To(Equal(orig.Spec))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "Service restored %s after SIGKILL\n", time.Since(killed).Round(time.Millisecond))
+		Eventually(withHeader("alice")).WithContext(ctx).WithTimeout(20 * time.Second).Should(Equal("ok"))
+		Eventually(func(g Gomega) {
+			expectNoTrafficAgent(g, ctx, cs, ns)
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+	}, SpecTimeout(10*time.Minute))
+
+	It("does nothing on a second up: same node containers, same commits", func(ctx SpecContext) {
+		started := func() []string {
+			return dockerLines(ctx, "ps", "--filter", "label=io.x-k8s.kind.cluster", "--format", "{{.Names}} {{.CreatedAt}}")
+		}
+		hubCfg, err := wb.RESTConfig("hub")
+		Expect(err).NotTo(HaveOccurred())
+		hub := dynamic.NewForConfigOrDie(hubCfg)
+		_, _, rev := appStatus(ctx, hub, "spoke-1", fleet.SampleApp)
+		before := started()
+		res := wb.Run(ctx, "up")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(started()).To(Equal(before), "up again must reattach, not recreate")
+		_, _, after := appStatus(ctx, hub, "spoke-1", fleet.SampleApp)
+		Expect(after).To(Equal(rev), "up again must not re-seed the sample repository (the scale commit stays)")
+	}, SpecTimeout(10*time.Minute))
+
+	It("goes down and leaves no container, volume or context behind", func(ctx SpecContext) {
+		lib, err := cluster.New(cluster.Options{StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig})
+		Expect(err).NotTo(HaveOccurred())
+		clusters, err := lib.Clusters()
+		Expect(err).NotTo(HaveOccurred())
+		prefix := strings.TrimSuffix(hostOfURL(clusters[0].InternalEndpoint), "hub-control-plane")
+		Expect(prefix).To(MatchRegexp(`^tether-[0-9a-f]{6}-$`))
 		res := wb.Run(ctx, "down")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 		kc, err := clientcmd.LoadFromFile(wb.Kubeconfig)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(kc.Contexts).NotTo(HaveKey("tether-hub"))
 		Expect(wb.Run(ctx, "status").Stdout).To(ContainSubstring("No workbench"))
+		for _, c := range dockerLines(ctx, "ps", "-a", "--format", "{{.Names}}") {
+			Expect(c).NotTo(HavePrefix(prefix), "container left by down")
+		}
+		for _, v := range dockerLines(ctx, "volume", "ls", "-q") {
+			Expect(volumesBefore).To(ContainElement(v), "volume %s appeared during the run and outlived down", v)
+		}
 	}, SpecTimeout(5*time.Minute))
 })
+
+// dockerLines runs the docker CLI and returns its output's non-empty lines.
+func dockerLines(ctx context.Context, args ...string) []string {
+	GinkgoHelper()
+	out, err := exec.CommandContext(ctx, "docker", args...).Output()
+	Expect(err).NotTo(HaveOccurred(), "docker %s", strings.Join(args, " "))
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// hostOfURL is the host of an https://host:port URL.
+func hostOfURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}

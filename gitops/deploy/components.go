@@ -157,8 +157,13 @@ func AgentRules() []rbacv1.PolicyRule {
 }
 
 // GitServer serves the workbench's repositories to the agents. Its
-// repositories live in an emptyDir: the workbench seeds them, and a
-// restarted server starting empty is the same as a fresh workbench.
+// repositories live on the hub's node (GitHostPath), not in the pod: a pod
+// replaced by a new tether image or a node restart finds the repositories
+// as they were, and `up` keeps their commits instead of seeding afresh. On
+// kind, /var of a node is a Docker volume, so they survive a restart of the
+// node's container too, and go with the cluster on `tether down`. The
+// Deployment's Recreate strategy matters twice here: two servers would
+// write the same folder at once.
 func GitServer(opts Options) ([]*unstructured.Unstructured, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -169,9 +174,24 @@ func GitServer(opts Options) ([]*unstructured.Unstructured, error) {
 		ports:    []corev1.ContainerPort{{Name: "http", ContainerPort: GitPort, Protocol: corev1.ProtocolTCP}},
 		env:      envFrom(map[string]string{"TETHER_GIT_URL": opts.GitURL}),
 		volumes: []volume{{
-			Volume: corev1.Volume{Name: "repositories", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-			mount:  corev1.VolumeMount{Name: "repositories", MountPath: GitDataPath},
+			Volume: corev1.Volume{Name: "repositories", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: GitHostPath,
+				Type: ptr(corev1.HostPathDirectoryOrCreate),
+			}}},
+			mount: corev1.VolumeMount{Name: "repositories", MountPath: GitDataPath},
 		}},
+		// The kubelet creates a DirectoryOrCreate hostPath owned by root,
+		// mode 0755, and fsGroup does not apply to hostPath volumes, so the
+		// image's user (65532) could not write there. The image has no
+		// shell for an init container to chown it with, so the Git server
+		// runs as uid 0, the folder's owner, and that is all root is here:
+		// every capability dropped (no CAP_DAC_OVERRIDE, CAP_CHOWN or
+		// CAP_SYS_ADMIN), no privilege escalation, a read-only root
+		// filesystem and no ServiceAccount token, so it writes only its two
+		// writable mounts, this folder and /tmp, as 65532 would. Secure
+		// enough for a local workbench whose server only the agents and the
+		// user's Git reach; the other components keep running as 65532.
+		runAsRoot: true,
 	}
 	return c.objects()
 }
@@ -187,6 +207,9 @@ type component struct {
 	volumes    []volume
 	tls        bool                // mount <name>-tls
 	rules      []rbacv1.PolicyRule // none: no ServiceAccount token at all
+	// runAsRoot runs the container as uid 0, still without capabilities:
+	// for a hostPath volume the image's user cannot write (see GitServer).
+	runAsRoot bool
 }
 
 type volume struct {
@@ -366,6 +389,13 @@ func (c component) deployment() *appsv1.Deployment {
 	}
 	if len(c.rules) > 0 {
 		spec.ServiceAccountName = c.name
+	}
+	if c.runAsRoot {
+		// The container's settings override the pod's for this container
+		// only; the pod keeps fsGroup for its emptyDir and Secret volumes.
+		sc := spec.Containers[0].SecurityContext
+		sc.RunAsNonRoot = ptr(false)
+		sc.RunAsUser = ptr(int64(0))
 	}
 
 	return &appsv1.Deployment{

@@ -379,11 +379,75 @@ func TestGitServer(t *testing.T) {
 		t.Error("the Git server never talks to the API server and should get no token")
 	}
 	c := pod.Containers[0]
-	if v := mountOf(pod, c, GitDataPath); v == nil || v.EmptyDir == nil {
-		t.Errorf("no emptyDir at %s", GitDataPath)
-	}
 	if !slices.Equal(c.Args[:2], []string{"git", "serve"}) || !containsPair(c.Args, "--root", GitDataPath) || !containsPair(c.Args, "--addr", ":3000") {
 		t.Errorf("args %q", c.Args)
+	}
+}
+
+// The repositories outlive the Git server's pod: they are a folder on the
+// hub's node, mounted where `git serve --root` keeps them, written by one
+// pod at a time, and writable by the container.
+func TestGitServerKeepsRepositoriesOnTheNode(t *testing.T) {
+	d := checkCommon(t, mustObjects(t, GitServer, Options{Image: testImage}), GitName, DefaultNamespace)
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+
+	v := mountOf(pod, c, GitDataPath)
+	if v == nil {
+		t.Fatalf("nothing mounted at %s, where the server keeps its repositories; mounts %+v", GitDataPath, c.VolumeMounts)
+	}
+	if v.EmptyDir != nil || v.HostPath == nil {
+		t.Fatalf("%s is not a hostPath volume (emptyDir: %v): a pod-lived volume loses the user's commits whenever the pod is replaced", GitDataPath, v.EmptyDir != nil)
+	}
+	if v.HostPath.Path != GitHostPath || GitHostPath != "/var/lib/tether/git" {
+		t.Errorf("hostPath %q, want %q (under /var, which kind keeps in a Docker volume)", v.HostPath.Path, GitHostPath)
+	}
+	if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate {
+		t.Errorf("hostPath type %v: a fresh node has no such folder yet", v.HostPath.Type)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == v.Name && (m.ReadOnly || m.SubPath != "") {
+			t.Errorf("mount %+v: the server writes the repositories' root itself", m)
+		}
+	}
+	if !containsPair(DefaultArgs(GitName, Options{}), "--root", GitDataPath) {
+		t.Errorf("the server's --root is not the mounted folder: %q", DefaultArgs(GitName, Options{}))
+	}
+
+	// Two servers on one folder would corrupt it: the old pod is gone
+	// before the new one starts.
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate != nil || *d.Spec.Replicas != 1 {
+		t.Errorf("strategy %+v replicas %d: two Git server pods could write the folder at once", d.Spec.Strategy, *d.Spec.Replicas)
+	}
+
+	// The kubelet makes the folder root-owned, 0755, and fsGroup does not
+	// reach hostPath volumes: the container runs as its owner, still
+	// without capabilities or privilege escalation.
+	sc := c.SecurityContext
+	if sc.RunAsUser == nil || *sc.RunAsUser != 0 || sc.RunAsNonRoot == nil || *sc.RunAsNonRoot {
+		t.Errorf("container runs as %v (runAsNonRoot %v): it could not write the root-owned folder", sc.RunAsUser, sc.RunAsNonRoot)
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 ||
+		sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("root in the Git server must hold no capabilities: %+v", sc)
+	}
+
+	// Only the Git server gets this: the others keep the image's user.
+	for name, objs := range map[string][]*unstructured.Unstructured{
+		PrincipalName: mustObjects(t, Principal, Options{Image: testImage}),
+		AgentName:     mustObjects(t, Agent, Options{Image: testImage, Spoke: "spoke-1", PrincipalAddress: "hub:8443"}),
+	} {
+		var other appsv1.Deployment
+		get(t, objs, "Deployment", name, &other)
+		spec := other.Spec.Template.Spec
+		if csc := spec.Containers[0].SecurityContext; csc.RunAsUser != nil || csc.RunAsNonRoot != nil {
+			t.Errorf("%s overrides the pod's user: %+v", name, csc)
+		}
+		for _, pv := range spec.Volumes {
+			if pv.HostPath != nil {
+				t.Errorf("%s mounts hostPath %s", name, pv.HostPath.Path)
+			}
+		}
 	}
 }
 

@@ -39,6 +39,9 @@ const (
 	TLSMountPath = "/etc/tether/tls"
 	// GitDataPath holds the Git server's bare repositories.
 	GitDataPath = "/var/lib/tether/git"
+	// GitHostPath is the folder on the hub's node mounted at GitDataPath,
+	// so the repositories outlive the Git server's pod.
+	GitHostPath = "/var/lib/tether/git"
 
 	// FieldManager owns the fields Apply sets.
 	FieldManager = "tether"

@@ -170,7 +170,7 @@ func (r *Runner) RunScenario(ctx context.Context, s Scenario) Result {
 	if st == nil {
 		return fail(fmt.Sprintf("the GitOps system is not up in %s (no fleet/fleet.json): run `tether up`", r.Workbench.StateDir))
 	}
-	if reason := skipReason(s, st.Provider); reason != "" {
+	if reason := SkipReason(s, st.Provider); reason != "" {
 		obs.ScenarioStarted(s.Name, nil)
 		res.Status, res.Reason = Skipped, reason
 		return finish()
@@ -246,8 +246,11 @@ func runStep(ctx context.Context, s Step) (err error) {
 	return s.Run(ctx)
 }
 
-// skipReason says why s cannot run on provider, or "".
-func skipReason(s Scenario, provider string) string {
+// SkipReason says why s cannot run on a workbench of provider (its
+// embedded-only or kind-only label), or "" when it can. The runner skips
+// such a scenario with this reason; `tether scenario run` without names
+// leaves it out up front.
+func SkipReason(s Scenario, provider string) string {
 	switch {
 	case s.HasLabel(LabelEmbeddedOnly) && provider != cluster.ProviderEmbedded:
 		return fmt.Sprintf("needs the embedded provider (components as local processes); this workbench runs %s", provider)

@@ -58,6 +58,10 @@ type scenarioRunFlags struct {
 	report   string
 	workDir  string
 	upArgs   []string
+	// engine says whether a Docker engine answers, for a run of every
+	// scenario with no provider to go by; nil is
+	// cluster.DockerEngineAnswers. Tests stand in for it.
+	engine func(context.Context) error
 }
 
 func newScenarioRun(g *globals) *cobra.Command {
@@ -66,7 +70,11 @@ func newScenarioRun(g *globals) *cobra.Command {
 		Use:   "run [NAME...] [--label EXPR]",
 		Short: "Run scenarios on a workbench, step by step, with a verdict",
 		Long: `Run the named scenarios in order (or every scenario --label selects) on the
-workbench in --state-dir (default ~/.local/state/tether).
+workbench in --state-dir (default ~/.local/state/tether). With neither, run
+every scenario the workbench's provider supports: --provider, else the one the
+workbench runs on, else the one tether.yaml names, else what ` + "`tether up`" + ` picks
+(kind when a Docker engine answers, else embedded). The scenarios labelled for
+another provider (embedded-only, kind-only) are left out and listed.
 
 If a workbench with the GitOps system already runs there, it is reused
 (` + "`tether up`" + ` reattaches and restarts what died) and left running afterwards.
@@ -75,7 +83,8 @@ Otherwise one is brought up (hub + 2 spokes) and taken down at the end unless
 leftovers stay for inspection and the run stops there.
 
 Exit status is non-zero when any scenario failed.`,
-		Example: `  tether scenario run fleet-rollout
+		Example: `  tether scenario run
+  tether scenario run fleet-rollout
   tether scenario run --label 'fast && !intercept'
   tether scenario run prune bad-manifest --provider embedded --report junit.xml`,
 		RunE: func(cmd *cobra.Command, names []string) error {
@@ -83,7 +92,7 @@ Exit status is non-zero when any scenario failed.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.label, "label", "", "select scenarios by label expression, e.g. 'fast && !chaos' (see `tether scenario list`)")
-	cmd.Flags().StringVar(&f.provider, "provider", "", "provider for a new workbench: embedded, kind or existing (default: the running one, else up's default)")
+	cmd.Flags().StringVar(&f.provider, "provider", "", "provider for a new workbench: embedded, kind or existing (default: the running one, else up's default); with no names and no --label, every scenario for it runs")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "leave the workbench up, and a failing scenario's leftovers in place (the run stops at it)")
 	cmd.Flags().StringVar(&f.report, "report", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&f.workDir, "work-dir", "", "folder for the scenarios' files and logs (default: a new temporary folder, kept)")
@@ -92,48 +101,128 @@ Exit status is non-zero when any scenario failed.`,
 }
 
 // scenarioRunner checks the arguments and builds the runner; it touches
-// nothing, so bad input fails before any workbench is started.
-func scenarioRunner(g *globals, names []string, f scenarioRunFlags) (*catalog.Runner, []catalog.Scenario, error) {
+// nothing, so bad input fails before any workbench is started. With no
+// names and no label it picks every scenario for the workbench's provider
+// (scenarioProvider); leftOut then names those that cannot run there.
+func scenarioRunner(ctx context.Context, g *globals, names []string, f scenarioRunFlags) (r *catalog.Runner, picked []catalog.Scenario, leftOut []string, err error) {
 	switch f.provider {
-	case "", cluster.ProviderEmbedded, cluster.ProviderKind, "existing":
+	case "", cluster.ProviderEmbedded, cluster.ProviderKind, cluster.ProviderExisting:
 	default:
-		return nil, nil, fmt.Errorf("unknown provider %q: use embedded, kind or existing", f.provider)
+		return nil, nil, nil, fmt.Errorf("unknown provider %q: use embedded, kind or existing", f.provider)
 	}
-	if len(names) == 0 && strings.TrimSpace(f.label) == "" {
-		return nil, nil, fmt.Errorf("name the scenarios to run, or select them with --label (e.g. --label fast); known scenarios: %s", strings.Join(catalog.Names(), ", "))
-	}
-	picked, err := catalog.Select(names, f.label)
-	if err != nil {
-		return nil, nil, err
+	all := runsAll(names, f)
+	if !all {
+		if picked, err = catalog.Select(names, f.label); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	bin, err := os.Executable()
 	if err != nil {
-		return nil, nil, fmt.Errorf("find the tether binary to run scenarios with: %w", err)
+		return nil, nil, nil, fmt.Errorf("find the tether binary to run scenarios with: %w", err)
 	}
 	wb := catalog.Workbench{Bin: bin, StateDir: g.stateDir, Kubeconfig: g.kubeconfig}
 	if wb.StateDir == "" {
 		if wb.StateDir, err = cluster.DefaultStateDir(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if wb.CacheDir, err = g.cache(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if wb.Kubeconfig == "" {
 		wb.Kubeconfig = cluster.DefaultKubeconfigPath()
 	}
-	return &catalog.Runner{
+	r = &catalog.Runner{
 		Workbench: wb,
 		Provider:  f.provider,
 		UpArgs:    f.upArgs,
 		Keep:      f.keep,
 		WorkDir:   f.workDir,
 		Observer:  newLineObserver(g.out, g.verbosity > 0),
-	}, picked, nil
+	}
+	if all {
+		provider, err := scenarioProvider(ctx, wb, f)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		picked, leftOut = scenariosFor(catalog.All(), provider)
+		if len(picked) == 0 {
+			return nil, nil, nil, fmt.Errorf("no scenario runs on the %s provider; every one is labelled for another (%s)", provider, strings.Join(leftOut, ", "))
+		}
+		// The workbench is brought up (or reattached) on the provider
+		// the scenarios were picked for, never on another one.
+		r.Provider = provider
+	}
+	return r, picked, leftOut, nil
+}
+
+// runsAll says the run picks no scenarios by name or label: it runs
+// every one the workbench's provider supports.
+func runsAll(names []string, f scenarioRunFlags) bool {
+	return len(names) == 0 && strings.TrimSpace(f.label) == ""
+}
+
+// scenarioProvider finds the provider a run of every scenario is for:
+// --provider, else the one the workbench in the state folder runs on, else
+// the one ./tether.yaml names (the runner's `tether up` reads it), else
+// what up picks by itself.
+func scenarioProvider(ctx context.Context, wb catalog.Workbench, f scenarioRunFlags) (string, error) {
+	if f.provider != "" {
+		return f.provider, nil
+	}
+	cw, err := cluster.New(cluster.Options{StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig})
+	if err != nil {
+		return "", err
+	}
+	running, err := cw.Provider()
+	if err != nil {
+		return "", err
+	}
+	var configured string
+	if running == "" && fileExists("tether.yaml") {
+		cfg, err := cluster.LoadConfig("tether.yaml")
+		if err != nil {
+			return "", err
+		}
+		configured = cfg.Provider
+	}
+	engine := f.engine
+	if engine == nil {
+		engine = cluster.DockerEngineAnswers
+	}
+	return pickProvider(ctx, running, configured, engine), nil
+}
+
+// pickProvider is running (the workbench's provider) when set, else
+// configured (tether.yaml's), else up's own choice: kind when a Docker
+// engine answers, else embedded. engine is asked only then.
+func pickProvider(ctx context.Context, running, configured string, engine func(context.Context) error) string {
+	for _, p := range []string{running, configured} {
+		if p != "" {
+			return p
+		}
+	}
+	if engine(ctx) == nil {
+		return cluster.ProviderKind
+	}
+	return cluster.ProviderEmbedded
+}
+
+// scenariosFor splits all into the scenarios a workbench of provider runs,
+// in order, and the names of those labelled for another provider.
+func scenariosFor(all []catalog.Scenario, provider string) (run []catalog.Scenario, leftOut []string) {
+	for _, s := range all {
+		if catalog.SkipReason(s, provider) != "" {
+			leftOut = append(leftOut, s.Name)
+			continue
+		}
+		run = append(run, s)
+	}
+	return run, leftOut
 }
 
 func runScenarios(ctx context.Context, g *globals, names []string, f scenarioRunFlags) error {
-	r, picked, err := scenarioRunner(g, names, f)
+	r, picked, leftOut, err := scenarioRunner(ctx, g, names, f)
 	if err != nil {
 		return err
 	}
@@ -141,7 +230,7 @@ func runScenarios(ctx context.Context, g *globals, names []string, f scenarioRun
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.out, "running %s on the workbench in %s; scenario files and logs in %s\n", plural(len(picked), "scenario"), r.Workbench.StateDir, dir)
+	announceRun(g.out, r, picked, leftOut, runsAll(names, f), dir)
 	results, runErr := r.Run(ctx, picked)
 	if f.report != "" {
 		if err := writeReport(f.report, results); err != nil {
@@ -153,6 +242,19 @@ func runScenarios(ctx context.Context, g *globals, names []string, f scenarioRun
 		return runErr
 	}
 	return verdict(g.out, results)
+}
+
+// announceRun says what a run is about to do. A run of every scenario
+// names its provider and, in one line, the scenarios left out for it.
+func announceRun(w io.Writer, r *catalog.Runner, picked []catalog.Scenario, leftOut []string, all bool, dir string) {
+	what := plural(len(picked), "scenario")
+	if all {
+		what += fmt.Sprintf(" (every one for the %s provider)", r.Provider)
+		if len(leftOut) > 0 {
+			fmt.Fprintf(w, "not for %s: %s\n", r.Provider, strings.Join(leftOut, ", "))
+		}
+	}
+	fmt.Fprintf(w, "running %s on the workbench in %s; scenario files and logs in %s\n", what, r.Workbench.StateDir, dir)
 }
 
 func writeReport(path string, results []catalog.Result) error {

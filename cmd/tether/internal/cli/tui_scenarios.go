@@ -23,7 +23,7 @@ func tuiScenarios(context.Context) ([]tui.ScenarioInfo, error) {
 // runner, with its steps sent to the screen instead of printed.
 func tuiRunScenario(g *globals) func(ctx context.Context, name string, events chan<- tui.ScenarioEvent) error {
 	return func(ctx context.Context, name string, events chan<- tui.ScenarioEvent) error {
-		r, picked, err := scenarioRunner(g, []string{name}, scenarioRunFlags{})
+		r, picked, _, err := scenarioRunner(ctx, g, []string{name}, scenarioRunFlags{})
 		if err != nil {
 			return err
 		}
