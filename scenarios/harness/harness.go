@@ -19,11 +19,15 @@ import (
 )
 
 // BuildTether compiles the tether command into dir and returns its path.
-// moduleRoot is the folder holding go.mod.
+// moduleRoot is the folder holding go.mod. The binary is static (no cgo), as
+// `CGO_ENABLED=0 go install` makes it: on kind such a tether goes into the
+// nodes' image as it is, from any working folder, which is the path a user
+// without a checkout takes.
 func BuildTether(ctx context.Context, moduleRoot, dir string) (string, error) {
 	out := filepath.Join(dir, "tether")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/tether")
 	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build tether: %v\n%s", err, b)
 	}

@@ -197,11 +197,11 @@ func (b *builder) preload(ctx context.Context, base string, pre preloaded, ref s
 	step := b.prog.Start(fmt.Sprintf("preload %d images into the node's containerd", len(pre.refs)))
 	defer func() { step.Done(err) }()
 	container := fmt.Sprintf("tether-node-build-%d", os.Getpid())
-	_, _, _ = runDocker(ctx, nil, "rm", "-f", container)
+	_, _, _ = runDocker(ctx, nil, "rm", "-f", "-v", container)
 	if _, _, err := runDocker(ctx, nil, "run", "-d", "--name", container, "--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
 		return err
 	}
-	defer func() { _, _, _ = runDocker(context.WithoutCancel(ctx), nil, "rm", "-f", container) }()
+	defer func() { _, _, _ = runDocker(context.WithoutCancel(ctx), nil, "rm", "-f", "-v", container) }()
 	if _, _, err := runDocker(ctx, nil, "exec", "-d", container, "containerd"); err != nil {
 		return err
 	}

@@ -1,0 +1,124 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tether-dev/tether/cluster"
+)
+
+// The terminal UI on kind: the Clusters screen's `u` makes kind clusters
+// (hub and one spoke, from the node image the kind suite prepared) and the
+// whole GitOps system, the Applications screen shows the spoke's sample
+// Synced and Healthy, and `d d` takes it all down. The embedded UI scenario
+// (tui_test.go) covers the other screens; this one proves the headline on
+// real kind clusters.
+var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
+	It("brings kind clusters and the GitOps system up with u and down with d", func(ctx SpecContext) {
+		if err := cluster.DockerEngineAnswers(ctx); err != nil {
+			if os.Getenv("TETHER_REQUIRE_KIND") != "" {
+				Fail("TETHER_REQUIRE_KIND is set (CI) but no Docker engine answers: " + err.Error())
+			}
+			Skip("the kind UI scenario needs a Docker engine: " + err.Error())
+		}
+		tmuxBin, err := exec.LookPath("tmux")
+		if err != nil {
+			if os.Getenv("TETHER_REQUIRE_KIND") != "" {
+				Fail("TETHER_REQUIRE_KIND is set (CI) but tmux is not on PATH")
+			}
+			Skip("the terminal UI scenario drives tether in tmux, and tmux is not on PATH: install it (apt-get install tmux)")
+		}
+		wb := newWorkbench()
+		// The node image first (present after the kind suite; built, once,
+		// on a fresh machine), so the UI's wait is for clusters only.
+		res := wb.Run(ctx, "prepare", "--provider", "kind")
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		work := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
+			[]byte("provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n"), 0o644)).To(Succeed())
+
+		session := fmt.Sprintf("tether-tui-kind-%d", os.Getpid())
+		socket := filepath.Join(work, "tmux.sock")
+		tmux := func(ctx context.Context, args ...string) (string, error) {
+			out, err := exec.CommandContext(ctx, tmuxBin, append([]string{"-S", socket}, args...)...).CombinedOutput()
+			return string(out), err
+		}
+		DeferCleanup(func(ctx SpecContext) {
+			res := wb.Run(ctx, "down")
+			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
+		}, NodeTimeout(5*time.Minute))
+		DeferCleanup(func(ctx SpecContext) { _, _ = tmux(ctx, "kill-server") }, NodeTimeout(30*time.Second))
+
+		tether := strings.Join([]string{shq(tetherBin), "--state-dir", shq(wb.StateDir), "--cache-dir", shq(wb.CacheDir),
+			"--kubeconfig", shq(wb.Kubeconfig)}, " ")
+		out, err := tmux(ctx, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", work,
+			"-e", "KUBECONFIG="+wb.Kubeconfig, "sh", "-c", tether+`; echo "tether exited with status $?"; sleep 3600`)
+		Expect(err).NotTo(HaveOccurred(), "tmux new-session: %s", out)
+		screen := func() string {
+			out, err := tmux(ctx, "capture-pane", "-p", "-t", session)
+			Expect(err).NotTo(HaveOccurred(), "tmux capture-pane: %s", out)
+			return out
+		}
+		press := func(keys ...string) {
+			out, err := tmux(ctx, append([]string{"send-keys", "-t", session}, keys...)...)
+			Expect(err).NotTo(HaveOccurred(), "tmux send-keys: %s", out)
+		}
+		waitScreen := func(what string, timeout time.Duration, match func(g Gomega, s string)) {
+			var last string
+			Eventually(func(g Gomega) {
+				last = screen()
+				match(g, last)
+			}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
+			GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
+		}
+
+		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[1 Clusters]"))
+			g.Expect(s).To(ContainSubstring("u bring up"))
+		})
+
+		By("u: kind clusters and the GitOps system come up, with live steps")
+		press("u")
+		waitScreen("the kind workbench comes up", 15*time.Minute, func(g Gomega, s string) {
+			if strings.Contains(s, "failed after") {
+				StopTrying("bringing the workbench up failed").Attach("screen", s).Now()
+			}
+			g.Expect(s).To(ContainSubstring("Bringing the workbench up ✓ done in"))
+			for _, c := range []string{"hub", "spoke-1"} {
+				g.Expect(s).To(MatchRegexp(`(?m)^%s\s+\S+\s+kind\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(c)))
+			}
+		})
+
+		By("the Applications screen: the spoke's sample Synced and Healthy")
+		press("3")
+		waitScreen("spoke-1's sample is Synced and Healthy", 5*time.Minute, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("[3 Applications]"))
+			g.Expect(s).To(MatchRegexp(`spoke-1\s+sample\s+Synced\s+Healthy`))
+		})
+
+		By("d, d: down from the Clusters screen")
+		press("1")
+		press("d")
+		time.Sleep(300 * time.Millisecond)
+		press("d")
+		waitScreen("the workbench is down", 5*time.Minute, func(g Gomega, s string) {
+			if strings.Contains(s, "failed after") {
+				StopTrying("bringing the workbench down failed").Attach("screen", s).Now()
+			}
+			g.Expect(s).To(ContainSubstring("Bringing the workbench down ✓ done in"))
+		})
+		press("q")
+		waitScreen("tether exits", 30*time.Second, func(g Gomega, s string) {
+			g.Expect(s).To(ContainSubstring("tether exited with status 0"))
+		})
+	}, SpecTimeout(60*time.Minute))
+})
