@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -196,6 +197,19 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(agentPod.Spec.Containers[0].Image).To(Equal(image), "the agent runs the image read from the spoke's tether-agent Deployment")
 		Eventually(viaService).WithContext(ctx).WithTimeout(10 * time.Second).Should(Equal("local"))
+
+		By("a long-lived streaming response comes through the traffic-agent and the tunnel as it is written")
+		stream, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces", ns, "services", "echo:80", "proxy", "stream").Stream(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		sc := bufio.NewScanner(stream)
+		var ticks []time.Time
+		for sc.Scan() {
+			Expect(sc.Text()).To(HavePrefix("local tick"))
+			ticks = append(ticks, time.Now())
+		}
+		stream.Close()
+		Expect(ticks).To(HaveLen(30))
+		Expect(ticks[29].Sub(ticks[0])).To(BeNumerically(">", 2*time.Second), "the response was buffered, not streamed")
 
 		By("the local process reaches the Service by its DNS name through the intercept's outbound proxy, and is intercepted there too")
 		m := regexp.MustCompile(`HTTP_PROXY=(\S+)`).FindStringSubmatch(p.Output())

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,40 +45,12 @@ var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
 		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
 			[]byte("provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n"), 0o644)).To(Succeed())
 
-		session := fmt.Sprintf("tether-tui-kind-%d", os.Getpid())
-		socket := filepath.Join(work, "tmux.sock")
-		tmux := func(ctx context.Context, args ...string) (string, error) {
-			out, err := exec.CommandContext(ctx, tmuxBin, append([]string{"-S", socket}, args...)...).CombinedOutput()
-			return string(out), err
-		}
 		DeferCleanup(func(ctx SpecContext) {
 			res := wb.Run(ctx, "down")
 			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
 		}, NodeTimeout(5*time.Minute))
-		DeferCleanup(func(ctx SpecContext) { _, _ = tmux(ctx, "kill-server") }, NodeTimeout(30*time.Second))
-
-		tether := strings.Join([]string{shq(tetherBin), "--state-dir", shq(wb.StateDir), "--cache-dir", shq(wb.CacheDir),
-			"--kubeconfig", shq(wb.Kubeconfig)}, " ")
-		out, err := tmux(ctx, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", work,
-			"-e", "KUBECONFIG="+wb.Kubeconfig, "sh", "-c", tether+`; echo "tether exited with status $?"; sleep 3600`)
-		Expect(err).NotTo(HaveOccurred(), "tmux new-session: %s", out)
-		screen := func() string {
-			out, err := tmux(ctx, "capture-pane", "-p", "-t", session)
-			Expect(err).NotTo(HaveOccurred(), "tmux capture-pane: %s", out)
-			return out
-		}
-		press := func(keys ...string) {
-			out, err := tmux(ctx, append([]string{"send-keys", "-t", session}, keys...)...)
-			Expect(err).NotTo(HaveOccurred(), "tmux send-keys: %s", out)
-		}
-		waitScreen := func(what string, timeout time.Duration, match func(g Gomega, s string)) {
-			var last string
-			Eventually(func(g Gomega) {
-				last = screen()
-				match(g, last)
-			}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
-			GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
-		}
+		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-kind-%d", os.Getpid()))
+		press, waitScreen := ui.press, ui.waitScreen
 
 		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("[1 Clusters]"))

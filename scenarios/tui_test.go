@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,57 +40,14 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
 			[]byte("provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n"), 0o644)).To(Succeed())
 
-		// A private tmux server, its socket in the spec's temporary folder,
-		// so the scenario neither sees nor disturbs the user's sessions and
-		// leaves no socket behind.
-		session := fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess())
-		socket := filepath.Join(work, "tmux.sock")
-		tmux := func(ctx context.Context, args ...string) (string, error) {
-			cmd := exec.CommandContext(ctx, tmuxBin, append([]string{"-S", socket}, args...)...)
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+wb.Kubeconfig)
-			out, err := cmd.CombinedOutput()
-			return string(out), err
-		}
 		DeferCleanup(func(ctx SpecContext) {
 			// The UI leaves the system up when it quits, as `tether up`
 			// does; down takes it away whatever happened above.
 			res := wb.Run(ctx, "down")
 			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
 		}, NodeTimeout(3*time.Minute))
-		DeferCleanup(func(ctx SpecContext) {
-			_, _ = tmux(ctx, "kill-server")
-		}, NodeTimeout(30*time.Second))
-
-		// The shell reports how tether ended and keeps the pane open, so
-		// the exit status is on the screen to assert on.
-		tether := strings.Join([]string{shq(tetherBin), "--state-dir", shq(wb.StateDir), "--cache-dir", shq(wb.CacheDir),
-			"--kubeconfig", shq(wb.Kubeconfig)}, " ")
-		script := tether + `; echo "tether exited with status $?"; sleep 3600`
-		out, err := tmux(ctx, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", work,
-			"-e", "KUBECONFIG="+wb.Kubeconfig, "sh", "-c", script)
-		Expect(err).NotTo(HaveOccurred(), "tmux new-session: %s", out)
-
-		screen := func() string {
-			out, err := tmux(ctx, "capture-pane", "-p", "-t", session)
-			Expect(err).NotTo(HaveOccurred(), "tmux capture-pane: %s", out)
-			return out
-		}
-		press := func(keys ...string) {
-			GinkgoWriter.Printf("press %v\n", keys)
-			out, err := tmux(ctx, append([]string{"send-keys", "-t", session}, keys...)...)
-			Expect(err).NotTo(HaveOccurred(), "tmux send-keys: %s", out)
-		}
-		// waitScreen polls the screen until match accepts it; on timeout
-		// the last screen is in the failure.
-		waitScreen := func(what string, timeout time.Duration, match func(g Gomega, s string)) string {
-			var last string
-			Eventually(func(g Gomega) {
-				last = screen()
-				match(g, last)
-			}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
-			GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
-			return last
-		}
+		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess()))
+		press, waitScreen := ui.press, ui.waitScreen
 
 		By("starting on the Clusters screen of an empty workbench")
 		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {
@@ -239,6 +195,3 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 		})
 	}, SpecTimeout(20*time.Minute))
 })
-
-// shq quotes s for sh.
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
