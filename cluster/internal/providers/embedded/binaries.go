@@ -157,7 +157,7 @@ func (b *Builder) Ensure(ctx context.Context) (Binaries, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return Binaries{}, fmt.Errorf("create binary cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, dir+".lock")
+	unlock, err := LockFile(ctx, dir+".lock")
 	if err != nil {
 		return Binaries{}, err
 	}
@@ -355,9 +355,10 @@ func goEnv(extra []string) []string {
 	return append(env, extra...)
 }
 
-// lockFile takes an exclusive flock, waiting for another holder (say a
-// second test binary that started the same build) until ctx ends.
-func lockFile(ctx context.Context, path string) (func(), error) {
+// LockFile takes an exclusive flock, waiting for another holder (say a
+// second test binary that started the same build) until ctx ends. The kind
+// node-image builder serialises its builds with it too.
+func LockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open build lock: %w", err)

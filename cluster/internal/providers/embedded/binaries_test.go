@@ -477,7 +477,7 @@ func TestLastErrors(t *testing.T) {
 
 func TestLockFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
-	unlock, err := lockFile(context.Background(), path)
+	unlock, err := LockFile(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,8 +485,8 @@ func TestLockFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := lockFile(ctx, path); err != context.DeadlineExceeded {
-		t.Fatalf("lockFile while held = %v, want %v", err, context.DeadlineExceeded)
+	if _, err := LockFile(ctx, path); err != context.DeadlineExceeded {
+		t.Fatalf("LockFile while held = %v, want %v", err, context.DeadlineExceeded)
 	}
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Errorf("lockFile gave up after %v, before its context ended", d)
@@ -494,7 +494,7 @@ func TestLockFile(t *testing.T) {
 	// It gets the lock as soon as the first holder lets go.
 	got := make(chan error, 1)
 	go func() {
-		u, err := lockFile(context.Background(), path)
+		u, err := LockFile(context.Background(), path)
 		if err == nil {
 			u()
 		}

@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tether-dev/tether/cluster/internal/providers/embedded"
@@ -176,7 +175,7 @@ func (b *builder) ensure(ctx context.Context) (ref string, err error) {
 	if err := os.MkdirAll(b.dir(), 0o755); err != nil {
 		return "", fmt.Errorf("build kind node image: %w", err)
 	}
-	unlock, err := lock(ctx, filepath.Join(b.dir(), "build.lock"))
+	unlock, err := embedded.LockFile(ctx, filepath.Join(b.dir(), "build.lock"))
 	if err != nil {
 		return "", fmt.Errorf("build kind node image: %w", err)
 	}
@@ -416,30 +415,6 @@ func runWithProgress(cmd *exec.Cmd, log io.Writer, step progress.Step) error {
 		return fmt.Errorf("%w: %s", err, strings.Join(last, "; "))
 	}
 	return err
-}
-
-// lock takes an exclusive flock so two tethers never build at once.
-func lock(ctx context.Context, p string) (func(), error) {
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // runDocker runs the docker CLI, as kind itself does.

@@ -112,7 +112,7 @@ func binaryImage(work, component, binary, target string, extra []fileEntry) (v1.
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS = "linux"
-	cfg.Architecture = goarch()
+	cfg.Architecture = runtime.GOARCH
 	cfg.Config.Entrypoint = []string{target}
 	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	img, err := mutate.ConfigFile(empty.Image, cfg)
@@ -121,8 +121,6 @@ func binaryImage(work, component, binary, target string, extra []fileEntry) (v1.
 	}
 	return mutate.AppendLayers(img, layer)
 }
-
-func goarch() string { return runtime.GOARCH }
 
 // writeLayer writes entries and the folders above them, in a fixed order
 // with fixed times, so equal inputs give equal layers.
