@@ -775,7 +775,21 @@ func MakeChange(ctx context.Context, wb *cluster.Workbench, replicas int) (strin
 	for _, s := range st.Spokes {
 		edits = append(edits, sample.ScaleOverlay(s, replicas))
 	}
-	msg := fmt.Sprintf("scale the sample to %d replicas", replicas)
+	return Commit(ctx, wb, fmt.Sprintf("scale the sample to %d replicas", replicas), edits...)
+}
+
+// Commit commits edits to the sample repository the way a user's git push
+// does, on either provider: straight to the Git server on loopback
+// (embedded), or through a port-forward to its pod on the hub (kind). The
+// push webhook then carries the change to every agent.
+func Commit(ctx context.Context, wb *cluster.Workbench, msg string, edits ...sample.Edit) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
 	if st.LocalGitURL != "" {
 		return sample.Commit(ctx, st.LocalGitURL, msg, edits...)
 	}

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -91,16 +90,21 @@ func (e *Env) Dynamic(clusterName string) (dynamic.Interface, error) {
 	return dynamic.NewForConfig(cfg)
 }
 
+// Kind reports whether the workbench runs on kind: components are pods,
+// Services are served by kube-proxy, not by loopback processes.
+func (e *Env) Kind() bool { return e.fleet.Provider == cluster.ProviderKind }
+
 // Commit changes the sample repository the way a user's git push does and
-// returns the new commit. It needs the Git server reachable from this
-// machine (the embedded provider).
+// returns the new commit: on loopback (embedded) or through a
+// port-forward to the Git server's pod (kind).
 func (e *Env) Commit(ctx context.Context, msg string, edits ...sample.Edit) (string, error) {
-	if e.fleet.LocalGitURL == "" {
-		return "", errors.New("the sample repository is not reachable from this machine on this provider; run this scenario on the embedded provider")
-	}
-	sha, err := sample.Commit(ctx, e.fleet.LocalGitURL, msg, edits...)
+	cw, err := cluster.New(cluster.Options{StateDir: e.wb.StateDir, CacheDir: e.wb.CacheDir, Kubeconfig: e.wb.Kubeconfig})
 	if err != nil {
-		return "", fmt.Errorf("commit %q to %s: %w (Git server log: %s)", msg, e.fleet.LocalGitURL, err, e.ComponentLog("git"))
+		return "", err
+	}
+	sha, err := fleet.Commit(ctx, cw, msg, edits...)
+	if err != nil {
+		return "", fmt.Errorf("commit %q to the sample repository: %w (Git server log: %s)", msg, err, e.ComponentLog("git"))
 	}
 	e.Logf("committed %.12s: %s", sha, msg)
 	return sha, nil
@@ -121,9 +125,13 @@ func (e *Env) ScaleSample(ctx context.Context, replicas int) (string, error) {
 	return sha, nil
 }
 
-// ComponentLog is the log file of a supervised GitOps component (git,
-// principal, agent-<spoke>).
+// ComponentLog says where a GitOps component's log is (git, principal,
+// agent-<spoke>): its file on the embedded provider, the kubectl command
+// that shows its pod's log on kind.
 func (e *Env) ComponentLog(name string) string {
+	if e.Kind() {
+		return kindLogCommand(name)
+	}
 	for _, p := range e.fleet.Processes {
 		if p.Name == name {
 			return p.Log

@@ -146,7 +146,7 @@ func prune() Scenario {
 	return Scenario{
 		Name:        "prune",
 		Description: "a file removed from Git is deleted with prune on, and kept and reported with prune off until a sync --prune",
-		Labels:      []string{LabelGitOps, LabelEmbeddedOnly},
+		Labels:      []string{LabelGitOps},
 		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			spoke := e.Spokes()[0]
@@ -245,7 +245,7 @@ func badManifest() Scenario {
 	return Scenario{
 		Name:        "bad-manifest",
 		Description: "broken YAML fails the sync naming file and line, applies nothing of the commit, and recovers when fixed",
-		Labels:      []string{LabelGitOps, LabelEmbeddedOnly},
+		Labels:      []string{LabelGitOps},
 		Timeout:     3 * time.Minute,
 		Steps: func(e *Env) []Step {
 			spoke := e.Spokes()[0]
