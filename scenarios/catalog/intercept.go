@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
@@ -39,9 +40,13 @@ const (
 
 // shop is the little application intercept scenarios work on, in a hub
 // namespace of their own: Service echo (answering "original") and Service
-// backend (answering "backend"), both served on loopback by a `tether
-// intercept service-proxy` the scenario runs, and a local process
-// answering "local".
+// backend (answering "backend"), and a local process answering "local".
+// On the embedded provider the Services' pods are kwok pods whose
+// "containers" are echo servers on loopback, served by a `tether intercept
+// service-proxy` the scenario runs; on kind they are real pods of tether's
+// image (`tether sample serve`), reached the way in-cluster clients reach
+// them: the API server's service proxy picks a ready endpoint of the
+// Service, which is what an intercept changes.
 type shop struct {
 	e       *Env
 	ns      string
@@ -78,11 +83,14 @@ func (s *shop) setUp(ctx context.Context) error {
 		}
 		return err
 	})
-	origAddr, err := s.echo("original")
-	if err != nil {
+	if s.local, err = s.echo("local"); err != nil {
 		return err
 	}
-	if s.local, err = s.echo("local"); err != nil {
+	if s.e.Kind() {
+		return s.setUpKind(ctx)
+	}
+	origAddr, err := s.echo("original")
+	if err != nil {
 		return err
 	}
 	backendAddr, err := s.echo("backend")
@@ -98,21 +106,8 @@ func (s *shop) setUp(ctx context.Context) error {
 				Env:   []corev1.EnvVar{{Name: "GREETING", Value: "hello from " + name}},
 			}}},
 		}
-		if _, err := cs.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create pod %s/%s on the hub: %w", s.ns, pod.Name, err)
-		}
-		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Annotations: map[string]string{"example.com/owner": "shop-team"}},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{
-				{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
-			}},
-		}
-		created, err := cs.CoreV1().Services(s.ns).Create(ctx, svc, metav1.CreateOptions{})
-		if err != nil {
-			return fmt.Errorf("create Service %s/%s on the hub: %w", s.ns, name, err)
-		}
-		if name == "echo" {
-			s.orig = created
+		if err := s.createPodAndService(ctx, name, pod); err != nil {
+			return err
 		}
 	}
 	logPath := filepath.Join(s.e.Dir(), "service-proxy.log")
@@ -124,6 +119,71 @@ func (s *shop) setUp(ctx context.Context) error {
 	s.e.NoteLog(logPath)
 	s.e.Cleanup("stop tether intercept service-proxy", func(context.Context) error { p.Stop(); return nil })
 	return eventually(ctx, 30*time.Second, "echo answers through the service proxy", s.answers("original"))
+}
+
+// setUpKind runs echo and backend as pods of tether's image: `tether up`
+// loaded it into the hub, and the principal's Deployment names it.
+func (s *shop) setUpKind(ctx context.Context) error {
+	d, err := s.cs.AppsV1().Deployments(deploy.DefaultNamespace).Get(ctx, deploy.PrincipalName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read tether's image from Deployment %s/%s on the hub: %w", deploy.DefaultNamespace, deploy.PrincipalName, err)
+	}
+	image := d.Spec.Template.Spec.Containers[0].Image
+	for _, name := range []string{"echo", "backend"} {
+		who := name
+		if name == "echo" {
+			who = "original"
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name + "-0", Namespace: s.ns, Labels: map[string]string{"app": name}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+				Args:  []string{"sample", "serve", "--listen", ":8080", "--cluster", who},
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+					PeriodSeconds: 1},
+			}}},
+		}
+		// Admission refuses pods until the new namespace's default
+		// ServiceAccount exists, which takes the controller a moment.
+		if err := eventually(ctx, 30*time.Second, "pod "+s.ns+"/"+pod.Name+" admitted", func(ctx context.Context) error {
+			return s.createPodAndService(ctx, name, pod)
+		}); err != nil {
+			return err
+		}
+	}
+	return eventually(ctx, 2*time.Minute, "echo answers through the API server's service proxy", s.answers("original"))
+}
+
+// createPodAndService creates pod and Service name selecting it; the
+// Service keeps its original form in s.orig for echo.
+func (s *shop) createPodAndService(ctx context.Context, name string, pod *corev1.Pod) error {
+	if _, err := s.cs.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create pod %s/%s on the hub: %w", s.ns, pod.Name, err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Annotations: map[string]string{"example.com/owner": "shop-team"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{
+			{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+		}},
+	}
+	created, err := s.cs.CoreV1().Services(s.ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create Service %s/%s on the hub: %w", s.ns, name, err)
+	}
+	if name == "echo" {
+		s.orig = created
+	}
+	return nil
+}
+
+// wait is d on the embedded provider and long on kind, where pods are
+// scheduled, pulled from the node's store and terminated gracefully.
+func (s *shop) wait(d, long time.Duration) time.Duration {
+	if s.e.Kind() {
+		return long
+	}
+	return d
 }
 
 // echo serves name on loopback: every request gets name back, /stream a
@@ -159,26 +219,58 @@ func (s *shop) addr(svc string, port int32) (string, error) {
 	return "", fmt.Errorf("mapping file %s has no route for %s/%s:%d yet", s.mapping, s.ns, svc, port)
 }
 
-// get requests path from Service echo port 80, with an optional header.
-func (s *shop) get(ctx context.Context, path string, header ...string) (string, error) {
+// request sends GET path to Service echo port 80, with an optional
+// header, and returns the response body unread.
+func (s *shop) request(ctx context.Context, path string, header ...string) (io.ReadCloser, error) {
+	if s.e.Kind() {
+		req := s.cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces", s.ns, "services", "echo:80", "proxy", strings.TrimPrefix(path, "/"))
+		if len(header) == 2 {
+			req = req.SetHeader(header[0], header[1])
+		}
+		return req.Stream(ctx)
+	}
 	addr, err := s.addr("echo", 80)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(header) == 2 {
 		req.Header.Set(header[0], header[1])
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET http://%s%s: %s", addr, path, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// get requests path from Service echo port 80 and says who answered.
+func (s *shop) get(ctx context.Context, path string, header ...string) (string, error) {
+	body, err := s.request(ctx, path, header...)
+	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	return who(string(b)), err
+}
+
+// who names the server of a body: an echo server answers its name, a pod
+// of tether's sample "hello from tether's sample on cluster <name> (...)".
+func who(body string) string {
+	const sampleAnswer = "hello from tether's sample on cluster "
+	if rest, ok := strings.CutPrefix(body, sampleAnswer); ok {
+		name, _, _ := strings.Cut(rest, " ")
+		return strings.TrimSpace(name)
+	}
+	return strings.TrimSpace(body)
 }
 
 // answers checks who answers Service echo.
@@ -210,7 +302,8 @@ func (s *shop) start(ctx context.Context, name string, extra ...string) (*harnes
 	}
 	s.e.NoteLog(logPath)
 	s.e.Cleanup("stop intercept process "+name, func(context.Context) error { p.Stop(); return nil })
-	err = eventually(ctx, 40*time.Second, "tether intercept start ready", func(context.Context) error {
+	// On kind the traffic-agent is a pod: scheduled, started, probed.
+	err = eventually(ctx, s.wait(40*time.Second, 2*time.Minute), "tether intercept start ready", func(context.Context) error {
 		if p.Exited() {
 			return fmt.Errorf("tether intercept start exited: %s", lastLines(p.Output(), 5))
 		}
@@ -260,18 +353,18 @@ func (s *shop) nothingLeft(ctx context.Context) error {
 }
 
 func (s *shop) cleanAfterStop(ctx context.Context) error {
-	if err := eventually(ctx, 10*time.Second, "Service restored, no traffic-agent left", s.nothingLeft); err != nil {
+	if err := eventually(ctx, s.wait(10*time.Second, time.Minute), "Service restored, no traffic-agent left", s.nothingLeft); err != nil {
 		return err
 	}
-	return eventually(ctx, 5*time.Second, "echo answered by the original", s.answers("original"))
+	return eventually(ctx, s.wait(5*time.Second, 20*time.Second), "echo answered by the original", s.answers("original"))
 }
 
 func interceptGlobal() Scenario {
 	return Scenario{
 		Name:        "intercept-global",
 		Description: "a global intercept carries every connection (streams unbuffered) to a local process, refuses a second one, and restores the Service on stop",
-		Labels:      []string{LabelIntercept, LabelEmbeddedOnly},
-		Timeout:     3 * time.Minute,
+		Labels:      []string{LabelIntercept},
+		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			s := newShop(e, "scn-intercept-global")
 			var p *harness.Process
@@ -299,16 +392,12 @@ func interceptGlobal() Scenario {
 					return nil
 				}},
 				{Name: "a streaming response arrives tick by tick, not buffered", Run: func(ctx context.Context) error {
-					addr, err := s.addr("echo", 80)
+					body, err := s.request(ctx, "/stream")
 					if err != nil {
 						return err
 					}
-					resp, err := s.client.Get("http://" + addr + "/stream")
-					if err != nil {
-						return err
-					}
-					defer resp.Body.Close()
-					sc := bufio.NewScanner(resp.Body)
+					defer body.Close()
+					sc := bufio.NewScanner(body)
 					var ticks []time.Time
 					for sc.Scan() {
 						if !strings.HasPrefix(sc.Text(), "local tick") {
@@ -340,8 +429,8 @@ func interceptPersonal() Scenario {
 	return Scenario{
 		Name:        "intercept-personal",
 		Description: "a personal intercept takes only requests with its header; tether intercept stop ends it and leaves nothing behind",
-		Labels:      []string{LabelIntercept, LabelEmbeddedOnly},
-		Timeout:     3 * time.Minute,
+		Labels:      []string{LabelIntercept},
+		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			s := newShop(e, "scn-intercept-personal")
 			var p *harness.Process
@@ -390,8 +479,8 @@ func interceptOutbound() Scenario {
 	return Scenario{
 		Name:        "intercept-outbound",
 		Description: "the local process reaches in-cluster Services by DNS name (HTTP and CONNECT) through the intercept's outbound proxy",
-		Labels:      []string{LabelIntercept, LabelEmbeddedOnly},
-		Timeout:     3 * time.Minute,
+		Labels:      []string{LabelIntercept},
+		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			s := newShop(e, "scn-intercept-outbound")
 			var p *harness.Process
@@ -418,7 +507,7 @@ func interceptOutbound() Scenario {
 						}
 						b, _ := io.ReadAll(resp.Body)
 						resp.Body.Close()
-						if string(b) != "backend" {
+						if who(string(b)) != "backend" {
 							return fmt.Errorf("GET http://%s/ through %s answered %q, want \"backend\"", host, proxyURL, b)
 						}
 					}
@@ -444,9 +533,14 @@ func interceptOutbound() Scenario {
 					for l, _ := br.ReadString('\n'); strings.TrimSpace(l) != ""; l, _ = br.ReadString('\n') {
 					}
 					fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n")
-					rest, _ := io.ReadAll(br)
-					if !strings.HasSuffix(string(rest), "backend") {
-						return fmt.Errorf("GET through the CONNECT tunnel answered %q, want a body \"backend\"", rest)
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return fmt.Errorf("GET through the CONNECT tunnel to %s: %w", host, err)
+					}
+					defer resp.Body.Close()
+					b, _ := io.ReadAll(resp.Body)
+					if who(string(b)) != "backend" {
+						return fmt.Errorf("GET through the CONNECT tunnel answered %q, want one from backend", b)
 					}
 					return nil
 				}},
@@ -463,8 +557,8 @@ func interceptCrashCleanup() Scenario {
 	return Scenario{
 		Name:        "intercept-crash-cleanup",
 		Description: "when tether intercept start is SIGKILLed, the Service fails open to the original within 15 s and nothing is left",
-		Labels:      []string{LabelIntercept, LabelChaos, LabelEmbeddedOnly},
-		Timeout:     3 * time.Minute,
+		Labels:      []string{LabelIntercept, LabelChaos},
+		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			s := newShop(e, "scn-intercept-crash")
 			var p *harness.Process
@@ -486,10 +580,10 @@ func interceptCrashCleanup() Scenario {
 					return nil
 				}},
 				{Name: "the original answers and nothing is left", Run: func(ctx context.Context) error {
-					if err := eventually(ctx, 3*time.Second, "echo answered by the original", s.answers("original")); err != nil {
+					if err := eventually(ctx, s.wait(3*time.Second, 20*time.Second), "echo answered by the original", s.answers("original")); err != nil {
 						return err
 					}
-					return eventually(ctx, 10*time.Second, "no traffic-agent left", s.nothingLeft)
+					return eventually(ctx, s.wait(10*time.Second, time.Minute), "no traffic-agent left", s.nothingLeft)
 				}},
 			}
 		},
