@@ -51,6 +51,13 @@ func DefaultArgs(name string, opts Options) []string {
 			"--http", health,
 			"--tls-dir", TLSMountPath,
 			"--namespace", opts.Namespace,
+			// kube-proxy keeps an open connection on the pod it chose:
+			// agents re-dial now and then, so an intercept of the
+			// principal's Service gets them (docs/debugging.md).
+			"--max-stream-age", PrincipalMaxStreamAge.String(),
+			// Connections, pushes and operations at info: what `kubectl
+			// logs` of a component is read for.
+			"-v",
 		}
 	case AgentName:
 		return []string{"agent",
@@ -59,6 +66,7 @@ func DefaultArgs(name string, opts Options) []string {
 			"--health-addr", health,
 			"--tls-dir", TLSMountPath,
 			"--namespace", opts.Namespace,
+			"-v",
 		}
 	case GitName:
 		return []string{"git", "serve",

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,8 +20,11 @@ const (
 	DefaultNamespace = "tether-system"
 
 	PrincipalName = "tether-principal"
-	AgentName     = "tether-agent"
-	GitName       = "tether-git"
+	// PrincipalMaxStreamAge bounds an agent connection's life when the
+	// principal runs as a pod (principal.Options.MaxStreamAge).
+	PrincipalMaxStreamAge = time.Minute
+	AgentName             = "tether-agent"
+	GitName               = "tether-git"
 
 	// PrincipalPort is where agents connect (gRPC over mTLS).
 	PrincipalPort int32 = 8443

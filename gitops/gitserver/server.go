@@ -46,8 +46,8 @@ type Options struct {
 	// is asynchronous and retried; failures are logged and never affect the
 	// push.
 	Webhooks []string
-	// WebhookClient sends webhook requests; a client with a 5s timeout when
-	// nil.
+	// WebhookClient sends webhook requests; when nil, a client with a 5s
+	// timeout that opens a connection per delivery.
 	WebhookClient *http.Client
 	// AutoCreate creates a missing repository when a client starts a push to
 	// it, so scenarios can push without provisioning first.
@@ -91,7 +91,11 @@ func New(root string, opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: 5 * time.Second}
+		// Pushes are rare, and an idle connection kept behind kube-proxy
+		// stays with the pod it reached first: a fresh connection per
+		// delivery follows the webhook's Service wherever it leads now
+		// (an intercept of the principal, a new pod).
+		s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}}
 	}
 	s.git = server.NewServer(loader{s})
 	return s, nil

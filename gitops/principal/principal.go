@@ -50,6 +50,13 @@ type Options struct {
 	Namespace string
 	Logger    *slog.Logger
 	Version   string
+	// MaxStreamAge, when set, ends each agent's connection after about
+	// that long (gRPC's max connection age, with a short grace), and the
+	// agent dials again. Behind kube-proxy an established connection
+	// stays with the pod it was first sent to, even when the Service no
+	// longer selects that pod (an intercept took it over); a bounded age
+	// is what moves the agents to wherever the Service leads now.
+	MaxStreamAge time.Duration
 }
 
 // Principal serves agents.
@@ -154,7 +161,7 @@ func (p *Principal) Run(ctx context.Context) error {
 		grpc.Creds(credentials.NewTLS(p.verifyingTLS())),
 		grpc.ForceServerCodec(protocol.Codec{}),
 		// Dead agents are noticed within seconds, not at the next write.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveParams(p.keepalive()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 2 * time.Second, PermitWithoutStream: true}),
 	)
 	srv.RegisterService(protocol.ServiceDesc(p.serve), nil)
@@ -657,3 +664,15 @@ func (p *Principal) httpHandler() http.Handler {
 }
 
 func ptrNow() *metav1.Time { t := metav1.Now(); return &t }
+
+// keepalive notices dead agents within seconds, not at the next write,
+// and bounds a connection's age when MaxStreamAge asks for it.
+func (p *Principal) keepalive() keepalive.ServerParameters {
+	kp := keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 5 * time.Second}
+	if p.opts.MaxStreamAge > 0 {
+		kp.MaxConnectionAge = p.opts.MaxStreamAge
+		// The stream is long-lived: without a grace it would never end.
+		kp.MaxConnectionAgeGrace = 2 * time.Second
+	}
+	return kp
+}

@@ -31,8 +31,8 @@ func debugPrincipal() Scenario {
 	return Scenario{
 		Name:        "debug-principal",
 		Description: "a principal run locally behind intercepts of its hub Service gets the agents' streams and the Git webhook, survives a restart, and stop gives both back",
-		Labels:      []string{LabelIntercept, LabelEmbeddedOnly},
-		Timeout:     6 * time.Minute,
+		Labels:      []string{LabelIntercept},
+		Timeout:     8 * time.Minute,
 		Steps: func(e *Env) []Step {
 			d := &debugRun{e: e}
 			return []Step{
@@ -61,13 +61,26 @@ type debugRun struct {
 	local                *harness.Process
 	grpcIcpt, httpIcpt   *harness.Process
 	orig                 *corev1.Service
-	// sinceIntercept is the supervised principal's log length when the
-	// first intercept started: after it, no agent may connect there until
-	// the intercepts stop.
+	// sinceIntercept is the supervised principal's log length once every
+	// agent reached the local principal: after it, no agent may connect
+	// there until the intercepts stop.
 	sinceIntercept int
 }
 
-func (d *debugRun) supervisedLog() string { return readFile(d.e.ComponentLog("principal")) }
+// supervisedLog is the supervised principal's log: its file (embedded)
+// or its pod's (kind).
+func (d *debugRun) supervisedLog() string {
+	if !d.e.Kind() {
+		return readFile(d.e.ComponentLog("principal"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log, err := kindPodLog(ctx, d.e, Hub, deploy.PrincipalName)
+	if err != nil {
+		d.e.Logf("read the supervised principal's pod log: %v", err)
+	}
+	return log
+}
 
 // where names the logs that say which principal an agent or a push
 // reached, for failure messages.
@@ -78,7 +91,10 @@ func (d *debugRun) where() string {
 			logs = append(logs, p.Log)
 		}
 	}
-	logs = append(logs, d.e.ComponentLog("principal"), d.e.ComponentLog("service-proxy"))
+	logs = append(logs, d.e.ComponentLog("principal"))
+	if !d.e.Kind() {
+		logs = append(logs, d.e.ComponentLog("service-proxy"))
+	}
 	for _, s := range d.e.Spokes() {
 		logs = append(logs, d.e.ComponentLog("agent-"+s))
 	}
@@ -120,27 +136,34 @@ func (d *debugRun) agentsDialTheService(ctx context.Context) error {
 		return fmt.Errorf("read the fleet record after tether up: %v", err)
 	}
 	e.fleet = st
-	if st.PrincipalService == "" || st.PrincipalService == st.Principal || st.PrincipalServiceHTTP == "" || st.PrincipalServiceHTTP == st.PrincipalService {
-		return fmt.Errorf("%s records principal %q, principalService %q, principalServiceHTTP %q: want the Service's two pinned addresses, apart from the process's",
-			filepath.Join(e.Workbench().StateDir, "fleet", "fleet.json"), st.Principal, st.PrincipalService, st.PrincipalServiceHTTP)
-	}
-	want := "Agents dial the principal's Service " + principalTarget + ":8443 at " + st.PrincipalService
-	if !strings.Contains(up.Stdout, want) {
-		return fmt.Errorf("tether up did not print %q; it printed:\n%s", want, up.Stdout)
-	}
-	for _, s := range e.Spokes() {
-		want := `msg="connected to principal" address=` + st.PrincipalService
-		if log := e.ComponentLog("agent-" + s); !strings.Contains(readFile(log), want) {
-			return fmt.Errorf("the agent of %s does not dial the principal's Service: no %s in %s", s, want, log)
+	if e.Kind() {
+		// The agents dial the NodePort of the principal's Service on the
+		// hub node: kube-proxy sends them to whatever the Service selects.
+		if err := d.agentsDial(ctx, st.Principal); err != nil {
+			return err
+		}
+	} else {
+		if st.PrincipalService == "" || st.PrincipalService == st.Principal || st.PrincipalServiceHTTP == "" || st.PrincipalServiceHTTP == st.PrincipalService {
+			return fmt.Errorf("%s records principal %q, principalService %q, principalServiceHTTP %q: want the Service's two pinned addresses, apart from the process's",
+				filepath.Join(e.Workbench().StateDir, "fleet", "fleet.json"), st.Principal, st.PrincipalService, st.PrincipalServiceHTTP)
+		}
+		want := "Agents dial the principal's Service " + principalTarget + ":8443 at " + st.PrincipalService
+		if !strings.Contains(up.Stdout, want) {
+			return fmt.Errorf("tether up did not print %q; it printed:\n%s", want, up.Stdout)
+		}
+		if err := d.agentsDial(ctx, st.PrincipalService); err != nil {
+			return err
 		}
 	}
 	if err := eventually(ctx, 30*time.Second, "every agent connected to the supervised principal",
 		d.connected("supervised principal", e.ComponentLog("principal"), d.supervisedLog, 0)); err != nil {
 		return err
 	}
-	status := e.Tether(ctx, "status")
-	if !regexp.MustCompile(`service-proxy running \(pid \d+\)`).MatchString(status.Stdout) {
-		return fmt.Errorf("tether status does not show the service proxy running (log %s):\n%s", e.ComponentLog("service-proxy"), status.Stdout)
+	if !e.Kind() {
+		status := e.Tether(ctx, "status")
+		if !regexp.MustCompile(`service-proxy running \(pid \d+\)`).MatchString(status.Stdout) {
+			return fmt.Errorf("tether status does not show the service proxy running (log %s):\n%s", e.ComponentLog("service-proxy"), status.Stdout)
+		}
 	}
 	cs, err := e.Kube(Hub)
 	if err != nil {
@@ -158,6 +181,26 @@ func (d *debugRun) agentsDialTheService(ctx context.Context) error {
 	e.Cleanup(fmt.Sprintf("every agent back on the supervised principal, every sample Synced at %d replicas", before), func(ctx context.Context) error {
 		return d.leaveFleet(ctx, before)
 	})
+	return nil
+}
+
+// agentsDial checks every agent's log says it dialed the principal at
+// address.
+func (d *debugRun) agentsDial(ctx context.Context, address string) error {
+	e := d.e
+	for _, s := range e.Spokes() {
+		want := `msg="connected to principal" address=` + address
+		log := readFile(e.ComponentLog("agent-" + s))
+		if e.Kind() {
+			var err error
+			if log, err = kindPodLog(ctx, e, s, deploy.AgentName); err != nil {
+				return err
+			}
+		}
+		if !strings.Contains(log, want) {
+			return fmt.Errorf("the agent of %s does not dial the principal's Service: no %s in %s", s, want, e.ComponentLog("agent-"+s))
+		}
+	}
 	return nil
 }
 
@@ -272,7 +315,11 @@ func (d *debugRun) intercept(ctx context.Context, port int32, to string) (*harne
 	}
 	e.NoteLog(logPath)
 	e.Cleanup(fmt.Sprintf("stop the intercept of port %d", port), func(context.Context) error { p.Stop(); return nil })
-	return p, eventually(ctx, 60*time.Second, name+" ready", func(context.Context) error {
+	ready := 60 * time.Second
+	if e.Kind() {
+		ready = 2 * time.Minute // the traffic-agent is a pod: scheduled, started, probed
+	}
+	return p, eventually(ctx, ready, name+" ready", func(context.Context) error {
 		if p.Exited() {
 			return fmt.Errorf("tether intercept start --port %d exited: %s", port, lastLines(p.Output(), 5))
 		}
@@ -284,19 +331,26 @@ func (d *debugRun) intercept(ctx context.Context, port int32, to string) (*harne
 }
 
 func (d *debugRun) interceptGRPC(ctx context.Context) (err error) {
-	d.sinceIntercept = len(d.supervisedLog())
+	before := len(d.supervisedLog())
 	if d.grpcIcpt, err = d.intercept(ctx, deploy.PrincipalPort, d.localGRPC); err != nil {
 		return err
 	}
 	started := time.Now()
-	// The service proxy closes the agents' streams to the supervised
-	// principal when its pod leaves the Service's endpoints; they
-	// reconnect through the Service, which now leads here.
-	if err := eventually(ctx, 90*time.Second, "both agents connected to the local principal", d.localConnected(0)); err != nil {
+	// Embedded: the service proxy closes the agents' streams to the
+	// supervised principal when its pod leaves the Service's endpoints.
+	// kind: kube-proxy keeps open connections where they are, and the
+	// supervised principal ends each after its max stream age. Either way
+	// the agents reconnect through the Service, which now leads here.
+	wait := 90 * time.Second
+	if d.e.Kind() {
+		wait += deploy.PrincipalMaxStreamAge
+	}
+	if err := eventually(ctx, wait, "both agents connected to the local principal", d.localConnected(0)); err != nil {
 		return err
 	}
+	d.sinceIntercept = len(d.supervisedLog())
 	d.e.Logf("both agents connected to the local principal %s after the intercept was in place", time.Since(started).Round(time.Millisecond))
-	if !regexp.MustCompile(`msg="agent disconnected" agent=` + regexp.QuoteMeta(d.e.Spokes()[0])).MatchString(tail(d.supervisedLog(), d.sinceIntercept)) {
+	if !regexp.MustCompile(`msg="agent disconnected" agent=` + regexp.QuoteMeta(d.e.Spokes()[0])).MatchString(tail(d.supervisedLog(), before)) {
 		return fmt.Errorf("the supervised principal's log %s does not show %s leaving after the intercept; %s", d.e.ComponentLog("principal"), d.e.Spokes()[0], d.where())
 	}
 	return nil
@@ -413,7 +467,7 @@ func (d *debugRun) stop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := eventually(ctx, 10*time.Second, "the principal's Service as it was", func(ctx context.Context) error {
+	if err := eventually(ctx, 20*time.Second, "the principal's Service as it was", func(ctx context.Context) error {
 		svc, err := cs.CoreV1().Services(deploy.DefaultNamespace).Get(ctx, deploy.PrincipalName, metav1.GetOptions{})
 		if err != nil {
 			return err

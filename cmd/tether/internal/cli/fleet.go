@@ -41,6 +41,7 @@ func readTLSDir(dir string) (ca, cert, key []byte, err error) {
 func newPrincipal(g *globals) *cobra.Command {
 	k := &kubeFlags{}
 	var listen, httpListen, tlsDir string
+	var maxStreamAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "principal",
 		Short: "Run the hub's principal: agents dial it; it mirrors Applications down and status up",
@@ -59,7 +60,7 @@ func newPrincipal(g *globals) *cobra.Command {
 				return err
 			}
 			p, err := principal.New(principal.Options{Hub: cfg, Listen: listen, HTTPListen: httpListen, TLS: tlsCfg,
-				Namespace: k.namespace, Logger: g.logger(), Version: Version})
+				Namespace: k.namespace, Logger: g.logger(), Version: Version, MaxStreamAge: maxStreamAge})
 			if err != nil {
 				return err
 			}
@@ -71,6 +72,7 @@ func newPrincipal(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", ":8443", "gRPC address agents dial")
 	cmd.Flags().StringVar(&httpListen, "http", ":8080", "address for /healthz and the Git push webhook (empty: none)")
 	cmd.Flags().StringVar(&tlsDir, "tls-dir", "/etc/tether/tls", "folder with ca.crt, tls.crt and tls.key")
+	cmd.Flags().DurationVar(&maxStreamAge, "max-stream-age", 0, "end each agent's connection after about this long, so agents follow their Service to a new endpoint (behind kube-proxy an open connection stays with its pod); 0: never")
 	return cmd
 }
 
