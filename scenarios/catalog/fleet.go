@@ -13,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/gitops/sample"
 	"github.com/tether-dev/tether/scenarios/harness"
@@ -329,7 +331,7 @@ func agentRestart() Scenario {
 	return Scenario{
 		Name:        "agent-restart",
 		Description: "an agent SIGKILLed right after a commit and started again converges its spoke",
-		Labels:      []string{LabelFleet, LabelChaos, LabelEmbeddedOnly},
+		Labels:      []string{LabelFleet, LabelChaos},
 		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
 			spoke := e.Spokes()[0]
@@ -344,7 +346,10 @@ func agentRestart() Scenario {
 					sha, err = scaleSample(ctx, e, n)
 					return err
 				}},
-				{Name: "SIGKILL the agent of " + spoke + " and start it again", Run: func(ctx context.Context) error {
+				{Name: killAgentStep(e, spoke), Run: func(ctx context.Context) error {
+					if e.Kind() {
+						return kindKillPods(ctx, e, "agent-"+spoke)
+					}
 					_, err := replaceComponent(ctx, e, "agent-"+spoke, true, nil)
 					return err
 				}},
@@ -360,15 +365,25 @@ func principalRestart() Scenario {
 	return Scenario{
 		Name:        "principal-restart",
 		Description: "a hub change made while the principal is down reaches the spoke once it restarts; commits converge after",
-		Labels:      []string{LabelFleet, LabelChaos, LabelEmbeddedOnly},
+		Labels:      []string{LabelFleet, LabelChaos},
 		Timeout:     5 * time.Minute,
 		Steps: func(e *Env) []Step {
 			spoke := e.Spokes()[1]
 			var rec process.Record
+			var replicas int32 // kind: the principal's Deployment's count
 			var restarted time.Time
+			stopName, startName := "SIGKILL the principal", "start the principal again with the same command line"
+			if e.Kind() {
+				stopName = "stop the principal: scale Deployment " + deploy.PrincipalName + " on the hub to 0 until its pods are gone"
+				startName = "start the principal again: scale " + deploy.PrincipalName + " back to its replica count"
+			}
 			return []Step{
 				sampleReady(e),
-				{Name: "SIGKILL the principal", Run: func(ctx context.Context) (err error) {
+				{Name: stopName, Run: func(ctx context.Context) (err error) {
+					if e.Kind() {
+						replicas, err = kindStop(ctx, e, "principal")
+						return err
+					}
 					if rec, err = component(e, "principal"); err != nil {
 						return err
 					}
@@ -387,8 +402,11 @@ func principalRestart() Scenario {
 				{Name: "change " + spoke + "'s sample Application on the hub while nobody carries it", Run: func(ctx context.Context) error {
 					return setTargetRevision(ctx, e, spoke, "HEAD")
 				}},
-				{Name: "start the principal again with the same command line", Run: func(ctx context.Context) error {
+				{Name: startName, Run: func(ctx context.Context) error {
 					restarted = time.Now()
+					if e.Kind() {
+						return kindStart(ctx, e, "principal", replicas)
+					}
 					_, err := startLike(e, rec, nil)
 					return err
 				}},
@@ -430,6 +448,15 @@ func principalRestart() Scenario {
 			}
 		},
 	}
+}
+
+// killAgentStep names agent-restart's kill: a SIGKILLed process
+// (embedded), a pod deleted with grace period 0 (kind).
+func killAgentStep(e *Env, spoke string) string {
+	if e.Kind() {
+		return "delete the agent pod of " + spoke + " with grace period 0; its Deployment starts a new one"
+	}
+	return "SIGKILL the agent of " + spoke + " and start it again"
 }
 
 // setTargetRevision patches a spoke's sample Application on the hub and
@@ -485,25 +512,27 @@ func networkPartition() Scenario {
 	return Scenario{
 		Name:        "network-partition",
 		Description: "with one agent cut off from the principal for 20 s, the other spoke converges at once and the cut one after",
-		Labels:      []string{LabelFleet, LabelChaos, LabelEmbeddedOnly},
+		Labels:      []string{LabelFleet, LabelChaos},
 		Timeout:     5 * time.Minute,
 		Steps: func(e *Env) []Step {
 			cut, other := e.Spokes()[0], e.Spokes()[1]
-			var px *harness.Proxy
+			var ln link
 			var sha string
 			var n int
 			var before int32
 			return []Step{
 				sampleReady(e),
-				{Name: "put a cuttable proxy between " + cut + "'s agent and the principal", Run: func(ctx context.Context) (err error) {
-					px, err = partition(ctx, e, cut)
+				{Name: partitionStep(e, cut), Run: func(ctx context.Context) (err error) {
+					ln, err = partition(ctx, e, cut)
 					return err
 				}},
 				{Name: "cut the connection and commit a new replica count", Run: func(ctx context.Context) (err error) {
 					if before, err = sampleReplicas(ctx, e, cut); err != nil {
 						return err
 					}
-					px.Cut()
+					if err := ln.Cut(ctx); err != nil {
+						return err
+					}
 					if n, err = nextReplicas(ctx, e); err != nil {
 						return err
 					}
@@ -521,7 +550,15 @@ func networkPartition() Scenario {
 					})
 				}},
 				{Name: "restore the connection; " + cut + " converges", Run: func(ctx context.Context) error {
-					px.Restore()
+					restored := time.Now()
+					if err := ln.Restore(ctx); err != nil {
+						return err
+					}
+					if err := eventually(ctx, 90*time.Second, cut+"'s agent reconnected", func(ctx context.Context) error {
+						return agentConnectedSince(ctx, e, cut, restored)
+					}); err != nil {
+						return err
+					}
 					return converged(ctx, e, sha, n, 90*time.Second)
 				}},
 			}
@@ -534,11 +571,11 @@ func syncWhileDisconnected() Scenario {
 	return Scenario{
 		Name:        "sync-while-disconnected",
 		Description: "a sync requested on the hub while the agent is cut off runs exactly once when it reconnects",
-		Labels:      []string{LabelFleet, LabelChaos, LabelEmbeddedOnly},
+		Labels:      []string{LabelFleet, LabelChaos},
 		Timeout:     5 * time.Minute,
 		Steps: func(e *Env) []Step {
 			spoke := e.Spokes()[1]
-			var px *harness.Proxy
+			var ln link
 			id := "scenario-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 			manual := func(ctx context.Context) (*v1alpha1.Application, error) { return hubApp(ctx, e, spoke, "scn-manual") }
 			return []Step{
@@ -562,11 +599,10 @@ func syncWhileDisconnected() Scenario {
 					})
 				}},
 				{Name: "cut " + spoke + "'s agent off the principal", Run: func(ctx context.Context) (err error) {
-					if px, err = partition(ctx, e, spoke); err != nil {
+					if ln, err = partition(ctx, e, spoke); err != nil {
 						return err
 					}
-					px.Cut()
-					return nil
+					return ln.Cut(ctx)
 				}},
 				{Name: "request a sync on the hub; nothing runs while cut off", Run: func(ctx context.Context) error {
 					dyn, err := e.Dynamic(Hub)
@@ -589,7 +625,9 @@ func syncWhileDisconnected() Scenario {
 					})
 				}},
 				{Name: "reconnect: the sync runs, the hub shows it Succeeded and clears the request", Run: func(ctx context.Context) error {
-					px.Restore()
+					if err := ln.Restore(ctx); err != nil {
+						return err
+					}
 					return eventually(ctx, 90*time.Second, "operation "+id+" Succeeded", func(ctx context.Context) error {
 						app, err := manual(ctx)
 						if err != nil {
@@ -610,8 +648,30 @@ func syncWhileDisconnected() Scenario {
 					})
 				}},
 				{Name: "a reconnect storm does not run it again", Run: func(ctx context.Context) error {
-					px.Cut()
-					px.Restore()
+					// A new stream after the cut: the storm has happened,
+					// not merely been asked for, when the hold starts.
+					prev, err := agentStream(ctx, e, spoke)
+					if err != nil {
+						return err
+					}
+					if err := ln.Cut(ctx); err != nil {
+						return err
+					}
+					if err := ln.Restore(ctx); err != nil {
+						return err
+					}
+					if err := eventually(ctx, 90*time.Second, spoke+"'s agent reconnected", func(ctx context.Context) error {
+						cur, err := agentStream(ctx, e, spoke)
+						if err != nil {
+							return err
+						}
+						if cur == prev {
+							return fmt.Errorf("hub Agent %s/%s still shows the stream from before the cut (%s; agent log %s)", cluster.SystemNamespace, spoke, cur, e.ComponentLog("agent-"+spoke))
+						}
+						return nil
+					}); err != nil {
+						return err
+					}
 					return holds(ctx, 5*time.Second, "one sync in the history", func(ctx context.Context) error {
 						app, err := manual(ctx)
 						if err != nil {

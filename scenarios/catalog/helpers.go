@@ -402,9 +402,28 @@ func flagValue(args []string, flag string) string {
 	return ""
 }
 
-// partition puts a cuttable proxy between spoke's agent and the principal:
-// the agent is replaced by one dialing the proxy.
-func partition(ctx context.Context, e *Env, spoke string) (*harness.Proxy, error) {
+// partitionStep names the step that readies the cut of spoke's agent.
+func partitionStep(e *Env, spoke string) string {
+	if e.Kind() {
+		return "find where " + spoke + "'s agent reaches the principal: the FORWARD chain of its kind node"
+	}
+	return "put a cuttable proxy between " + spoke + "'s agent and the principal"
+}
+
+// partition readies a cut between spoke's agent and the principal, not
+// cut yet. On the embedded provider it puts a proxy in between: the agent
+// is replaced by one dialing the proxy. On kind the agent pod stays as it
+// is and the cut is firewall rules in the spoke's node (kindPartition).
+func partition(ctx context.Context, e *Env, spoke string) (link, error) {
+	if e.Kind() {
+		c, err := kindPartition(ctx, e, spoke)
+		if err != nil {
+			return nil, err
+		}
+		return c, eventually(ctx, time.Minute, spoke+"'s agent connected before the cut", func(ctx context.Context) error {
+			return agentConnected(ctx, e, spoke)
+		})
+	}
 	rec, err := component(e, "agent-"+spoke)
 	if err != nil {
 		return nil, err
@@ -428,7 +447,7 @@ func partition(ctx context.Context, e *Env, spoke string) (*harness.Proxy, error
 		return nil, err
 	}
 	e.Logf("agent-%s now dials the principal through %s", spoke, px.Addr())
-	return px, eventually(ctx, time.Minute, "the replacement agent connected", func(ctx context.Context) error {
+	return proxyLink{px}, eventually(ctx, time.Minute, "the replacement agent connected", func(ctx context.Context) error {
 		return agentConnected(ctx, e, spoke)
 	})
 }
@@ -457,3 +476,23 @@ func dash(s string) string {
 }
 
 func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
+
+// agentStream names spoke's current stream to the principal as the hub's
+// Agent object records it (opened when, from where); an error when the
+// Agent says it is not connected.
+func agentStream(ctx context.Context, e *Env, spoke string) (string, error) {
+	if err := agentConnected(ctx, e, spoke); err != nil {
+		return "", err
+	}
+	dyn, err := e.Dynamic(Hub)
+	if err != nil {
+		return "", err
+	}
+	u, err := dyn.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, spoke, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	since, _, _ := unstructured.NestedString(u.Object, "status", "connectedSince")
+	addr, _, _ := unstructured.NestedString(u.Object, "status", "address")
+	return "connected since " + dash(since) + " from " + dash(addr), nil
+}
