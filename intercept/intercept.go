@@ -140,6 +140,10 @@ type Intercept struct {
 	proxy *http.Server
 	pl    net.Listener
 
+	// runCtx lives from the Lease's creation to Stop: the Lease is renewed
+	// under it from the start, so a slow attach (a pod being scheduled)
+	// never lets it lapse.
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	done     chan struct{}
 	errOnce  sync.Once
@@ -250,12 +254,15 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 		return nil, err
 	}
 	i.log = opts.Logger.With("intercept", i.rec.Name)
+	i.runCtx, i.cancel = context.WithCancel(context.Background())
+	go i.renew(i.runCtx)
 	var installed *agentHandle
 	err = i.recheck(ctx, target, spec)
 	if err == nil {
 		installed, err = i.attach(ctx)
 	}
 	if err != nil {
+		i.cancel()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		defer cancel()
 		if i.sess != nil {
@@ -275,6 +282,7 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 	pl, err := net.Listen("tcp", opts.ProxyAddr)
 	if err != nil {
 		err = fmt.Errorf("outbound proxy on %s: %w", opts.ProxyAddr, err)
+		i.cancel()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		defer cancel()
 		i.sess.Close()
@@ -670,7 +678,7 @@ func (i *Intercept) connect(ctx context.Context, h *agentHandle) error {
 			return fmt.Errorf("take over service %s/%s: %w", rec.Namespace, rec.Service, err)
 		}
 	}
-	if err := i.waitRouted(ctx, h.id); err != nil {
+	if err := i.waitRouted(ctx, h.id, h.kill != nil); err != nil {
 		return err
 	}
 	rec.AgentID = h.id
@@ -785,7 +793,11 @@ func podReady(p *corev1.Pod) bool {
 // waitRouted returns once the Service is taken over by agent id and its
 // EndpointSlices list the agent and nothing else, so Start returning
 // means new connections are intercepted.
-func (i *Intercept) waitRouted(ctx context.Context, id string) error {
+//
+// tookOver says this intercept took the Service over itself: then a
+// Service that is no longer taken over was changed back by someone else,
+// which is said at once, naming who.
+func (i *Intercept) waitRouted(ctx context.Context, id string, tookOver bool) error {
 	timeout := 20*time.Second + i.opts.AgentTimeout // an attacher may wait for the installer
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -794,6 +806,11 @@ func (i *Intercept) waitRouted(ctx context.Context, id string) error {
 	for n := 0; ; n++ {
 		if i.routed(ctx, id, sel, agentSel) {
 			return nil
+		}
+		if tookOver {
+			if err := i.revertedBy(ctx, id); err != nil {
+				return err
+			}
 		}
 		if n%10 == 9 {
 			if err := i.agentErr(ctx, id, nil); errors.Is(err, errAgentGone) {
@@ -845,9 +862,7 @@ func (i *Intercept) routed(ctx context.Context, id, sliceSel, agentSel string) b
 }
 
 func (i *Intercept) serve() {
-	ctx, cancel := context.WithCancel(context.Background())
-	i.cancel = cancel
-	go i.renew(ctx)
+	ctx := i.runCtx
 	go i.acceptStreams()
 	go func() {
 		select {
@@ -984,3 +999,53 @@ func (i *Intercept) Stop(ctx context.Context) error {
 // Restored reports whether Stop restored the Service and removed its
 // agent, that is, whether this was the Service's last intercept.
 func (i *Intercept) Restored() bool { return i.last }
+
+// revertedBy explains a takeover undone by another writer while the
+// intercept was starting: the Service's selector is no longer the
+// agent's. It names the field manager that last set the selector, which
+// is how Kubernetes records who changed a field.
+func (i *Intercept) revertedBy(ctx context.Context, id string) error {
+	svc, err := i.opts.Client.CoreV1().Services(i.rec.Namespace).Get(ctx, i.rec.Service, metav1.GetOptions{})
+	if err != nil {
+		return nil // routed will keep trying, and time out with its own message
+	}
+	if tk, err := record.TakeoverFromService(svc); err == nil && tk != nil && tk.AgentID == id && maps.Equal(svc.Spec.Selector, i.rec.AgentLabels) {
+		return nil
+	}
+	who := "another writer"
+	if m, at := selectorManager(svc); m != "" {
+		who = fmt.Sprintf("field manager %q at %s", m, at.UTC().Format(time.RFC3339))
+	}
+	return fmt.Errorf("service %s/%s was changed back while the intercept was starting: its selector is %s again, set by %s. "+
+		"Something reverts changes to this Service (a GitOps controller with self-heal, an operator): pause it for this Service or have it ignore spec.selector, then start the intercept again. "+
+		"tether's own GitOps engine leaves intercepted Services alone",
+		i.rec.Namespace, i.rec.Service, labels.SelectorFromSet(svc.Spec.Selector), who)
+}
+
+// selectorManager is the field manager that last wrote spec.selector of
+// svc, other than tether's intercepts, and when.
+func selectorManager(svc *corev1.Service) (string, time.Time) {
+	var name string
+	var at time.Time
+	for _, mf := range svc.ManagedFields {
+		if mf.Manager == "tether-intercept" || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		spec, _ := fields["f:spec"].(map[string]any)
+		if _, ok := spec["f:selector"]; !ok {
+			continue
+		}
+		t := time.Time{}
+		if mf.Time != nil {
+			t = mf.Time.Time
+		}
+		if name == "" || t.After(at) {
+			name, at = mf.Manager, t
+		}
+	}
+	return name, at
+}

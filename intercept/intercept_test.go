@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -145,6 +146,7 @@ func TestStopIsNotALostSession(t *testing.T) {
 		rec: record.Record{Name: "web-80", Namespace: "shop", Service: "web", Port: 80, Lease: record.LeaseName("web-80")},
 		to:  "127.0.0.1:1", sess: sess, pl: pl, done: make(chan struct{}),
 	}
+	i.runCtx, i.cancel = context.WithCancel(context.Background()) // as Start does
 	i.serve()
 	// The agent closes the session (it read the Lease's deletion first)
 	// while this process is stopping.
@@ -161,5 +163,23 @@ func TestStopIsNotALostSession(t *testing.T) {
 	defer wcancel()
 	if err := i.Wait(wctx); err != nil {
 		t.Fatalf("a clean stop reported: %v", err)
+	}
+}
+
+func TestSelectorManagerNamesWhoLastSetTheSelector(t *testing.T) {
+	at := func(s int) *metav1.Time { tm := metav1.NewTime(time.Unix(1_700_000_000+int64(s), 0)); return &tm }
+	fields := func(raw string) *metav1.FieldsV1 { return &metav1.FieldsV1{Raw: []byte(raw)} }
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "kubectl-create", Time: at(0), FieldsV1: fields(`{"f:spec":{"f:selector":{},"f:ports":{}}}`)},
+		{Manager: "tether-intercept", Time: at(20), FieldsV1: fields(`{"f:spec":{"f:selector":{}}}`)},
+		{Manager: "tether-agent", Time: at(10), FieldsV1: fields(`{"f:spec":{"f:selector":{}}}`)},
+		{Manager: "late-but-unrelated", Time: at(30), FieldsV1: fields(`{"f:metadata":{"f:labels":{}}}`)},
+	}}}
+	name, when := selectorManager(svc)
+	if name != "tether-agent" || !when.Equal(at(10).Time) {
+		t.Errorf("selectorManager = %q at %s, want tether-agent at %s", name, when, at(10).Time)
+	}
+	if name, _ := selectorManager(&corev1.Service{}); name != "" {
+		t.Errorf("selectorManager of a Service without managed fields = %q, want none", name)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -55,6 +56,11 @@ type plan struct {
 	health    v1alpha1.HealthStatus
 	// drift names the first difference found, for logs and messages.
 	drift string
+	// leasedUntil is when the first Lease keeping fields of a live object
+	// (v1alpha1.AnnotationLeasedFields) runs out if not renewed: the
+	// Application is looked at again then, so Git's values come back at
+	// once when the borrower is gone.
+	leasedUntil time.Time
 }
 
 // trackingID names an Application on live objects.
@@ -79,6 +85,9 @@ func (e *Engine) makePlan(ctx context.Context, app *v1alpha1.Application, revisi
 		if t.known {
 			if t.live, err = live.get(ctx, t.gvr, t.obj.GetNamespace(), t.obj.GetName()); err != nil {
 				return nil, fmt.Errorf("read live %s: %w", t.id(), err)
+			}
+			if err := e.honorLease(ctx, t, p); err != nil {
+				return nil, err
 			}
 		}
 		want[t.gvr.String()+"|"+nsName(t.obj.GetNamespace(), t.obj.GetName())] = true

@@ -185,6 +185,12 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 	if next < time.Second {
 		next = e.pollDelay()
 	}
+	if !p.leasedUntil.IsZero() {
+		// Git's values return the moment the borrower stops renewing.
+		if d := time.Until(p.leasedUntil) + 500*time.Millisecond; d < next {
+			next = max(d, 100*time.Millisecond)
+		}
+	}
 	return next, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 )
 
 const (
@@ -198,6 +200,10 @@ func TakeOver(ctx context.Context, c kubernetes.Interface, svc *corev1.Service, 
 		s.Annotations = map[string]string{}
 	}
 	s.Annotations[Annotation] = string(b)
+	// The selector is the intercept's while the agent's Lease is renewed:
+	// a GitOps engine with self-heal (tether's own) leaves it alone until
+	// then, and puts Git's back the moment the Lease lapses.
+	s.Annotations[v1alpha1.AnnotationLeasedFields] = v1alpha1.LeasedFields{Lease: t.Agent, Fields: []string{"spec.selector"}}.Value()
 	s.Spec.Selector = maps.Clone(t.AgentLabels)
 	return c.CoreV1().Services(s.Namespace).Update(ctx, s, metav1.UpdateOptions{FieldManager: "tether-intercept"})
 }
@@ -224,6 +230,7 @@ func Restore(ctx context.Context, c kubernetes.Interface, namespace, service, ag
 		}
 		svc.Spec.Selector = maps.Clone(t.OriginalSelector)
 		delete(svc.Annotations, Annotation)
+		delete(svc.Annotations, v1alpha1.AnnotationLeasedFields)
 		if len(svc.Annotations) == 0 {
 			svc.Annotations = nil
 		}

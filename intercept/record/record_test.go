@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 )
 
 func takenOver(t *testing.T, id string) *corev1.Service {
@@ -186,5 +188,36 @@ func TestSelectorsTellInterceptAndAgentObjectsApart(t *testing.T) {
 				t.Errorf("%s: got %v, want %v", tc.sel, got, tc.want)
 			}
 		}
+	}
+}
+
+func TestTakeOverLeasesTheSelectorToTheAgentAndRestoreGivesItBack(t *testing.T) {
+	ctx := context.Background()
+	orig := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: map[string]string{"owner": "shop-team"}},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}},
+	}
+	c := fake.NewClientset(orig)
+	tk := &Takeover{Agent: AgentName("web"), AgentID: "a1", OriginalSelector: map[string]string{"app": "web"}, AgentLabels: AgentLabels("web")}
+	svc, err := TakeOver(ctx, c, orig, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := v1alpha1.ParseLeasedFields(svc.Annotations)
+	if err != nil || lf == nil {
+		t.Fatalf("taken-over Service carries no valid %s: %v, %v", v1alpha1.AnnotationLeasedFields, lf, err)
+	}
+	if lf.Lease != AgentName("web") || len(lf.Fields) != 1 || lf.Fields[0] != "spec.selector" {
+		t.Errorf("leased fields %+v, want spec.selector under the agent's Lease %s", lf, AgentName("web"))
+	}
+	if ok, err := Restore(ctx, c, "shop", "web", "a1"); !ok || err != nil {
+		t.Fatalf("Restore = %v, %v", ok, err)
+	}
+	back, err := c.CoreV1().Services("shop").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.Annotations[v1alpha1.AnnotationLeasedFields]; ok || back.Annotations["owner"] != "shop-team" || back.Spec.Selector["app"] != "web" {
+		t.Errorf("restored Service: annotations %v, selector %v; want the original", back.Annotations, back.Spec.Selector)
 	}
 }
