@@ -3,11 +3,13 @@ package tui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/repo"
@@ -74,6 +76,9 @@ func (m *appsModel) spoke(cluster string, a *v1alpha1.Application) string {
 }
 
 func (m *appsModel) Title() string { return "Applications" }
+
+// ShortTitle is the tab's title on narrow terminals.
+func (m *appsModel) ShortTitle() string { return "Apps" }
 
 func (m *appsModel) SetSize(w, h int) {
 	m.width, m.height = w, h
@@ -366,7 +371,7 @@ func (m *appsModel) View() string {
 		if m.flashErr {
 			style = m.c.styles.Error
 		}
-		body = strings.TrimRight(body, "\n") + "\n\n" + style.Render(m.flash)
+		body = strings.TrimRight(body, "\n") + "\n\n" + wrap(style.Render(m.flash), m.width, "")
 	}
 	return body
 }
@@ -397,7 +402,8 @@ func (m *appsModel) listView() string {
 	for _, r := range m.results {
 		switch {
 		case r.err != nil:
-			notes = append(notes, note{len(rows), fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Error.Render("✗ "+r.err.Error()))})
+			notes = append(notes, note{len(rows), wrap(fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Error.Render("✗ "+r.err.Error())),
+				m.width, strings.Repeat(" ", 2+nameWidth+2+2))})
 		case len(r.apps) == 0:
 			where := "in tether-system"
 			if m.hubs[r.cluster] {
@@ -516,28 +522,50 @@ func (m *appsModel) detailView() string {
 	for _, c := range a.Status.Conditions {
 		kv = append(kv, []string{st.Header.Render("Condition"), st.Error.Render(c.Type + ": " + c.Message)})
 	}
+	// Conditions are errors, with what to do at the end: wrapped under
+	// their value rather than cut.
+	keyW := 0
+	for _, r := range kv {
+		keyW = max(keyW, lipgloss.Width(r[0]))
+	}
 	for _, l := range columns(kv, 2) {
-		b.WriteString(l + "\n")
+		b.WriteString(wrap(l, m.width, strings.Repeat(" ", keyW+2)) + "\n")
 	}
 	b.WriteString("\n")
 	if len(a.Status.Resources) == 0 {
 		b.WriteString(st.Muted.Render("No resources reported yet.") + "\n")
 		return b.String()
 	}
-	rows := [][]string{{st.Header.Render("KIND"), st.Header.Render("NAMESPACE"), st.Header.Render("NAME"),
-		st.Header.Render("SYNC"), st.Header.Render("HEALTH"), st.Header.Render("MESSAGE")}}
-	for _, res := range a.Status.Resources {
-		health, message := "-", ""
-		if res.Health != nil {
-			health, message = res.Health.Status, res.Health.Message
+	table := func(nsColumn bool) []string {
+		rows := [][]string{{st.Header.Render("KIND"), st.Header.Render("NAMESPACE"), st.Header.Render("NAME"),
+			st.Header.Render("SYNC"), st.Header.Render("HEALTH"), st.Header.Render("MESSAGE")}}
+		for _, res := range a.Status.Resources {
+			health, message := "-", ""
+			if res.Health != nil {
+				health, message = res.Health.Status, res.Health.Message
+			}
+			syncS := res.Status
+			if res.RequiresPruning {
+				syncS += " (prune)"
+			}
+			rows = append(rows, []string{res.Kind, dash(res.Namespace), res.Name, syncS, m.healthCell(health), message})
+			if !nsColumn && res.Namespace != "" && res.Namespace != a.Spec.Destination.Namespace {
+				rows[len(rows)-1][2] = res.Namespace + "/" + res.Name
+			}
 		}
-		syncS := res.Status
-		if res.RequiresPruning {
-			syncS += " (prune)"
+		if !nsColumn {
+			rows = without(rows, []int{1})
 		}
-		rows = append(rows, []string{res.Kind, dash(res.Namespace), res.Name, syncS, m.healthCell(health), message})
+		return columns(rows, 2)
 	}
-	for _, l := range columns(rows, 2) {
+	// Narrow terminals lose the NAMESPACE column before the health
+	// message: most resources are in the Destination's namespace, and
+	// the others' names say theirs.
+	lines := table(true)
+	if m.width > 0 && slices.ContainsFunc(lines, func(l string) bool { return lipgloss.Width(l) > m.width }) {
+		lines = table(false)
+	}
+	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
 	return b.String()

@@ -279,17 +279,17 @@ func (m *clustersModel) View() string {
 		b.WriteString(m.table())
 	}
 	if m.confirmDown {
-		b.WriteString("\n" + st.Warn.Render("Press d again to delete every cluster of the workbench; any other key cancels.") + "\n")
+		b.WriteString("\n" + wrap(st.Warn.Render("Press d again to delete every cluster of the workbench; any other key cancels."), m.width, "") + "\n")
 	}
 	if m.flash != "" {
-		b.WriteString("\n" + st.Flash.Render(m.flash) + "\n")
+		b.WriteString("\n" + wrap(st.Flash.Render(m.flash), m.width, "") + "\n")
 	}
 	if m.prompt != nil {
 		verb := "Add a spoke"
 		if m.prompt.remove {
 			verb = "Remove a spoke"
 		}
-		b.WriteString("\n" + st.Title.Render(verb) + "\n" + m.prompt.form.view())
+		b.WriteString("\n" + st.Title.Render(verb) + "\n" + m.prompt.form.view(m.width))
 	}
 	used := strings.Count(b.String(), "\n") + 1
 	if steps := m.stepsView(m.height - used - 1); steps != "" {
@@ -300,20 +300,44 @@ func (m *clustersModel) View() string {
 
 func (m *clustersModel) table() string {
 	st := m.c.styles
-	rows := [][]string{{
-		st.Header.Render("CLUSTER"), st.Header.Render("ROLE"), st.Header.Render("PROVIDER"),
-		st.Header.Render("API SERVER"), st.Header.Render("NODES"), st.Header.Render("READY"),
-	}}
-	for _, c := range m.snap.Clusters {
-		ready := st.OK.Render("✓ ready")
-		if !c.Ready {
-			ready = st.Error.Render("✗ " + dash(c.Reason))
+	rows := func(reasons bool) [][]string {
+		rows := [][]string{{
+			st.Header.Render("CLUSTER"), st.Header.Render("ROLE"), st.Header.Render("PROVIDER"),
+			st.Header.Render("API SERVER"), st.Header.Render("NODES"), st.Header.Render("READY"),
+		}}
+		for _, c := range m.snap.Clusters {
+			ready := st.OK.Render("✓ ready")
+			switch {
+			case c.Ready:
+			case reasons:
+				ready = st.Error.Render("✗ " + dash(c.Reason))
+			default:
+				ready = st.Error.Render("✗ not ready")
+			}
+			rows = append(rows, []string{c.Name, c.Role, c.Provider, dash(c.Endpoint), dash(c.Nodes), ready})
 		}
-		rows = append(rows, []string{c.Name, c.Role, c.Provider, dash(c.Endpoint), dash(c.Nodes), ready})
+		return rows
+	}
+	// A reason is a sentence with what to do; where it does not fit in
+	// its cell it goes under the table whole rather than cut.
+	laid, below := columns(rows(true), 2), false
+	for _, l := range laid {
+		if m.width > 0 && lipgloss.Width(l) > m.width {
+			laid, below = columns(rows(false), 2), true
+			break
+		}
 	}
 	var b strings.Builder
-	for _, l := range columns(rows, 2) {
+	for _, l := range laid {
 		b.WriteString(l + "\n")
+	}
+	if below {
+		b.WriteString("\n")
+		for _, c := range m.snap.Clusters {
+			if !c.Ready {
+				b.WriteString(wrap(st.Error.Render("✗ "+c.Name+": "+dash(c.Reason)), m.width, "  ") + "\n")
+			}
+		}
 	}
 	for _, c := range m.snap.Clusters {
 		if len(c.Processes) == 0 {
@@ -335,8 +359,6 @@ func (m *clustersModel) table() string {
 	return b.String()
 }
 
-// stepsView shows the operation and as many of its latest steps as fit in
-// room lines: the newest steps are the ones the user is waiting on.
 // wrapList joins items after head, breaking lines between items rather
 // than letting the screen cut a DEAD off the end.
 func (m *clustersModel) wrapList(head string, items []string) string {
@@ -357,40 +379,38 @@ func (m *clustersModel) wrapList(head string, items []string) string {
 	return strings.Join(append(out, line), "\n")
 }
 
+// stepsView shows the operation and as many of its latest steps as fit in
+// room lines.
 func (m *clustersModel) stepsView(room int) string {
 	st := m.c.styles
-	var b strings.Builder
+	var head string
 	switch {
 	case m.op != "":
-		fmt.Fprintf(&b, "%s %s %s\n", st.Title.Render(opTitle(m.op)), m.spinner.View(), st.Muted.Render(took(m.c.now().Sub(m.opStart))))
+		head = fmt.Sprintf("%s %s %s", st.Title.Render(opTitle(m.op)), m.spinner.View(), st.Muted.Render(took(m.c.now().Sub(m.opStart))))
 	case m.lastOp != "" && m.lastErr != nil:
-		fmt.Fprintf(&b, "%s %s\n", st.Title.Render(opTitle(m.lastOp)), st.Error.Render("✗ failed after "+took(m.lastTook)+": "+m.lastErr.Error()))
+		head = fmt.Sprintf("%s %s", st.Title.Render(opTitle(m.lastOp)), st.Error.Render("✗ failed after "+took(m.lastTook)+": "+m.lastErr.Error()))
 	case m.lastOp != "":
-		fmt.Fprintf(&b, "%s %s\n", st.Title.Render(opTitle(m.lastOp)), st.OK.Render("✓ done in "+took(m.lastTook)))
+		head = fmt.Sprintf("%s %s", st.Title.Render(opTitle(m.lastOp)), st.OK.Render("✓ done in "+took(m.lastTook)))
 	default:
 		return ""
 	}
-	steps := m.steps
-	if room > 1 && len(steps) > room-1 {
-		hidden := len(steps) - (room - 2)
-		fmt.Fprintf(&b, "  %s\n", st.Muted.Render(fmt.Sprintf("… %d earlier steps", hidden)))
-		steps = steps[hidden:]
-	}
-	for _, s := range steps {
+	lines := make([]string, 0, len(m.steps))
+	for _, s := range m.steps {
+		var line string
 		switch {
 		case s.running:
-			line := fmt.Sprintf("  %s %s %s", m.spinner.View(), s.title, st.Muted.Render(took(m.c.now().Sub(s.start))))
+			line = fmt.Sprintf("  %s %s %s", m.spinner.View(), s.title, st.Muted.Render(took(m.c.now().Sub(s.start))))
 			if s.detail != "" {
 				line += st.Muted.Render(" · " + s.detail)
 			}
-			b.WriteString(line + "\n")
 		case s.err != nil:
-			fmt.Fprintf(&b, "  %s %s %s %s\n", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()))
+			line = fmt.Sprintf("  %s %s %s %s", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()))
 		default:
-			fmt.Fprintf(&b, "  %s %s %s\n", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))))
+			line = fmt.Sprintf("  %s %s %s", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))))
 		}
+		lines = append(lines, wrap(line, m.width, "    "))
 	}
-	return b.String()
+	return latest(wrap(head, m.width, "  "), lines, room, st.Muted)
 }
 
 func opTitle(op string) string {

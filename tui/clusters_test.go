@@ -18,13 +18,21 @@ func TestClustersShowsStatus(t *testing.T) {
 	for _, want := range []string{
 		"embedded provider · /state/tether",
 		"hub", "https://127.0.0.1:40001", "1/1", "✓ ready",
-		"spoke-1", "✗ kube-scheduler is not running",
+		// The reason does not fit in its cell at 100 columns: it goes
+		// under the table whole, what to do included.
+		"spoke-1", "✗ not ready", "✗ spoke-1: kube-scheduler is not running; run `tether up` to restart it",
 		"hub processes: etcd alive · kube-apiserver alive",
 		"spoke-1 processes: etcd alive · kube-scheduler DEAD",
 	} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
+	}
+	// Where it fits, it stays in the READY column.
+	m.Update(tea.WindowSizeMsg{Width: 150, Height: 30})
+	if v := m.View(); !strings.Contains(v, "1/1    ✗ kube-scheduler is not running; run `tether up` to restart it") ||
+		strings.Contains(v, "not ready") {
+		t.Errorf("at 150 columns the reason belongs in the table:\n%s", v)
 	}
 }
 

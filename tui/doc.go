@@ -15,4 +15,11 @@
 // the program as a liveMsg through a command that waits on Source.Live and
 // is issued again after each one. A probe every few seconds covers the
 // rest (processes, readiness, the spokes' Applications).
+//
+// Every screen fits the terminal down to 80×24, the size terminals open
+// at: the tab bar shortens rather than wraps, the help line drops keys
+// (never ? and q) and the full help wraps its columns into rows, tables
+// leave out their least useful columns, and messages wrap rather than
+// lose their ends. The golden files in testdata hold each screen at that
+// size and at 100×30.
 package tui

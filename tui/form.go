@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/tether-dev/tether/tui/styles"
 )
@@ -93,11 +94,14 @@ func (f *form) focusField(i int) {
 	f.inputs[i].Focus()
 }
 
-func (f *form) view() string {
+// view lays the form out in width cells (0: no limit). A hint that does
+// not fit beside its field goes on the line under it.
+func (f *form) view(width int) string {
 	labelW := 0
 	for _, l := range f.labels {
 		labelW = max(labelW, len(l))
 	}
+	indent := strings.Repeat(" ", 2+labelW+2)
 	var b strings.Builder
 	for i, in := range f.inputs {
 		// The marker shows the focused field where colour does not.
@@ -106,13 +110,18 @@ func (f *form) view() string {
 			mark = f.st.Title.Render("> ")
 		}
 		line := mark + f.st.Header.Render(padRight(f.labels[i], labelW)) + "  " + in.View()
-		if f.hints[i] != "" {
-			line += "  " + f.st.Muted.Render(f.hints[i])
+		if h := f.hints[i]; h != "" {
+			beside := line + "  " + f.st.Muted.Render(h)
+			if width <= 0 || lipgloss.Width(beside) <= width {
+				line = beside
+			} else {
+				line += "\n" + indent + wrap(f.st.Muted.Render(h), width-len(indent), indent)
+			}
 		}
 		b.WriteString(line + "\n")
 	}
 	if f.err != "" {
-		b.WriteString("\n" + f.st.Error.Render("✗ "+f.err) + "\n")
+		b.WriteString("\n" + wrap(f.st.Error.Render("✗ "+f.err), width, "  ") + "\n")
 	}
 	return b.String()
 }

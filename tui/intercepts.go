@@ -306,12 +306,12 @@ func (m *interceptsModel) View() string {
 	st := m.c.styles
 	var b strings.Builder
 	if m.form != nil {
-		title := "Start an intercept"
+		title := st.Title.Render("Start an intercept")
 		if m.starting {
 			title += " " + st.Muted.Render("(starting: installing the traffic-agent and taking the Service over…)")
 		}
-		b.WriteString(st.Title.Render(title) + "\n\n" + m.form.view())
-		b.WriteString("\n" + st.Muted.Render("The intercept runs as long as this UI: quitting stops it and restores the Service.") + "\n")
+		b.WriteString(wrap(title, m.width, "") + "\n\n" + m.form.view(m.width))
+		b.WriteString("\n" + wrap(st.Muted.Render("The intercept runs as long as this UI: quitting stops it and restores the Service."), m.width, "") + "\n")
 		return b.String()
 	}
 	switch {
@@ -321,7 +321,7 @@ func (m *interceptsModel) View() string {
 		b.WriteString(st.Muted.Render("Listing intercepts…") + "\n")
 	default:
 		if m.err != nil {
-			b.WriteString(st.Error.Render("✗ "+m.err.Error()) + "\n")
+			b.WriteString(wrap(st.Error.Render("✗ "+m.err.Error()), m.width, "  ") + "\n")
 		}
 		b.WriteString(m.table())
 	}
@@ -330,7 +330,7 @@ func (m *interceptsModel) View() string {
 		if m.flashErr {
 			style = st.Error
 		}
-		b.WriteString("\n" + style.Render(m.flash) + "\n")
+		b.WriteString("\n" + wrap(style.Render(m.flash), m.width, "") + "\n")
 	}
 	return b.String()
 }
@@ -340,10 +340,11 @@ func (m *interceptsModel) table() string {
 	if len(m.list) == 0 {
 		return st.Muted.Render(fmt.Sprintf("No intercepts. Press %s to start one.", m.c.keys.NewIntercept.Help().Key)) + "\n"
 	}
-	rows := [][]string{{
-		st.Header.Render("NAME"), st.Header.Render("TARGET"), st.Header.Render("PORT"), st.Header.Render("MATCH"),
-		st.Header.Render("TO"), st.Header.Render("TRAFFIC"), st.Header.Render("STATE"),
-	}}
+	header := []string{"NAME", "TARGET", "PORT", "MATCH", "TO", "TRAFFIC", "STATE"}
+	rows := [][]string{make([]string, len(header))}
+	for i, h := range header {
+		rows[0][i] = st.Header.Render(h)
+	}
 	for _, r := range m.list {
 		// "held" is an alive intercept this UI stops when it quits;
 		// an expired lease means its holder is gone.
@@ -359,7 +360,11 @@ func (m *interceptsModel) table() string {
 		rows = append(rows, []string{r.Name, r.Cluster + "/" + r.Namespace + "/" + r.Service, strconv.Itoa(int(r.Port)),
 			joinHeaders(r.Headers), dash(r.To), dash(r.Traffic), state})
 	}
-	laid := columns(rows, 2)
+	// Narrow terminals lose the counters first, then the name (TARGET and
+	// PORT say which intercept it is); STATE, the one column that says
+	// whether it works, stays. The selected row's dropped cells are shown
+	// under the table.
+	laid, dropped := fitColumns(rows, 2, m.width-2, 5, 0)
 	var b strings.Builder
 	b.WriteString("  " + laid[0] + "\n")
 	held := false
@@ -371,6 +376,13 @@ func (m *interceptsModel) table() string {
 		} else {
 			b.WriteString("  " + l + "\n")
 		}
+	}
+	if len(dropped) > 0 && m.cursor < len(m.list) {
+		var parts []string
+		for _, c := range slices.Sorted(slices.Values(dropped)) {
+			parts = append(parts, header[c]+" "+rows[m.cursor+1][c])
+		}
+		b.WriteString(wrap(st.Muted.Render("  "+strings.Join(parts, " · ")), m.width, "  ") + "\n")
 	}
 	if held {
 		b.WriteString("\n" + st.Muted.Render("held: started here; quitting the UI stops it and restores the Service") + "\n")

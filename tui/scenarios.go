@@ -235,7 +235,7 @@ func (m *scenariosModel) View() string {
 	case !m.loaded:
 		b.WriteString(st.Muted.Render("Listing scenarios…") + "\n")
 	case m.err != nil:
-		b.WriteString(st.Error.Render("✗ "+m.err.Error()) + "\n")
+		b.WriteString(wrap(st.Error.Render("✗ "+m.err.Error()), m.width, "  ") + "\n")
 	case len(m.list) == 0:
 		b.WriteString("No scenarios are wired into this build yet.\n")
 	default:
@@ -265,42 +265,39 @@ func (m *scenariosModel) View() string {
 func (m *scenariosModel) runView(room int) string {
 	st := m.c.styles
 	r := m.run
-	var b strings.Builder
+	var head string
 	title := st.Title.Render("Scenario " + r.name)
 	switch {
 	case !r.over():
-		fmt.Fprintf(&b, "%s %s %s\n", title, m.spinner.View(), st.Muted.Render("running · "+took(m.c.now().Sub(r.start))))
+		head = fmt.Sprintf("%s %s %s", title, m.spinner.View(), st.Muted.Render("running · "+took(m.c.now().Sub(r.start))))
 	case r.err != nil:
-		fmt.Fprintf(&b, "%s %s\n", title, st.Error.Render("✗ FAILED after "+took(r.end.Sub(r.start))+": "+r.err.Error()))
+		head = fmt.Sprintf("%s %s", title, st.Error.Render("✗ FAILED after "+took(r.end.Sub(r.start))+": "+r.err.Error()))
 	default:
-		fmt.Fprintf(&b, "%s %s\n", title, st.OK.Render("✓ PASSED in "+took(r.end.Sub(r.start))))
+		head = fmt.Sprintf("%s %s", title, st.OK.Render("✓ PASSED in "+took(r.end.Sub(r.start))))
 	}
-	steps := r.steps
-	if room > 1 && len(steps) > room-1 {
-		hidden := len(steps) - (room - 2)
-		fmt.Fprintf(&b, "  %s\n", st.Muted.Render(fmt.Sprintf("… %d earlier steps", hidden)))
-		steps = steps[hidden:]
-	}
-	for _, s := range steps {
+	lines := make([]string, 0, len(r.steps))
+	for _, s := range r.steps {
 		detail := ""
 		if s.detail != "" {
 			detail = st.Muted.Render(" · " + s.detail)
 		}
+		var line string
 		switch {
 		case s.pending && r.over():
-			fmt.Fprintf(&b, "  %s %s %s\n", st.Muted.Render("-"), st.Muted.Render(s.title), st.Muted.Render("not run"))
+			line = fmt.Sprintf("  %s %s %s", st.Muted.Render("-"), st.Muted.Render(s.title), st.Muted.Render("not run"))
 		case s.pending:
-			fmt.Fprintf(&b, "  %s %s\n", st.Muted.Render("·"), st.Muted.Render(s.title))
+			line = fmt.Sprintf("  %s %s", st.Muted.Render("·"), st.Muted.Render(s.title))
 		case s.running && r.over():
 			// The scenario ended without closing this step.
-			fmt.Fprintf(&b, "  %s %s %s\n", st.Muted.Render("-"), s.title, st.Muted.Render("not finished"))
+			line = fmt.Sprintf("  %s %s %s", st.Muted.Render("-"), s.title, st.Muted.Render("not finished"))
 		case s.running:
-			fmt.Fprintf(&b, "  %s %s %s%s\n", m.spinner.View(), s.title, st.Muted.Render(took(m.c.now().Sub(s.start))), detail)
+			line = fmt.Sprintf("  %s %s %s%s", m.spinner.View(), s.title, st.Muted.Render(took(m.c.now().Sub(s.start))), detail)
 		case s.err != nil:
-			fmt.Fprintf(&b, "  %s %s %s %s%s\n", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()), detail)
+			line = fmt.Sprintf("  %s %s %s %s%s", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()), detail)
 		default:
-			fmt.Fprintf(&b, "  %s %s %s%s\n", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), detail)
+			line = fmt.Sprintf("  %s %s %s%s", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), detail)
 		}
+		lines = append(lines, wrap(line, m.width, "    "))
 	}
-	return b.String()
+	return latest(wrap(head, m.width, "  "), lines, room, st.Muted)
 }

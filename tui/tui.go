@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -305,71 +307,198 @@ func (m *model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	return nil, false
 }
 
-// chromeHeight is what the tab bar and help take from the terminal.
-func (m *model) chromeHeight() int {
-	return lipgloss.Height(m.tabsView()) + lipgloss.Height(m.help.View(m.helpKeys())) + 1
+// chrome renders the tab bar and the help, and says how many lines the
+// active screen gets between them (-1: as many as it likes, before the
+// first size arrives).
+func (m *model) chrome() (tabs, helpView string, bodyHeight int) {
+	tabs, helpView = m.tabsView(), m.helpView()
+	if m.height <= 0 {
+		return tabs, fit(helpView, m.width, -1), -1
+	}
+	// The help never pushes the tabs off the top of a short terminal: it
+	// keeps what room there is and is cut there.
+	room := max(1, m.height-lipgloss.Height(tabs)-2)
+	helpView = fit(helpView, m.width, min(room, lipgloss.Height(helpView)))
+	return tabs, helpView, max(0, m.height-lipgloss.Height(tabs)-lipgloss.Height(helpView)-1)
 }
 
 func (m *model) resize() {
-	h := max(0, m.height-m.chromeHeight())
+	_, _, h := m.chrome()
 	for _, s := range m.screens {
-		s.SetSize(m.width, h)
+		s.SetSize(m.width, max(0, h))
 	}
 }
 
+// tabLayout is one way to draw the tab bar.
+type tabLayout struct {
+	brand bool
+	// short uses the screens' short titles ("Apps").
+	short bool
+	// activeOnly titles the active tab only; the others show their number.
+	activeOnly bool
+}
+
+// tabsView draws the first layout that fits on one line, from roomiest
+// to tightest: a tab bar that wraps reads as two rows of screens and
+// pushes the screen down. 80 columns, the default terminal, takes the
+// second.
 func (m *model) tabsView() string {
 	st := m.c.styles
-	parts := []string{st.Brand.Render("tether")}
-	for i, s := range m.screens {
-		// Brackets mark the active tab where colour and underline do not
-		// show (NO_COLOR, dumb terminals).
-		if i == m.active {
-			parts = append(parts, st.ActiveTab.Render(fmt.Sprintf("[%d %s]", i+1, s.Title())))
-		} else {
-			parts = append(parts, st.Tab.Render(fmt.Sprintf(" %d %s ", i+1, s.Title())))
+	var bar string
+	for _, l := range []tabLayout{
+		{brand: true},
+		{brand: true, short: true},
+		{short: true},
+		{short: true, activeOnly: true},
+	} {
+		bar = m.tabBar(l)
+		if m.width <= 0 || lipgloss.Width(bar) <= m.width {
+			break
 		}
 	}
-	bar := lipgloss.JoinHorizontal(lipgloss.Top, parts...)
 	if m.width > 0 {
-		return st.TabBar.Width(m.width).Render(bar)
+		// Below the tightest layout the bar is cut, never wrapped.
+		return st.TabBar.Width(m.width).Render(fit(bar, m.width, -1))
 	}
 	return st.TabBar.Render(bar)
 }
 
+// shortTitler is a screen with a shorter title for narrow terminals.
+type shortTitler interface{ ShortTitle() string }
+
+func (m *model) tabBar(l tabLayout) string {
+	st := m.c.styles
+	var parts []string
+	if l.brand {
+		parts = append(parts, st.Brand.Render("tether"))
+	}
+	for i, s := range m.screens {
+		title := s.Title()
+		if t, ok := s.(shortTitler); ok && l.short {
+			title = t.ShortTitle()
+		}
+		label := fmt.Sprintf("%d %s", i+1, title)
+		if l.activeOnly && i != m.active {
+			label = strconv.Itoa(i + 1)
+		}
+		// Brackets mark the active tab where colour and underline do not
+		// show (NO_COLOR, dumb terminals).
+		if i == m.active {
+			parts = append(parts, st.ActiveTab.Render("["+label+"]"))
+		} else {
+			parts = append(parts, st.Tab.Render(" "+label+" "))
+		}
+	}
+	return lipgloss.JoinHorizontal(lipgloss.Top, parts...)
+}
+
 // helpKeys puts the active screen's keys before the global ones: they are
 // what the user is most likely looking for.
-func (m *model) helpKeys() help.KeyMap {
+func (m *model) helpKeys() helpKeys {
 	k := m.c.keys
 	s := m.screens[m.active]
-	global := []key.Binding{k.NextTab, k.Help, k.Quit}
 	if m.capturing() {
 		// The global keys type into the field now; only the screen's
 		// own keys (submit, cancel, fields) apply.
 		return helpKeys{short: s.ShortHelp(), full: s.FullHelp()}
 	}
 	return helpKeys{
-		short: append(append([]key.Binding(nil), s.ShortHelp()...), global...),
-		full:  append(append([][]key.Binding(nil), s.FullHelp()...), []key.Binding{k.NextTab, k.PrevTab, k.Screen}, []key.Binding{k.Help, k.Quit}),
+		short:  s.ShortHelp(),
+		global: []key.Binding{k.NextTab, k.Help, k.Quit},
+		full:   append(append([][]key.Binding(nil), s.FullHelp()...), []key.Binding{k.NextTab, k.PrevTab, k.Screen}, []key.Binding{k.Help, k.Quit}),
 	}
 }
 
+// helpKeys are the bindings of the help line. Short help is the screen's
+// short keys followed by the global ones.
 type helpKeys struct {
-	short []key.Binding
-	full  [][]key.Binding
+	short, global []key.Binding
+	full          [][]key.Binding
 }
 
-func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
-func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
+// helpView is the help at the bottom: one line, or every key in columns
+// after ?. Both fit the terminal's width rather than letting bubbles/help
+// cut them with an ellipsis, which would hide the very keys (? and q) that
+// lead to the rest.
+func (m *model) helpView() string {
+	k := m.helpKeys()
+	if m.help.ShowAll {
+		return m.fullHelpView(k.full)
+	}
+	return m.shortHelpView(k)
+}
+
+// shortHelpView drops keys until the line fits: first tab (the tab bar
+// shows the screens), then the moving keys (arrows are what everyone tries
+// anyway), then the screen's keys from the last. "? more keys" and "q
+// quit" stay, since ? shows whatever was dropped.
+func (m *model) shortHelpView(k helpKeys) string {
+	h := m.help
+	h.Width = 0 // measured here; bubbles/help would cut with "…"
+	screen := slices.Clone(k.short)
+	global := slices.Clone(k.global)
+	line := func() string { return h.ShortHelpView(append(slices.Clone(screen), global...)) }
+	if m.width <= 0 {
+		return line()
+	}
+	keys := m.c.keys
+	moving := func(b key.Binding) bool {
+		for _, mv := range []key.Binding{keys.Up, keys.Down, keys.PageUp, keys.PageDown, keys.Top, keys.Bottom} {
+			if slices.Equal(b.Keys(), mv.Keys()) {
+				return true
+			}
+		}
+		return false
+	}
+	for lipgloss.Width(line()) > m.width {
+		switch {
+		case len(global) > 0 && slices.Equal(global[0].Keys(), keys.NextTab.Keys()):
+			global = global[1:]
+		case slices.ContainsFunc(screen, moving):
+			screen = slices.DeleteFunc(screen, moving)
+		case len(screen) > 0:
+			screen = screen[:len(screen)-1]
+		default:
+			h.Width = m.width // nothing left to drop: let bubbles cut it
+			return h.ShortHelpView(global)
+		}
+	}
+	return line()
+}
+
+// fullHelpView lays the groups out as columns, as bubbles/help does, but
+// starts a new row of columns where the next one would pass the right
+// edge instead of dropping it.
+func (m *model) fullHelpView(groups [][]key.Binding) string {
+	h := m.help
+	h.Width = 0
+	var rows [][][]key.Binding
+	var row [][]key.Binding
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		next := append(slices.Clone(row), g)
+		if len(row) > 0 && m.width > 0 && lipgloss.Width(h.FullHelpView(next)) > m.width {
+			rows = append(rows, row)
+			next = [][]key.Binding{g}
+		}
+		row = next
+	}
+	if len(row) > 0 {
+		rows = append(rows, row)
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, h.FullHelpView(r))
+	}
+	// A blank line between rows keeps one row's columns from reading as
+	// the continuation of the other's.
+	return strings.Join(out, "\n\n")
+}
 
 func (m *model) View() string {
-	tabs := m.tabsView()
-	// bubbles/help can overrun its width when even its ellipsis does not
-	// fit, so the line is cut here as well.
-	helpView := fit(m.help.View(m.helpKeys()), m.width, -1)
-	bodyHeight := -1
-	if m.height > 0 {
-		bodyHeight = max(0, m.height-lipgloss.Height(tabs)-lipgloss.Height(helpView)-1)
-	}
+	tabs, helpView, bodyHeight := m.chrome()
 	body := fit(m.screens[m.active].View(), m.width, bodyHeight)
 	return strings.Join([]string{tabs, body, "", helpView}, "\n")
 }

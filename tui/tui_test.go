@@ -45,20 +45,87 @@ func TestRootResizes(t *testing.T) {
 	m := newTestModel(src)
 	_, cmd := m.Update(statusMsg{snap: src.snap})
 	settle(m, cmd)
-	for _, size := range [][2]int{{100, 30}, {60, 12}, {40, 8}, {150, 50}} {
+	for _, size := range [][2]int{{100, 30}, {80, 24}, {60, 12}, {40, 8}, {150, 50}} {
 		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		for screen := range m.screens {
-			m.active = screen
-			v := m.View()
-			if h := lipgloss.Height(v); h != size[1] {
-				t.Errorf("%dx%d screen %d: %d lines", size[0], size[1], screen, h)
+		for _, full := range []bool{false, true} {
+			if m.help.ShowAll != full {
+				press(m, "?")
 			}
-			for _, l := range strings.Split(v, "\n") {
-				if w := lipgloss.Width(l); w > size[0] {
-					t.Errorf("%dx%d screen %d: line of %d cells: %q", size[0], size[1], screen, w, l)
+			for screen := range m.screens {
+				m.active = screen
+				v := m.View()
+				if h := lipgloss.Height(v); h != size[1] {
+					t.Errorf("%dx%d screen %d, full help %v: %d lines", size[0], size[1], screen, full, h)
+				}
+				lines := strings.Split(v, "\n")
+				for _, l := range lines {
+					if w := lipgloss.Width(l); w > size[0] {
+						t.Errorf("%dx%d screen %d, full help %v: line of %d cells: %q", size[0], size[1], screen, full, w, l)
+					}
+				}
+				// The tab bar is one line and its rule.
+				if !strings.HasPrefix(lines[1], "─") || !strings.Contains(lines[0], "[") {
+					t.Errorf("%dx%d screen %d: the tabs wrap:\n%s", size[0], size[1], screen, v)
 				}
 			}
 		}
+	}
+}
+
+func TestRootTabsShortenToFit(t *testing.T) {
+	m := newTestModel(&fakeSource{})
+	for _, c := range []struct {
+		width int
+		want  string
+	}{
+		{100, "tether  [1 Clusters]  2 Agents   3 Applications   4 Logs   5 Intercepts   6 Scenarios"},
+		{80, "tether  [1 Clusters]  2 Agents   3 Apps   4 Logs   5 Intercepts   6 Scenarios"},
+		{75, "[1 Clusters]  2 Agents   3 Apps   4 Logs   5 Intercepts   6 Scenarios"},
+		{40, "[1 Clusters]  2   3   4   5   6"},
+	} {
+		m.Update(tea.WindowSizeMsg{Width: c.width, Height: 24})
+		if got := strings.TrimRight(strings.Split(m.View(), "\n")[0], " "); got != c.want {
+			t.Errorf("at %d columns the tabs read\n%q, want\n%q", c.width, got, c.want)
+		}
+	}
+}
+
+func TestRootShortHelpKeepsHelpAndQuit(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), apps: sampleApps()}
+	m := newTestModel(src)
+	press(m, "3")
+	for _, c := range []struct {
+		width int
+		want  string
+	}{
+		// Room for all but tab, which the tab bar shows anyway.
+		{100, "↑/k up • ↓/j down • enter open • s sync • r refresh • c make a change • ? more keys • q quit"},
+		// Then the moving keys go, then the screen's last ones.
+		{80, "enter open • s sync • r refresh • c make a change • ? more keys • q quit"},
+		{50, "enter open • s sync • ? more keys • q quit"},
+	} {
+		m.Update(tea.WindowSizeMsg{Width: c.width, Height: 24})
+		lines := strings.Split(m.View(), "\n")
+		if got := lines[len(lines)-1]; got != c.want {
+			t.Errorf("at %d columns the help reads\n%q, want\n%q", c.width, got, c.want)
+		}
+	}
+}
+
+func TestRootFullHelpWrapsColumns(t *testing.T) {
+	m := newTestModel(&fakeSource{snap: sampleSnapshot()})
+	press(m, "3", "?")
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	v := m.View()
+	// The columns that do not fit beside the others start a row of
+	// their own instead of being dropped for an ellipsis.
+	for _, want := range []string{"c make a change", "1-6       go to screen", "? more keys", "q quit"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the full help at 80 columns lacks %q:\n%s", want, v)
+		}
+	}
+	if h := m.helpView(); strings.Contains(h, "…") {
+		t.Errorf("the full help at 80 columns is cut:\n%s", h)
 	}
 }
 
