@@ -127,6 +127,7 @@ func All() []Scenario {
 		interceptPersonal(),
 		interceptOutbound(),
 		interceptCrashCleanup(),
+		interceptSample(),
 		// Last: it moves the agents and the Git webhook to a principal of
 		// its own, the longest detour from a fleet at rest.
 		debugPrincipal(),

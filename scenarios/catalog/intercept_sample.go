@@ -1,0 +1,326 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/gitops/sample"
+	"github.com/tether-dev/tether/scenarios/harness"
+)
+
+// interceptSample is the newcomer's first intercept: the sample's own
+// Service, which GitOps manages with self-heal on. The intercept takes the
+// Service over while the Application stays Synced (the engine leaves a
+// leased selector alone), and Git's selector is back when it ends.
+func interceptSample() Scenario {
+	return Scenario{
+		Name:        "intercept-sample",
+		Description: "the sample's self-healed Service intercepted globally and by header while its Application stays Synced; stop gives Git's Service back",
+		Labels:      []string{LabelIntercept, LabelGitOps, LabelChaos},
+		Timeout:     6 * time.Minute,
+		Steps: func(e *Env) []Step {
+			r := &sampleRun{e: e, spoke: e.Spokes()[0]}
+			steps := []Step{{Name: "a local process, and a way to reach " + r.target() + " from this machine", Run: r.setUp}}
+			if e.Kind() {
+				steps = append(steps, Step{Name: "the sample answers from " + r.spoke, Run: r.answersSample})
+			}
+			steps = append(steps,
+				Step{Name: "tether intercept start " + r.target() + " --port 80: the local process answers, the Application stays Synced", Run: r.global},
+				Step{Name: "stop it: Git's Service is back, the Application Synced, nothing left", Run: r.stopAndBack},
+				Step{Name: "tether intercept start --header X-Dev=alice: alice's requests reach the local process, others the sample", Run: r.personal},
+				Step{Name: "SIGKILL it: the Service comes back and stays Git's", Run: r.killAndBack},
+			)
+			return steps
+		},
+	}
+}
+
+// sampleRun is one run of intercept-sample: what its steps share.
+type sampleRun struct {
+	e       *Env
+	spoke   string
+	local   string
+	mapping string // embedded: the spoke's service proxy routes
+	client  *http.Client
+	orig    *corev1.Service
+	p       *harness.Process
+}
+
+func (r *sampleRun) target() string {
+	return r.spoke + "/" + fleet.SampleNamespace + "/" + sample.AppName
+}
+
+func (r *sampleRun) setUp(ctx context.Context) error {
+	e := r.e
+	r.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	addr, stop, err := harness.EchoServer("local")
+	if err != nil {
+		return err
+	}
+	r.local = addr
+	e.Cleanup("stop the local echo server", func(context.Context) error { stop(); return nil })
+	cs, err := e.Kube(r.spoke)
+	if err != nil {
+		return err
+	}
+	if r.orig, err = cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the sample's Service %s/%s on %s: %w", fleet.SampleNamespace, sample.AppName, r.spoke, err)
+	}
+	if err := syncedAt(ctx, e, r.spoke, fleet.SampleApp, ""); err != nil {
+		return err
+	}
+	if e.Kind() {
+		return nil
+	}
+	// Embedded: Services are reached through a service proxy on loopback;
+	// the sample's kwok pods serve nothing, the traffic-agent does.
+	r.mapping = filepath.Join(e.Dir(), "routes.json")
+	logPath := filepath.Join(e.Dir(), "service-proxy.log")
+	p, err := harness.Start("service-proxy", e.Workbench().Bin, logPath, nil,
+		e.TetherArgs("intercept", "service-proxy", r.spoke, "--mapping-file", r.mapping, "-v")...)
+	if err != nil {
+		return err
+	}
+	e.NoteLog(logPath)
+	e.Cleanup("stop tether intercept service-proxy", func(context.Context) error { p.Stop(); return nil })
+	return eventually(ctx, 30*time.Second, "the service proxy routes "+r.target(), func(context.Context) error {
+		_, err := r.routeAddr()
+		return err
+	})
+}
+
+// routeAddr is where the embedded service proxy serves the sample's
+// Service port 80.
+func (r *sampleRun) routeAddr() (string, error) {
+	b, err := os.ReadFile(r.mapping)
+	if err != nil {
+		return "", fmt.Errorf("the service proxy's mapping file: %w", err)
+	}
+	var routes []struct {
+		Namespace, Service, Address string
+		Port                        int32
+	}
+	if err := json.Unmarshal(b, &routes); err != nil {
+		return "", fmt.Errorf("mapping file %s: %w", r.mapping, err)
+	}
+	for _, rt := range routes {
+		if rt.Namespace == fleet.SampleNamespace && rt.Service == sample.AppName && rt.Port == 80 {
+			return rt.Address, nil
+		}
+	}
+	return "", fmt.Errorf("mapping file %s has no route for %s:80 yet", r.mapping, r.target())
+}
+
+// get asks the sample's Service who answers, as an in-cluster client
+// would: through the API server's service proxy (kind) or tether's
+// service proxy (embedded).
+func (r *sampleRun) get(ctx context.Context, header ...string) (string, error) {
+	if r.e.Kind() {
+		cs, err := r.e.Kube(r.spoke)
+		if err != nil {
+			return "", err
+		}
+		req := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces", fleet.SampleNamespace, "services", sample.AppName+":80", "proxy", "")
+		if len(header) == 2 {
+			req = req.SetHeader(header[0], header[1])
+		}
+		b, err := req.DoRaw(ctx)
+		return who(string(b)), err
+	}
+	addr, err := r.routeAddr()
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	if len(header) == 2 {
+		req.Header.Set(header[0], header[1])
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET http://%s/: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return who(string(b)), err
+}
+
+func (r *sampleRun) answers(want string, header ...string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		got, err := r.get(ctx, header...)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", r.target(), err)
+		}
+		if got != want {
+			return fmt.Errorf("%s answered %q, want %q", r.target(), got, want)
+		}
+		return nil
+	}
+}
+
+func (r *sampleRun) answersSample(ctx context.Context) error {
+	return eventually(ctx, time.Minute, "the sample answers", r.answers(r.spoke))
+}
+
+// start runs `tether intercept start` of the sample's port 80 until it
+// says it is ready.
+func (r *sampleRun) start(ctx context.Context, name string, extra ...string) error {
+	e := r.e
+	logPath := filepath.Join(e.Dir(), name+".log")
+	p, err := harness.Start(name, e.Workbench().Bin, logPath, nil,
+		e.TetherArgs(append([]string{"intercept", "start", r.target(), "--port", "80", "--to", r.local, "-v"}, extra...)...)...)
+	if err != nil {
+		return err
+	}
+	r.p = p
+	e.NoteLog(logPath)
+	e.Cleanup("stop intercept process "+name, func(context.Context) error { p.Stop(); return nil })
+	ready := 40 * time.Second
+	if e.Kind() {
+		ready = 2 * time.Minute
+	}
+	return eventually(ctx, ready, "tether intercept start ready", func(context.Context) error {
+		if p.Exited() {
+			return fmt.Errorf("tether intercept start exited: %s", lastLines(p.Output(), 5))
+		}
+		if strings.Contains(p.Output(), "press Ctrl-C") {
+			return nil
+		}
+		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
+	})
+}
+
+// interceptedAndSynced checks the Service routes to the traffic-agent and
+// the hub still shows the sample Synced and Healthy: self-heal leaves the
+// intercept's selector alone.
+func (r *sampleRun) interceptedAndSynced(ctx context.Context) error {
+	cs, err := r.e.Kube(r.spoke)
+	if err != nil {
+		return err
+	}
+	svc, err := cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if maps.Equal(svc.Spec.Selector, r.orig.Spec.Selector) {
+		return fmt.Errorf("Service %s has Git's selector %v during the intercept: something put it back (agent log %s)", r.target(), svc.Spec.Selector, r.e.ComponentLog("agent-"+r.spoke))
+	}
+	return syncedAt(ctx, r.e, r.spoke, fleet.SampleApp, "")
+}
+
+// gitsService checks the Service has Git's selector again and nothing of
+// the intercept.
+func (r *sampleRun) gitsService(ctx context.Context) error {
+	cs, err := r.e.Kube(r.spoke)
+	if err != nil {
+		return err
+	}
+	svc, err := cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if !maps.Equal(svc.Spec.Selector, r.orig.Spec.Selector) {
+		return fmt.Errorf("Service %s has selector %v, want Git's %v", r.target(), svc.Spec.Selector, r.orig.Spec.Selector)
+	}
+	for k := range svc.Annotations {
+		if _, was := r.orig.Annotations[k]; !was {
+			return fmt.Errorf("Service %s still carries annotation %s", r.target(), k)
+		}
+	}
+	pods, err := cs.CoreV1().Pods(fleet.SampleNamespace).List(ctx, metav1.ListOptions{LabelSelector: interceptAgentSelector})
+	if err != nil {
+		return err
+	}
+	if len(pods.Items) > 0 {
+		return fmt.Errorf("traffic-agent pod %s/%s is still on %s", pods.Items[0].Namespace, pods.Items[0].Name, r.spoke)
+	}
+	return syncedAt(ctx, r.e, r.spoke, fleet.SampleApp, "")
+}
+
+func (r *sampleRun) global(ctx context.Context) error {
+	if err := r.start(ctx, "intercept-sample-global"); err != nil {
+		return err
+	}
+	if err := eventually(ctx, 10*time.Second, "the local process answers", r.answers("local")); err != nil {
+		return err
+	}
+	// Longer than the agent's self-heal would take to revert it (it
+	// reacts to the Service's change at once) and than a lease renewal.
+	return holds(ctx, 15*time.Second, "intercepted, local answers, Application Synced", func(ctx context.Context) error {
+		if err := r.answers("local")(ctx); err != nil {
+			return err
+		}
+		return r.interceptedAndSynced(ctx)
+	})
+}
+
+func (r *sampleRun) back(ctx context.Context) error {
+	wait := 20 * time.Second
+	if r.e.Kind() {
+		wait = time.Minute // the traffic-agent pod terminates gracefully
+	}
+	if err := eventually(ctx, wait, "Git's Service back, nothing left", r.gitsService); err != nil {
+		return err
+	}
+	if r.e.Kind() {
+		return eventually(ctx, 20*time.Second, "the sample answers again", r.answers(r.spoke))
+	}
+	return nil
+}
+
+func (r *sampleRun) stopAndBack(ctx context.Context) error {
+	r.p.Stop()
+	if !strings.Contains(r.p.Output(), "is as it was") {
+		return fmt.Errorf("tether intercept start did not report the Service restored; its output (%s):\n%s", r.p.Log, lastLines(r.p.Output(), 5))
+	}
+	return r.back(ctx)
+}
+
+func (r *sampleRun) personal(ctx context.Context) error {
+	if err := r.start(ctx, "intercept-sample-personal", "--header", "X-Dev=alice"); err != nil {
+		return err
+	}
+	if err := eventually(ctx, 10*time.Second, "alice routed locally", r.answers("local", "X-Dev", "alice")); err != nil {
+		return err
+	}
+	if err := r.interceptedAndSynced(ctx); err != nil {
+		return err
+	}
+	if r.e.Kind() {
+		// Embedded sample pods are kwok pods: nothing serves the others.
+		if err := r.answers(r.spoke, "X-Dev", "bob")(ctx); err != nil {
+			return err
+		}
+		if err := r.answers(r.spoke)(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *sampleRun) killAndBack(ctx context.Context) error {
+	r.p.Kill()
+	killed := time.Now()
+	if err := r.back(ctx); err != nil {
+		return err
+	}
+	r.e.Logf("Git's Service back %s after SIGKILL", time.Since(killed).Round(time.Millisecond))
+	return holds(ctx, 5*time.Second, "the Service stays Git's", r.gitsService)
+}
