@@ -3,12 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // env is one isolated set of folders for a CLI run.
@@ -216,5 +220,34 @@ func TestDoctorStateNotWritable(t *testing.T) {
 	}
 	if strings.Count(out, "✗") < 4 || !strings.Contains(out, "not writable") {
 		t.Errorf("doctor output should mark every provider unusable and say why:\n%s", out)
+	}
+}
+
+// pflag takes the first `quoted` word of a flag's usage as the placeholder
+// of its value in --help, so a usage that quotes a command (`tether up`)
+// shows "--agent-image tether up". Every placeholder is one word.
+func TestFlagPlaceholdersAreOneWord(t *testing.T) {
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if name, _ := pflag.UnquoteUsage(f); strings.ContainsAny(name, " \t") {
+				t.Errorf("%s --%s: --help shows %q as its value; quote only the placeholder in its usage", cmd.CommandPath(), f.Name, name)
+			}
+		})
+		for _, c := range cmd.Commands() {
+			walk(c)
+		}
+	}
+	walk(New(io.Discard, io.Discard))
+}
+
+func TestInterceptStartHelpNamesTheImage(t *testing.T) {
+	e := newEnv(t)
+	out, _, err := e.run(t, "intercept", "start", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "--agent-image image ") || !strings.Contains(out, "which 'tether up' loads") {
+		t.Errorf("--agent-image reads wrong in --help:\n%s", out)
 	}
 }

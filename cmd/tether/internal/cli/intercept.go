@@ -61,7 +61,9 @@ func (f *interceptFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.to, "to", "", "local address intercepted connections go to, e.g. 127.0.0.1:8080 (required)")
 	cmd.Flags().StringArrayVar(&f.headers, "header", nil, "NAME=VALUE: intercept only HTTP requests carrying this header (repeatable; none: every connection)")
 	cmd.Flags().StringVar(&f.name, "name", "", "intercept name (default <service>-<port>)")
-	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "tether image the traffic-agent pod runs on kind and existing clusters, e.g. one pushed to a registry their nodes pull from (default: the image of the cluster's tether Deployments, which `tether up` loads)")
+	// pflag shows the first `quoted` word of a usage as the flag's value
+	// placeholder: only the placeholder is quoted so.
+	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "tether `image` the traffic-agent pod runs on kind and existing clusters, e.g. one pushed to a registry their nodes pull from (default: the image of the cluster's tether Deployments, which 'tether up' loads)")
 }
 
 // clusterClient returns a clientset and the workbench's record of cluster

@@ -91,12 +91,14 @@ Exit status is non-zero when any scenario failed.`,
 			return runScenarios(cmd.Context(), g, names, f)
 		},
 	}
-	cmd.Flags().StringVar(&f.label, "label", "", "select scenarios by label expression, e.g. 'fast && !chaos' (see `tether scenario list`)")
+	// pflag shows the first `quoted` word of a usage as the flag's value
+	// placeholder: only the placeholder is quoted so.
+	cmd.Flags().StringVar(&f.label, "label", "", "select scenarios by label `expression`, e.g. 'fast && !chaos' (see 'tether scenario list')")
 	cmd.Flags().StringVar(&f.provider, "provider", "", "provider for a new workbench: embedded, kind or existing (default: the running one, else up's default); with no names and no --label, every scenario for it runs")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "leave the workbench up, and a failing scenario's leftovers in place (the run stops at it)")
 	cmd.Flags().StringVar(&f.report, "report", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&f.workDir, "work-dir", "", "folder for the scenarios' files and logs (default: a new temporary folder, kept)")
-	cmd.Flags().StringArrayVar(&f.upArgs, "up-arg", nil, "extra argument for `tether up` (repeatable), e.g. --up-arg=--context --up-arg=hub=my-hub")
+	cmd.Flags().StringArrayVar(&f.upArgs, "up-arg", nil, "extra `argument` for 'tether up' (repeatable), e.g. --up-arg=--context --up-arg=hub=my-hub")
 	return cmd
 }
 
