@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -890,23 +892,85 @@ func (i *Intercept) serve() {
 		case <-ctx.Done():
 		}
 	}()
+	px := outboundProxy(i.rec.Cluster, func(ctx context.Context, addr string) (net.Conn, error) {
+		return tunnel.Dial(ctx, i.sess, addr)
+	}, i.log)
+	i.proxy = &http.Server{Handler: px, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = i.proxy.Serve(i.pl) }()
+	i.log.Info("intercept running", "service", i.rec.Namespace+"/"+i.rec.Service, "port", i.rec.Port, "to", i.to, "proxy", i.pl.Addr().String())
+}
+
+// outboundProxy is the HTTP/CONNECT proxy through which the local process
+// reaches cluster (its Services by name), dialing with dial.
+func outboundProxy(cluster string, dial func(ctx context.Context, addr string) (net.Conn, error), log *slog.Logger) *goproxy.ProxyHttpServer {
 	px := goproxy.NewProxyHttpServer()
-	px.Logger = slog.NewLogLogger(i.log.Handler(), slog.LevelDebug)
+	px.Logger = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	px.KeepAcceptEncoding = true
 	px.KeepDestinationHeaders = true
 	// Proxy: nil so the proxy never sends its dials to HTTP_PROXY (itself).
 	px.Tr = &http.Transport{
 		Proxy:               nil,
-		DialContext:         func(ctx context.Context, _, addr string) (net.Conn, error) { return tunnel.Dial(ctx, i.sess, addr) },
+		DialContext:         func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	px.ConnectDialWithReq = func(req *http.Request, _, addr string) (net.Conn, error) {
-		return tunnel.Dial(req.Context(), i.sess, addr)
+		return dial(req.Context(), addr)
 	}
-	i.proxy = &http.Server{Handler: px, ReadHeaderTimeout: 30 * time.Second}
-	go func() { _ = i.proxy.Serve(i.pl) }()
-	i.log.Info("intercept running", "service", i.rec.Namespace+"/"+i.rec.Service, "port", i.rec.Port, "to", i.to, "proxy", i.pl.Addr().String())
+	// Both kinds of request that fail say which host could not be reached
+	// from the cluster and why, in the same words. CONNECT's answer puts
+	// it in the status line too: it is all curl -v shows of a failed
+	// tunnel, and the error Go's HTTP client returns.
+	px.ConnectionErrHandler = func(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
+		addr := ctx.Req.URL.Host
+		if _, _, serr := net.SplitHostPort(addr); serr != nil {
+			addr = net.JoinHostPort(addr, "80") // as goproxy dials it
+		}
+		log.Info("outbound CONNECT failed", "host", addr, "err", err)
+		msg := unreachable(cluster, addr, err)
+		reason := strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, msg)
+		body := msg + "\n"
+		fmt.Fprintf(w, "HTTP/1.1 502 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+			reason, len(body), body)
+	}
+	px.OnResponse().DoFunc(func(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+		if resp != nil || ctx.Error == nil {
+			return resp
+		}
+		log.Info("outbound request failed", "host", ctx.Req.URL.Host, "err", ctx.Error)
+		return goproxy.NewResponse(ctx.Req, "text/plain; charset=utf-8", http.StatusBadGateway,
+			unreachable(cluster, hostPort(ctx.Req.URL), ctx.Error)+"\n")
+	})
+	return px
+}
+
+// unreachable says that the outbound proxy could not reach addr in
+// cluster, and why. tunnel.Dial's errors repeat the address; that part is
+// said once here.
+func unreachable(cluster, addr string, err error) string {
+	why := strings.TrimPrefix(err.Error(), "dial "+addr+" through traffic-agent: ")
+	where := "the cluster"
+	if cluster != "" {
+		where = "cluster " + cluster
+	}
+	return fmt.Sprintf("tether outbound proxy: cannot reach %s from %s: %s", addr, where, why)
+}
+
+// hostPort is u's host with the scheme's port when it names none, as the
+// transport dials it.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 func (i *Intercept) fail(err error) {

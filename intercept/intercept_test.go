@@ -1,10 +1,15 @@
 package intercept
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +23,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/tunnel"
 )
 
 func TestParse(t *testing.T) {
@@ -182,4 +188,90 @@ func TestSelectorManagerNamesWhoLastSetTheSelector(t *testing.T) {
 	if name, _ := selectorManager(&corev1.Service{}); name != "" {
 		t.Errorf("selectorManager of a Service without managed fields = %q, want none", name)
 	}
+}
+
+// A request the outbound proxy cannot carry into the cluster answers 502
+// with which host and why, for CONNECT (in the status line as well: it is
+// what clients show of a failed tunnel) as for plain HTTP.
+func TestOutboundProxyExplainsAnUnreachableHost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	// The agent's end of the session answers every dial as an agent
+	// whose cluster has no such Service does.
+	wb, ag := net.Pipe()
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	agentSess, err := yamux.Server(ag, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agentSess.Close()
+	sess, err := yamux.Client(wb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	go func() {
+		for {
+			st, err := agentSess.AcceptStream()
+			if err != nil {
+				return
+			}
+			go tunnel.ServeDial(ctx, st, func(_ context.Context, addr string) (net.Conn, error) {
+				return nil, errors.New("no Service missing in namespace shop")
+			}, log)
+		}
+	}()
+	px := outboundProxy("spoke-1", func(ctx context.Context, addr string) (net.Conn, error) { return tunnel.Dial(ctx, sess, addr) }, log)
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(pl) }()
+	defer srv.Close()
+
+	const why = "no Service missing in namespace shop"
+	t.Run("CONNECT", func(t *testing.T) {
+		c, err := net.Dial("tcp", pl.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "CONNECT missing.shop.svc:443 HTTP/1.1\r\nHost: missing.shop.svc:443\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		want := "tether outbound proxy: cannot reach missing.shop.svc:443 from cluster spoke-1: " + why
+		if resp.StatusCode != http.StatusBadGateway || resp.Status != "502 "+want || string(body) != want+"\n" {
+			t.Errorf("CONNECT answered %q with %q; want 502 %q with the same body", resp.Status, body, want)
+		}
+	})
+	t.Run("HTTP", func(t *testing.T) {
+		proxyURL, _ := url.Parse("http://" + pl.Addr().String())
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+		resp, err := client.Get("http://missing.shop.svc/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		want := "tether outbound proxy: cannot reach missing.shop.svc:80 from cluster spoke-1: " + why + "\n"
+		if resp.StatusCode != http.StatusBadGateway || string(body) != want {
+			t.Errorf("GET answered %q with %q; want 502 with %q", resp.Status, body, want)
+		}
+	})
+	t.Run("HTTPS client", func(t *testing.T) {
+		// What a Go program in `intercept run` sees.
+		proxyURL, _ := url.Parse("http://" + pl.Addr().String())
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+		_, err := client.Get("https://missing.shop.svc/")
+		if err == nil || !strings.Contains(err.Error(), "cannot reach missing.shop.svc:443 from cluster spoke-1: "+why) {
+			t.Errorf("an HTTPS client's error does not say why: %v", err)
+		}
+	})
 }
