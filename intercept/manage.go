@@ -276,14 +276,19 @@ func Sweep(ctx context.Context, c kubernetes.Interface) ([]string, error) {
 // RoleBindings of in-cluster agents, and every Lease deleted. The RBAC
 // objects would also go with their owner Lease, but the garbage collector
 // is not there to see it on every cluster, and uninstall should leave
-// nothing behind on its own.
-func Uninstall(ctx context.Context, c kubernetes.Interface) error {
+// nothing behind on its own. It returns what it restored or removed, as
+// "Kind namespace/name restored|removed", so a caller can tell a cluster
+// that had nothing of tether's from one it cleaned.
+func Uninstall(ctx context.Context, c kubernetes.Interface) ([]string, error) {
+	var done []string
 	var errs []error
 	if svcs, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
 		for _, s := range svcs.Items {
 			if _, ok := s.Annotations[record.Annotation]; ok {
 				if _, err := record.Restore(ctx, c, s.Namespace, s.Name, ""); err != nil {
 					errs = append(errs, fmt.Errorf("restore service %s/%s: %w", s.Namespace, s.Name, err))
+				} else {
+					done = append(done, "Service "+s.Namespace+"/"+s.Name+" restored")
 				}
 			}
 		}
@@ -291,60 +296,64 @@ func Uninstall(ctx context.Context, c kubernetes.Interface) error {
 		errs = append(errs, err)
 	}
 	sel := metav1.ListOptions{LabelSelector: record.ComponentSelector}
-	ignore := func(err error) error {
-		if apierrors.IsNotFound(err) {
-			return nil
+	// removed notes one deletion; one already gone (its owner took it
+	// along) was not this call's doing and is not reported.
+	removed := func(kind, ns, name string, err error) {
+		switch {
+		case err == nil:
+			done = append(done, kind+" "+ns+"/"+name+" removed")
+		case !apierrors.IsNotFound(err):
+			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", kind, ns, name, err))
 		}
-		return err
 	}
 	if pods, err := c.CoreV1().Pods("").List(ctx, sel); err == nil {
 		for _, p := range pods.Items {
-			errs = append(errs, ignore(c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})))
+			removed("Pod", p.Namespace, p.Name, c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if deps, err := c.AppsV1().Deployments("").List(ctx, sel); err == nil {
 		for _, d := range deps.Items {
-			errs = append(errs, ignore(c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{})))
+			removed("Deployment", d.Namespace, d.Name, c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if secs, err := c.CoreV1().Secrets("").List(ctx, sel); err == nil {
 		for _, s := range secs.Items {
-			errs = append(errs, ignore(c.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})))
+			removed("Secret", s.Namespace, s.Name, c.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if sas, err := c.CoreV1().ServiceAccounts("").List(ctx, sel); err == nil {
 		for _, a := range sas.Items {
-			errs = append(errs, ignore(c.CoreV1().ServiceAccounts(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{})))
+			removed("ServiceAccount", a.Namespace, a.Name, c.CoreV1().ServiceAccounts(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if rbs, err := c.RbacV1().RoleBindings("").List(ctx, sel); err == nil {
 		for _, b := range rbs.Items {
-			errs = append(errs, ignore(c.RbacV1().RoleBindings(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{})))
+			removed("RoleBinding", b.Namespace, b.Name, c.RbacV1().RoleBindings(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if roles, err := c.RbacV1().Roles("").List(ctx, sel); err == nil {
 		for _, r := range roles.Items {
-			errs = append(errs, ignore(c.RbacV1().Roles(r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{})))
+			removed("Role", r.Namespace, r.Name, c.RbacV1().Roles(r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
 	if leases, err := c.CoordinationV1().Leases("").List(ctx, sel); err == nil {
 		for _, l := range leases.Items {
-			errs = append(errs, ignore(c.CoordinationV1().Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{})))
+			removed("Lease", l.Namespace, l.Name, c.CoordinationV1().Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{}))
 		}
 	} else {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return done, errors.Join(errs...)
 }

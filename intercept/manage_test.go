@@ -3,6 +3,7 @@ package intercept
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,8 +51,20 @@ func TestUninstallRemovesTheInClusterAgentsObjects(t *testing.T) {
 	}, set.List()...)
 	c := fake.NewClientset(objs...)
 
-	if err := Uninstall(ctx, c); err != nil {
+	done, err := Uninstall(ctx, c)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{"Service shop/web restored", "Pod shop/" + rec.AgentPod + " removed", "Lease shop/" + rec.Lease + " removed",
+		"Role shop/" + rec.Agent + " removed", "RoleBinding shop/" + rec.Agent + " removed",
+		"ServiceAccount shop/" + rec.Agent + " removed", "Secret shop/" + rec.Agent + " removed"} {
+		if !slices.Contains(done, want) {
+			t.Errorf("Uninstall reports %q, missing %q", done, want)
+		}
+	}
+	// A second run finds nothing, and says so by reporting nothing.
+	if again, err := Uninstall(ctx, c); err != nil || len(again) != 0 {
+		t.Errorf("second Uninstall = %q, %v; want nothing", again, err)
 	}
 	gone := map[string]func() error{
 		"service account": func() error {
@@ -97,5 +110,18 @@ func TestUninstallRemovesTheInClusterAgentsObjects(t *testing.T) {
 	svc, err := c.CoreV1().Services("shop").Get(ctx, "web", metav1.GetOptions{})
 	if err != nil || svc.Spec.Selector["app"] != "web" || svc.Annotations[record.Annotation] != "" {
 		t.Errorf("service not restored: %v %v %v", err, svc.Spec.Selector, svc.Annotations)
+	}
+}
+
+// A cluster where intercepts were never used has nothing to uninstall,
+// which Uninstall reports as an empty list rather than as work done.
+func TestUninstallOfACleanClusterFindsNothing(t *testing.T) {
+	c := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "shop", Labels: map[string]string{"app": "web"}}},
+	)
+	done, err := Uninstall(context.Background(), c)
+	if err != nil || len(done) != 0 {
+		t.Errorf("Uninstall of a clean cluster = %q, %v; want nothing", done, err)
 	}
 }

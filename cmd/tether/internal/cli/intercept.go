@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -426,15 +427,39 @@ func newInterceptUninstall(g *globals) *cobra.Command {
 		Short: "Remove everything tether put into the clusters for intercepts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := eachCluster(g, func(_ string, cs kubernetes.Interface) error {
-				return intercept.Uninstall(cmd.Context(), cs)
-			}); err != nil {
-				return err
-			}
-			fmt.Fprintln(g.out, "intercepts uninstalled")
-			return nil
+			return uninstallIntercepts(cmd.Context(), g.out, func(fn func(string, kubernetes.Interface) error) error {
+				return eachCluster(g, fn)
+			})
 		},
 	}
+}
+
+// uninstallIntercepts runs intercept.Uninstall on every cluster each
+// visits and says what it removed where, or that there was nothing to
+// remove: "uninstalled" after a run that found nothing would send the
+// user looking for what it was.
+func uninstallIntercepts(ctx context.Context, out io.Writer, each func(func(string, kubernetes.Interface) error) error) error {
+	var clean []string
+	found := false
+	err := each(func(name string, cs kubernetes.Interface) error {
+		done, err := intercept.Uninstall(ctx, cs)
+		if len(done) > 0 {
+			found = true
+			fmt.Fprintf(out, "%s: %s\n", name, strings.Join(done, ", "))
+		} else if err == nil {
+			clean = append(clean, name)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		fmt.Fprintf(out, "nothing to uninstall: no intercept, traffic-agent or taken-over Service in %s\n", strings.Join(clean, ", "))
+	default:
+		fmt.Fprintln(out, "intercepts uninstalled")
+	}
+	return nil
 }
 
 func newInterceptAgent(g *globals) *cobra.Command {
