@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -139,45 +140,99 @@ func (a *Agent) Run(ctx context.Context) error {
 	return <-engineDone
 }
 
-// connectLoop dials the principal again and again, with exponential
-// backoff and jitter so a fleet does not reconnect in lock step.
+// connectLoop dials the principal again and again, waiting as backoff
+// says between attempts.
 func (a *Agent) connectLoop(ctx context.Context) {
-	backoff := 500 * time.Millisecond
+	b := newBackoff(rand.Int64N)
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := a.session(ctx)
+		answered, err := a.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > 30*time.Second {
-			backoff = 500 * time.Millisecond // it was a healthy stream
-		}
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		a.log.Info("principal connection lost; retrying", "err", err, "in", wait.Round(time.Millisecond))
+		wait := b.after(answered, time.Since(start))
+		a.log.Info("principal connection lost; retrying", "err", err, "answered", answered, "in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
-func (a *Agent) session(ctx context.Context) error {
+// Reconnect waits: the first, and the longest that failures make it.
+const (
+	firstBackoff = 500 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+	// healthyStream is how long a stream the principal never answered
+	// must have lasted to count as working (a spoke with no Applications
+	// has nothing for the principal to acknowledge).
+	healthyStream = 30 * time.Second
+)
+
+// backoff is the wait between attempts to reach the principal: it doubles
+// with every attempt that fails, up to maxBackoff, with jitter so a fleet
+// does not reconnect in lock step, and starts over after an attempt that
+// got a working stream. Without that reset, a principal that goes away
+// after serving for a while (a restart, the end of an intercept of the
+// principal) would be retried at the step earlier failures had reached,
+// up to maxBackoff after it is back.
+type backoff struct {
+	step time.Duration
+	// jitter returns a number in [0, n), as rand.Int64N does.
+	jitter func(n int64) int64
+}
+
+func newBackoff(jitter func(n int64) int64) *backoff {
+	return &backoff{step: firstBackoff, jitter: jitter}
+}
+
+// after returns the wait before the next attempt, given whether the
+// principal answered the last one's stream and how long that attempt
+// lasted: between half and one and a half times the step.
+func (b *backoff) after(answered bool, lasted time.Duration) time.Duration {
+	if answered || lasted > healthyStream {
+		b.step = firstBackoff
+	}
+	wait := b.step/2 + time.Duration(b.jitter(int64(b.step)))
+	b.step = min(b.step*2, maxBackoff)
+	return wait
+}
+
+// answeredStream notes the first message the principal sends: it has
+// read the hello and serves the stream (it acknowledges the statuses
+// every stream starts with), so the connection worked.
+type answeredStream struct {
+	protocol.Stream
+	answered atomic.Bool
+}
+
+func (s *answeredStream) Recv() (*protocol.Message, error) {
+	m, err := s.Stream.Recv()
+	if err == nil {
+		s.answered.Store(true)
+	}
+	return m, err
+}
+
+// session runs one stream to the principal until it breaks, and says
+// whether the principal answered on it.
+func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 	cc, err := grpc.NewClient(a.opts.Principal,
 		grpc.WithTransportCredentials(credentials.NewTLS(a.opts.TLS)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cc.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := protocol.Dial(sctx, cc)
+	ds, err := protocol.Dial(sctx, cc)
 	if err != nil {
-		return err
+		return false, err
 	}
+	s := &answeredStream{Stream: ds}
 	hello := protocol.Hello{Version: a.opts.Version, Mode: protocol.ModeManaged, Apps: map[string]string{}}
 	for _, obj := range a.apps.GetStore().List() {
 		u := obj.(*unstructured.Unstructured)
@@ -189,7 +244,7 @@ func (a *Agent) session(ctx context.Context) error {
 		}
 	}
 	if err := s.Send(&protocol.Message{Hello: &hello}); err != nil {
-		return err
+		return false, err
 	}
 	// The principal may have restarted and lost every status: send them
 	// all again (as states, so only the latest of each goes out).
@@ -203,7 +258,8 @@ func (a *Agent) session(ctx context.Context) error {
 	// the next poll (minutes), so fetch everything once now.
 	n := a.engine.RefreshAll()
 	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
-	return protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
+	err = protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
+	return s.answered.Load(), err
 }
 
 func (a *Agent) setConnected(v bool) {
