@@ -90,6 +90,8 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 	It("carries a commit to the sample repository to every spoke", func(ctx SpecContext) {
 		res := wb.Run(ctx, "sample", "scale", "2")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(res.Stdout).To(ContainSubstring("every spoke runs"), "scale watches the commit reach every spoke")
+		Expect(res.Stderr).To(ContainSubstring("2/2 spokes Synced and Healthy"), "with progress on the way")
 		hubCfg, err := wb.RESTConfig("hub")
 		Expect(err).NotTo(HaveOccurred())
 		hub := dynamic.NewForConfigOrDie(hubCfg)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,15 +22,16 @@ func newSample(g *globals) *cobra.Command {
 		Short: "The sample application: change its repository, or serve it",
 	}
 	cmd.AddCommand(newSampleServe(g))
-	cmd.AddCommand(&cobra.Command{
+	var wait time.Duration
+	scale := &cobra.Command{
 		Use:   "scale <replicas>",
-		Short: "Commit a new replica count for the sample on every spoke, and print the commit",
+		Short: "Commit a new replica count for the sample on every spoke and watch it reach them",
 		Long: `scale commits an edit of the sample repository (the Deployment's replicas, in
 the plain manifests and in every spoke's overlay) to the workbench's Git
-server. The push webhook tells the principal, which tells the agents: watch
-the commit reach every spoke with
-  kubectl --context tether-hub get applications -A -w`,
-		Example: "  tether sample scale 3",
+server. The push webhook tells the principal, which tells the agents; scale
+then watches the hub until every spoke's sample is Synced and Healthy at the
+commit, saying when each got there (--wait 0 returns after the commit).`,
+		Example: "  tether sample scale 3\n  tether sample scale 1 --wait 0",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("give the replica count, e.g. tether sample scale 3 (got %d arguments)", len(args))
@@ -50,9 +52,18 @@ the commit reach every spoke with
 				return fmt.Errorf("scale the sample to %d: %w", n, err)
 			}
 			fmt.Fprintf(g.out, "committed %s: scale the sample to %d replicas\n", repo.ShortSHA(sha), n)
+			if wait <= 0 {
+				return nil
+			}
+			if err := fleet.WatchRollout(cmd.Context(), wb, sha, g.progress(), wait); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "every spoke runs %s: the sample at %d replicas, Synced and Healthy\n", repo.ShortSHA(sha), n)
 			return nil
 		},
-	})
+	}
+	scale.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to watch the commit reach every spoke (0: do not watch)")
+	cmd.AddCommand(scale)
 	return cmd
 }
 
