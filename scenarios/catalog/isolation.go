@@ -30,8 +30,8 @@ func agentIsolation() Scenario {
 		// address, which a Linux host reaches; Docker Desktop (macOS,
 		// Windows) routes no container address to the host, and the
 		// first dial says so.
-		Labels: []string{LabelFleet, LabelFast},
-		Timeout:     3 * time.Minute,
+		Labels:  []string{LabelFleet, LabelFast},
+		Timeout: 3 * time.Minute,
 		Steps: func(e *Env) []Step {
 			own, other := e.Spokes()[0], e.Spokes()[1]
 			tlsDir := func(spoke string) string { return filepath.Join(e.Workbench().StateDir, "fleet", "tls", spoke) }

@@ -21,11 +21,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
@@ -111,7 +114,7 @@ func kindNodeOf(c cluster.Cluster) (string, error) {
 	if err == nil {
 		host = u.Hostname()
 	}
-	if c.Provider != cluster.ProviderKind || !strings.HasSuffix(host, kindNodeSuffix) {
+	if c.Provider != cluster.ProviderKind || !strings.HasPrefix(host, "tether-") || !strings.HasSuffix(host, "-"+c.Name+kindNodeSuffix) {
 		return "", fmt.Errorf("cluster %q (provider %s) has internal endpoint %q, want https://tether-<id>-%s%s:<port> as the kind provider records it; `tether status` shows the clusters",
 			c.Name, c.Provider, c.InternalEndpoint, c.Name, kindNodeSuffix)
 	}
@@ -126,9 +129,9 @@ type kindNodeInfo struct {
 	Networks map[string]string
 }
 
-// inspectKindNode reads a node container and checks that it is the kind
-// node of kindCluster (its io.x-k8s.kind.cluster label) and runs: the
-// scenarios send commands to no other container.
+// inspectKindNode reads a node container and checks that it is a kind
+// cluster's node (its io.x-k8s.kind.cluster label names the cluster its
+// name says) and runs: the scenarios send commands to no other container.
 func inspectKindNode(ctx context.Context, docker dockerFunc, name string) (kindNodeInfo, error) {
 	args := []string{"inspect", "--type", "container", name}
 	out, errOut, err := docker(ctx, args...)
@@ -416,7 +419,11 @@ func kindPartition(ctx context.Context, e *Env, spoke string) (*kindCut, error) 
 	}
 	c.cutSeen = func(ctx context.Context) error {
 		return eventually(ctx, 30*time.Second, "the hub sees "+spoke+"'s agent cut off", func(ctx context.Context) error {
-			if agentConnected(ctx, e, spoke) == nil {
+			connected, err := hubSaysConnected(ctx, e, spoke)
+			if err != nil {
+				return err
+			}
+			if connected {
 				return fmt.Errorf("hub Agent %s/%s still says connected although the rules are in (%s; principal log %s, agent log %s)",
 					cluster.SystemNamespace, spoke, c.where(), e.ComponentLog("principal"), e.ComponentLog("agent-"+spoke))
 			}
@@ -424,7 +431,11 @@ func kindPartition(ctx context.Context, e *Env, spoke string) (*kindCut, error) 
 		})
 	}
 	c.held = func(ctx context.Context) error {
-		if agentConnected(ctx, e, spoke) == nil {
+		connected, err := hubSaysConnected(ctx, e, spoke)
+		if err != nil {
+			return err
+		}
+		if connected {
 			return fmt.Errorf("the cut did not hold: hub Agent %s/%s says connected while its traffic to %s:%d was rejected (%s; agent log %s)",
 				cluster.SystemNamespace, spoke, ip, port, c.where(), e.ComponentLog("agent-"+spoke))
 		}
@@ -432,7 +443,31 @@ func kindPartition(ctx context.Context, e *Env, spoke string) (*kindCut, error) 
 	}
 	e.Cleanup("remove the cut's firewall rules from kind node "+spokeNode, c.Close)
 	e.Logf("agent-%s reaches the principal at %s = %s:%d through the FORWARD chain of kind node %s; the cut rejects it there", spoke, e.Fleet().Principal, ip, port, spokeNode)
+
+	// On embedded the agent is replaced, and the new one fetched Git when
+	// it started. The agent pod stays here: have it fetch now, so its next
+	// Git poll (minutes away, see `tether agent --poll`) cannot fall
+	// inside the cut and carry a commit the cut should hold back.
+	res := e.Tether(ctx, "app", "refresh", fleet.SampleApp, "-n", cluster.SystemNamespace, "--context", cluster.ContextName(spoke))
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("tether app refresh %s -n %s --context %s: exit %d: %s (agent log %s)",
+			fleet.SampleApp, cluster.SystemNamespace, cluster.ContextName(spoke), res.ExitCode, lastLines(res.Stderr, 3), e.ComponentLog("agent-"+spoke))
+	}
 	return c, nil
+}
+
+// hubSaysConnected reads status.connected of spoke's Agent on the hub.
+func hubSaysConnected(ctx context.Context, e *Env, spoke string) (bool, error) {
+	dyn, err := e.Dynamic(Hub)
+	if err != nil {
+		return false, err
+	}
+	u, err := dyn.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, spoke, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("hub Agent %s/%s: %w", cluster.SystemNamespace, spoke, err)
+	}
+	connected, _, _ := unstructured.NestedBool(u.Object, "status", "connected")
+	return connected, nil
 }
 
 // kindDeployment reads a component's Deployment and the selector of its
