@@ -2,13 +2,9 @@ package tui
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -26,7 +21,7 @@ import (
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
-	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/appops"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
 )
@@ -496,42 +491,36 @@ func (s *workbenchSource) Apps(ctx context.Context, name string) ([]v1alpha1.App
 	return out, nil
 }
 
+// appOps is the Application operations of one cluster, the same code
+// `tether app` runs (gitops/appops), so the two cannot drift apart.
+func (s *workbenchSource) appOps(name string) (*appops.Client, error) {
+	cfg, err := s.wb.RESTConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := s.dynamic(name)
+	if err != nil {
+		return nil, err
+	}
+	return appops.New(appops.Options{Config: cfg, Dynamic: dyn, Workbench: s.wb, Cluster: name, CacheDir: s.cacheDir, Logger: s.log, InitiatedBy: "tui"})
+}
+
 func (s *workbenchSource) Sync(ctx context.Context, name, ns, app string) error {
-	res, err := s.apps(name, ns)
+	c, err := s.appOps(name)
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{"operation": v1alpha1.Operation{
-		ID: operationID(), InitiatedBy: "tui", Sync: &v1alpha1.SyncOperation{},
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = res.Patch(ctx, app, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = c.Sync(ctx, ns, app, appops.SyncRequest{})
 	return err
 }
 
 func (s *workbenchSource) Refresh(ctx context.Context, name, ns, app string) error {
-	res, err := s.apps(name, ns)
+	c, err := s.appOps(name)
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		v1alpha1.AnnotationRefresh: time.Now().UTC().Format(time.RFC3339Nano),
-	}}})
-	if err != nil {
-		return err
-	}
-	_, err = res.Patch(ctx, app, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = c.Refresh(ctx, ns, app)
 	return err
-}
-
-// operationID must be unique per request: the engine runs an operation
-// once per ID, so a repeated ID would be taken for a redelivery.
-func operationID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
 }
 
 // errNoHook is what an action the tether command did not supply reports
@@ -587,58 +576,20 @@ func (s *workbenchSource) Up(ctx context.Context) error {
 	return nil
 }
 
-// Diff is what `tether app diff` computes, with one difference: an
-// Application on the hub is compared with the spoke it is for (the hub
-// keeps one namespace per spoke and deploys nothing itself), through the
-// spoke's own copy in tether-system.
+// Diff is what `tether app diff` computes (gitops/appops): an Application
+// on the hub is compared with the spoke it is for, through the spoke's copy.
 func (s *workbenchSource) Diff(ctx context.Context, name, ns, app string) (Diff, error) {
-	target, targetNS := name, ns
-	if hub, err := s.hub(); err == nil && hub.Name == name {
-		if _, err := s.wb.RESTConfig(ns); err != nil {
-			return Diff{}, fmt.Errorf("the hub's Application %s/%s is for spoke %s, which the workbench does not have", ns, app, ns)
-		}
-		target, targetNS = ns, cluster.SystemNamespace
-	}
-	res, err := s.apps(target, targetNS)
+	c, err := s.appOps(name)
 	if err != nil {
 		return Diff{}, err
 	}
-	u, err := res.Get(ctx, app, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return Diff{}, fmt.Errorf("no Application %s in %s on %s yet: the agent has not created it", app, targetNS, target)
-	}
+	d, err := c.Diff(ctx, ns, app, false)
 	if err != nil {
 		return Diff{}, err
 	}
-	a, err := v1alpha1.ApplicationFrom(u)
-	if err != nil {
-		return Diff{}, err
-	}
-	cfg, err := s.wb.RESTConfig(target)
-	if err != nil {
-		return Diff{}, err
-	}
-	cacheDir := s.cacheDir
-	if cacheDir == "" {
-		if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
-			return Diff{}, err
-		}
-	}
-	e, err := engine.New(engine.Options{Config: cfg, Namespace: targetNS, CacheDir: filepath.Join(cacheDir, "diff"), Logger: s.log})
-	if err != nil {
-		return Diff{}, err
-	}
-	prune := false
-	if p := a.Spec.SyncPolicy; p != nil && p.Automated != nil && p.Automated.Prune {
-		prune = true
-	}
-	sha, diffs, err := e.Diff(ctx, a, prune)
-	if err != nil {
-		return Diff{}, err
-	}
-	out := Diff{Revision: sha}
-	for _, d := range diffs {
-		out.Resources = append(out.Resources, ResourceDiff{Resource: d.Resource, Action: d.Action, Unified: d.Unified})
+	out := Diff{Revision: d.Revision}
+	for _, r := range d.Resources {
+		out.Resources = append(out.Resources, ResourceDiff{Resource: r.Resource, Action: r.Action, Unified: r.Unified})
 	}
 	return out, nil
 }

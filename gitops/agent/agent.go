@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,11 @@ type Agent struct {
 
 	mu      sync.Mutex
 	desired map[string]*v1alpha1.ApplicationSpec // what the hub sent, by name
+	// refreshing holds the hub's refresh request in progress per
+	// Application; refreshed the ID of the last one carried out, which
+	// every status of that Application reports (StatusUpdate.Refreshed).
+	refreshing map[string]*hubRefresh
+	refreshed  map[string]string
 	// connected is closed/replaced per stream; tests and status use it.
 	connected bool
 }
@@ -109,10 +115,17 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: opts, log: opts.Logger, dyn: dyn, engine: eng, out: protocol.NewOutbox(), desired: map[string]*v1alpha1.ApplicationSpec{}}
+	return newAgent(opts, dyn, eng)
+}
+
+// newAgent is New past the spoke's client and engine, which tests replace
+// (eng may be nil there).
+func newAgent(opts Options, dyn dynamic.Interface, eng *engine.Engine) (*Agent, error) {
+	a := &Agent{opts: opts, log: opts.Logger, dyn: dyn, engine: eng, out: protocol.NewOutbox(), desired: map[string]*v1alpha1.ApplicationSpec{},
+		refreshing: map[string]*hubRefresh{}, refreshed: map[string]string{}}
 	a.factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil)
 	a.apps = a.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
-	_, err = a.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := a.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { a.localChanged(o, false) },
 		UpdateFunc: func(old, o any) { a.localChanged(o, false) },
 		DeleteFunc: func(o any) { a.localChanged(o, true) },
@@ -281,6 +294,8 @@ func (a *Agent) handle(ctx context.Context, m *protocol.Message) error {
 		return a.applyApp(ctx, m.App)
 	case m.Operation != nil:
 		return a.requestOperation(ctx, m.Operation)
+	case m.AppRefresh != nil:
+		return a.requestRefresh(ctx, m.AppRefresh)
 	case m.Refresh != nil:
 		n := a.engine.Refresh(m.Refresh.RepoURL)
 		a.log.Info("refresh requested by the hub", "repo", m.Refresh.RepoURL, "apps", n)
@@ -297,6 +312,8 @@ func (a *Agent) applyApp(ctx context.Context, up *protocol.AppUpdate) error {
 	if up.Deleted {
 		a.mu.Lock()
 		delete(a.desired, up.Name)
+		delete(a.refreshing, up.Name)
+		delete(a.refreshed, up.Name)
 		a.mu.Unlock()
 		err := a.res().Delete(ctx, up.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -360,6 +377,77 @@ func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationReq
 	return nil
 }
 
+// hubRefresh is a refresh the hub asked for, carried out by the spoke's
+// engine: the agent sets the refresh annotation on the spoke's copy, the
+// engine fetches, compares, writes the status and removes the annotation.
+// seen is set once an informer event shows the annotation with ID, so
+// only a removal after that counts as the answer: events older than the
+// agent's own patch can still be on their way when it returns.
+type hubRefresh struct {
+	id   string
+	seen bool
+}
+
+// requestRefresh relays a refresh asked on the hub to the spoke's engine,
+// the way a user on the spoke asks for one: the refresh annotation.
+func (a *Agent) requestRefresh(ctx context.Context, req *protocol.AppRefreshRequest) error {
+	// A request sent again (the hub's annotation outlived a stream) runs
+	// again: one more fetch, and an ID written twice on the hub (a script
+	// writing "now") is never answered by the first one's status.
+	// Recorded before the patch, so the informer event that shows it
+	// cannot arrive first.
+	a.mu.Lock()
+	a.refreshing[req.App] = &hubRefresh{id: req.ID}
+	a.mu.Unlock()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{v1alpha1.AnnotationRefresh: req.ID}}})
+	if err != nil {
+		return err
+	}
+	_, err = a.res().Patch(ctx, req.App, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		a.mu.Lock()
+		delete(a.refreshing, req.App)
+		a.mu.Unlock()
+		a.log.Warn("refresh for an Application the spoke does not have; dropped", "app", req.App, "id", req.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("request refresh %s of %s: %w", req.ID, req.App, err)
+	}
+	// The annotation may have held this value already (a request sent
+	// again): then no event comes for it, and the copy in the store is
+	// what says it is there.
+	if obj, ok, _ := a.apps.GetStore().GetByKey(a.opts.Namespace + "/" + req.App); ok {
+		a.noteRefresh(obj.(*unstructured.Unstructured))
+	}
+	a.log.Info("refresh requested by the hub", "app", req.App, "id", req.ID)
+	return nil
+}
+
+// noteRefresh follows the hub's refresh of u through the events of its
+// spoke copy, and reports whether it has just been carried out: the
+// annotation was seen with its ID and is gone now.
+func (a *Agent) noteRefresh(u *unstructured.Unstructured) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.refreshing[u.GetName()]
+	if r == nil {
+		return false
+	}
+	v, set := u.GetAnnotations()[v1alpha1.AnnotationRefresh]
+	switch {
+	case set && v == r.id:
+		r.seen = true
+	case r.seen && !set:
+		// The engine removes only the value it served, after writing the
+		// status of that reconcile, which began after this request.
+		delete(a.refreshing, u.GetName())
+		a.refreshed[u.GetName()] = r.id
+		return true
+	}
+	return false
+}
+
 // localChanged reacts to the spoke's Applications: status goes up to the
 // hub; a spec edited on the spoke is put back to what the hub holds.
 func (a *Agent) localChanged(obj any, deleted bool) {
@@ -388,6 +476,9 @@ func (a *Agent) localChanged(obj any, deleted bool) {
 			go a.restore(u.GetName(), want)
 		}
 	}
+	if a.noteRefresh(u) {
+		a.log.Info("refresh done", "app", u.GetName())
+	}
 	a.queueStatus(u)
 }
 
@@ -407,5 +498,11 @@ func (a *Agent) queueStatus(u *unstructured.Unstructured) {
 	if err != nil {
 		return
 	}
-	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy()}})
+	a.mu.Lock()
+	refreshed := a.refreshed[app.Name]
+	if r := a.refreshing[app.Name]; r != nil && r.id == refreshed {
+		refreshed = "" // asked again and not done yet
+	}
+	a.mu.Unlock()
+	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy(), Refreshed: refreshed}})
 }

@@ -1,7 +1,10 @@
 // Package agent is the spoke side of the GitOps system. It dials the
 // principal (the hub never connects to a spoke), mirrors the Applications
 // the hub holds for this spoke into the spoke's tether-system namespace,
-// runs the sync engine on them, and reports their status back.
+// runs the sync engine on them, and reports their status back. Syncs and
+// refreshes asked on the hub reach the engine as they would from a user on
+// the spoke (the operation field, the refresh annotation), and their
+// answers go back up with the status.
 //
 // The engine runs whether or not the principal is reachable: while
 // disconnected the spoke keeps syncing from its local copy, and on

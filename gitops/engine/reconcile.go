@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,7 +51,7 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 	forced := e.forced[key]
 	due := time.Since(e.lastFetch[key]) >= e.opts.PollInterval
 	e.mu.Unlock()
-	_, refreshAsked := app.Annotations[v1alpha1.AnnotationRefresh]
+	refreshValue, refreshAsked := app.Annotations[v1alpha1.AnnotationRefresh]
 	fetch := forced || due || refreshAsked
 
 	op := app.Operation
@@ -92,6 +93,18 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 		}
 		if op != nil {
 			if cerr := e.clearOperation(ctx, app); cerr != nil {
+				return 0, errors.Join(err, cerr)
+			}
+		}
+		if refreshAsked {
+			// Answered too: the status just written says why the compare
+			// failed, which is what whoever asked (on the hub, through the
+			// agent) waits for. The retries keep fetching, as they would
+			// have with the annotation left in place.
+			e.mu.Lock()
+			e.forced[key] = true
+			e.mu.Unlock()
+			if cerr := e.clearRefresh(ctx, app, refreshValue); cerr != nil {
 				return 0, errors.Join(err, cerr)
 			}
 		}
@@ -174,9 +187,8 @@ func (e *Engine) reconcile(ctx context.Context, key string) (time.Duration, erro
 		}
 	}
 	if refreshAsked {
-		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, v1alpha1.AnnotationRefresh))
-		if _, err := e.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(app.Namespace).Patch(ctx, app.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("clear refresh annotation: %w", err)
+		if err := e.clearRefresh(ctx, app, refreshValue); err != nil {
+			return 0, err
 		}
 	}
 	e.mu.Lock()
@@ -283,6 +295,22 @@ func (e *Engine) clearOperation(ctx context.Context, app *v1alpha1.Application) 
 	_, err := e.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(app.Namespace).Patch(ctx, app.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("clear operation: %w", err)
+	}
+	return nil
+}
+
+// clearRefresh removes the refresh annotation this reconcile served. The
+// patch is guarded by its value: a request made while Git was being
+// fetched (another value; the agent relays the hub's this way) stays, and
+// its own informer event brings the Application back for a fetch of its
+// own, so its answer never predates it.
+func (e *Engine) clearRefresh(ctx context.Context, app *v1alpha1.Application, value string) error {
+	v, _ := json.Marshal(value)
+	path := "/metadata/annotations/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(v1alpha1.AnnotationRefresh)
+	patch := []byte(fmt.Sprintf(`[{"op":"test","path":%q,"value":%s},{"op":"remove","path":%q}]`, path, v, path))
+	_, err := e.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(app.Namespace).Patch(ctx, app.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isTestFailed(err) {
+		return fmt.Errorf("clear refresh annotation: %w", err)
 	}
 	return nil
 }

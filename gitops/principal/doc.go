@@ -2,8 +2,10 @@
 // agents dial (the hub never connects to a spoke). It mirrors the
 // Applications in hub namespace <spoke> to that spoke's agent, writes the
 // status the agent reports back onto the hub's Applications, forwards
-// one-shot sync operations and push-driven refreshes, and keeps an Agent
-// object per spoke on the hub so the fleet is visible with kubectl.
+// one-shot sync operations, refreshes asked on the hub (the refresh
+// annotation, removed once the agent's answer is written) and push-driven
+// refreshes, and keeps an Agent object per spoke on the hub so the fleet
+// is visible with kubectl.
 //
 // An agent is known by the client certificate it presents (issued by the
 // workbench CA, organisation "tether:agents"); it can only ever see and

@@ -74,8 +74,11 @@ type Principal struct {
 	// sentOps remembers operation IDs queued per agent, so informer
 	// resyncs do not queue the same intent twice.
 	sentOps map[string]map[string]bool
+	// sentRefresh remembers, per agent and Application, the refresh
+	// annotation value last queued, for the same reason.
+	sentRefresh map[string]map[string]string
 	// pendingStatus holds the newest unwritten status per "agent/app".
-	pendingStatus map[string]*v1alpha1.ApplicationStatus
+	pendingStatus map[string]*protocol.StatusUpdate
 	writing       map[string]bool
 	statusWake    chan struct{}
 
@@ -113,15 +116,21 @@ func New(opts Options) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newPrincipal(opts, dyn)
+}
+
+// newPrincipal is New past the hub's client, which tests replace.
+func newPrincipal(opts Options, dyn dynamic.Interface) (*Principal, error) {
 	p := &Principal{
 		opts: opts, log: opts.Logger, dyn: dyn,
 		outboxes: map[string]*protocol.Outbox{}, sessions: map[string]*session{}, sentOps: map[string]map[string]bool{},
-		pendingStatus: map[string]*v1alpha1.ApplicationStatus{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
+		sentRefresh:   map[string]map[string]string{},
+		pendingStatus: map[string]*protocol.StatusUpdate{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
 		ready: make(chan struct{}),
 	}
 	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	p.apps = p.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
-	_, err = p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.appChanged(o, false) },
 		UpdateFunc: func(old, o any) { p.appChanged(o, false) },
 		DeleteFunc: func(o any) { p.appChanged(o, true) },
@@ -265,8 +274,8 @@ func (p *Principal) outbox(agent string) *protocol.Outbox {
 }
 
 // appChanged queues a hub Application change for the agent of its
-// namespace: the spec as a state (latest wins), a pending operation as an
-// intent (never coalesced).
+// namespace: the spec as a state (latest wins), a pending operation and a
+// pending refresh as intents (never coalesced).
 func (p *Principal) appChanged(obj any, deleted bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj, deleted = d.Obj, true
@@ -290,12 +299,44 @@ func (p *Principal) appChanged(obj any, deleted bool) {
 func (p *Principal) queueApp(agent string, app *v1alpha1.Application, deleted bool) {
 	out := p.outbox(agent)
 	if deleted {
+		p.mu.Lock()
+		delete(p.sentRefresh[agent], app.Name)
+		p.mu.Unlock()
 		out.PutState("app/"+app.Name, protocol.Message{App: &protocol.AppUpdate{Name: app.Name, Deleted: true}})
 		return
 	}
 	spec := app.Spec.DeepCopy()
 	out.PutState("app/"+app.Name, protocol.Message{App: &protocol.AppUpdate{Name: app.Name, Spec: spec, Checksum: protocol.SpecChecksum(spec)}})
 	p.queueOperation(agent, app)
+	p.queueRefresh(agent, app)
+}
+
+// queueRefresh sends a refresh asked on the hub (the refresh annotation)
+// to the agent, once per annotation value. Nothing on the hub serves the
+// annotation: the engine that fetches and compares runs on the spoke, so
+// it goes down and its answer comes back (StatusUpdate.Refreshed), after
+// which writeStatus clears it.
+func (p *Principal) queueRefresh(agent string, app *v1alpha1.Application) {
+	id := app.Annotations[v1alpha1.AnnotationRefresh]
+	p.mu.Lock()
+	if id == "" {
+		// Served (or withdrawn): the same value may come again, e.g. the
+		// fixed "now" scripts like to write.
+		delete(p.sentRefresh[agent], app.Name)
+		p.mu.Unlock()
+		return
+	}
+	if p.sentRefresh[agent] == nil {
+		p.sentRefresh[agent] = map[string]string{}
+	}
+	seen := p.sentRefresh[agent][app.Name] == id
+	p.sentRefresh[agent][app.Name] = id
+	p.mu.Unlock()
+	if seen {
+		return
+	}
+	p.outbox(agent).PutIntent(protocol.Message{AppRefresh: &protocol.AppRefreshRequest{App: app.Name, ID: id}})
+	p.log.Info("refresh queued", "agent", agent, "app", app.Name, "id", id)
 }
 
 func (p *Principal) queueOperation(agent string, app *v1alpha1.Application) {
@@ -359,7 +400,10 @@ func (p *Principal) serve(s protocol.Stream) error {
 	}
 	sess := &session{cancel: cancel, since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
 	p.sessions[name] = sess
-	delete(p.sentOps, name) // re-queue pending operations below
+	// Re-queue pending operations and refreshes below: the last stream
+	// may have ended before the agent acted on them.
+	delete(p.sentOps, name)
+	delete(p.sentRefresh, name)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -383,7 +427,7 @@ func (p *Principal) serve(s protocol.Stream) error {
 }
 
 // resync queues whatever differs between the hub and what the agent said
-// it holds, plus every pending operation.
+// it holds, plus every pending operation and refresh.
 func (p *Principal) resync(agent string, hello protocol.Hello) {
 	hub := map[string]bool{}
 	for _, obj := range p.apps.GetStore().List() {
@@ -400,6 +444,7 @@ func (p *Principal) resync(agent string, hello protocol.Hello) {
 			p.queueApp(agent, app, false)
 		} else {
 			p.queueOperation(agent, app)
+			p.queueRefresh(agent, app)
 		}
 	}
 	for name := range hello.Apps {
@@ -422,7 +467,7 @@ func (p *Principal) handle(_ context.Context, agent string, m *protocol.Message)
 	}
 	key := agent + "/" + m.Status.Name
 	p.mu.Lock()
-	p.pendingStatus[key] = m.Status.Status
+	p.pendingStatus[key] = m.Status
 	p.mu.Unlock()
 	select {
 	case p.statusWake <- struct{}{}:
@@ -437,7 +482,7 @@ func (p *Principal) statusWriter(ctx context.Context) {
 	for {
 		p.mu.Lock()
 		var key string
-		var st *v1alpha1.ApplicationStatus
+		var st *protocol.StatusUpdate
 		for k, v := range p.pendingStatus {
 			// One writer per Application at a time: two in flight could
 			// land out of order and leave an older status on the hub.
@@ -459,7 +504,10 @@ func (p *Principal) statusWriter(ctx context.Context) {
 			continue
 		}
 		agent, name, _ := strings.Cut(key, "/")
-		err := p.writeStatus(ctx, agent, name, st)
+		err := p.writeStatus(ctx, agent, name, st.Status)
+		if err == nil && st.Refreshed != "" {
+			err = p.clearRefresh(ctx, agent, name, st.Refreshed)
+		}
 		p.mu.Lock()
 		delete(p.writing, key)
 		_, newer := p.pendingStatus[key]
@@ -546,6 +594,37 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 func isUnprocessable(err error) bool {
 	var se apierrors.APIStatus
 	return errors.As(err, &se) && se.Status().Code == http.StatusUnprocessableEntity
+}
+
+// clearRefresh removes the hub's refresh annotation once the agent has
+// answered it (its status, carrying id, is written). The patch is guarded
+// by the value, so a newer request made meanwhile stays and goes down.
+func (p *Principal) clearRefresh(ctx context.Context, agent, name, id string) error {
+	if obj, ok, _ := p.apps.GetStore().GetByKey(agent + "/" + name); ok {
+		if v, set := obj.(*unstructured.Unstructured).GetAnnotations()[v1alpha1.AnnotationRefresh]; !set || v != id {
+			// Already cleared, or a newer request. The informer may lag
+			// behind a value just set, but then the answer to it is yet
+			// to come and will be checked again.
+			return nil
+		}
+	}
+	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
+	_, err := res.Patch(ctx, name, types.JSONPatchType, refreshClearPatch(id), metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isUnprocessable(err) {
+		return fmt.Errorf("clear the refresh annotation of %s/%s: %w", agent, name, err)
+	}
+	if err == nil {
+		p.log.Info("refresh answered", "agent", agent, "app", name, "id", id)
+	}
+	return nil
+}
+
+// refreshClearPatch removes the refresh annotation if, and only if, it
+// still holds id.
+func refreshClearPatch(id string) []byte {
+	v, _ := json.Marshal(id)
+	path := "/metadata/annotations/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(v1alpha1.AnnotationRefresh)
+	return []byte(fmt.Sprintf(`[{"op":"test","path":%q,"value":%s},{"op":"remove","path":%q}]`, path, v, path))
 }
 
 // heartbeat refreshes the Agent objects of connected agents.

@@ -12,6 +12,13 @@
 // latest while unsent; intents never coalesce, so a sync request cannot be
 // swallowed by a later status — the argocd-agent defect this avoids.
 //
+// One-shot requests made on the hub come back as status: a sync operation
+// as the status's operationState (the principal then clears the hub's
+// operation), a refresh (the hub copy's refresh annotation, sent down as
+// AppRefresh) as the refresh's ID in StatusUpdate.Refreshed (the principal
+// then clears the annotation, if it still holds that ID). Either way the
+// user who asked on the hub sees the answer on the hub's copy.
+//
 // Hello opens every stream and carries checksums of what the agent holds,
 // so both sides resync after a restart or a partition instead of trusting
 // memory. Mode is part of Hello so autonomous mode (the spoke as source of

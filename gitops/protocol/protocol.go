@@ -39,6 +39,10 @@ type Message struct {
 	Status    *StatusUpdate     `json:"status,omitempty"`
 	Operation *OperationRequest `json:"operation,omitempty"`
 	Refresh   *RefreshRequest   `json:"refresh,omitempty"`
+	// AppRefresh is added after the first release: an agent that does
+	// not know it ignores it (and the hub's request waits for the next
+	// agent that does).
+	AppRefresh *AppRefreshRequest `json:"appRefresh,omitempty"`
 }
 
 // Hello is the agent's first message on every stream.
@@ -63,6 +67,13 @@ type StatusUpdate struct {
 	Name    string                      `json:"name"`
 	Deleted bool                        `json:"deleted,omitempty"`
 	Status  *v1alpha1.ApplicationStatus `json:"status,omitempty"`
+	// Refreshed is the ID of the newest AppRefreshRequest for this
+	// Application the spoke has carried out: this status was written
+	// after that refresh's fetch and compare. It rides on every status
+	// (statuses coalesce, so it must survive a newer one replacing the
+	// status that first carried it); the principal clears the hub's
+	// refresh annotation once it has written a status carrying its value.
+	Refreshed string `json:"refreshed,omitempty"`
 }
 
 // OperationRequest carries a one-shot operation for an Application.
@@ -74,6 +85,19 @@ type OperationRequest struct {
 // RefreshRequest asks the agent to fetch a repository now (a push arrived).
 type RefreshRequest struct {
 	RepoURL string `json:"repoURL"`
+}
+
+// AppRefreshRequest asks the agent to refresh one Application now (fetch
+// Git and compare): someone set the refresh annotation on the hub's copy.
+// It is an intent; running it twice costs one more fetch and changes
+// nothing else. The agent sets the same annotation on the spoke's copy,
+// which the engine there serves and removes, and answers with
+// StatusUpdate.Refreshed.
+type AppRefreshRequest struct {
+	App string `json:"app"`
+	// ID is the value of the hub's refresh annotation, so a newer request
+	// (another value) is never taken as done by an older one's answer.
+	ID string `json:"id"`
 }
 
 // SpecChecksum is the checksum Hello and AppUpdate carry.

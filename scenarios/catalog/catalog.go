@@ -115,6 +115,7 @@ type Result struct {
 func All() []Scenario {
 	all := []Scenario{
 		fleetRollout(),
+		hubAppCommands(),
 		driftSelfHeal(),
 		prune(),
 		badManifest(),

@@ -35,7 +35,10 @@ const (
 // Annotations the engine reads.
 const (
 	// AnnotationRefresh on an Application asks for a Git fetch and a
-	// reconcile now; the engine removes it once done.
+	// reconcile now; the engine removes it once done. On the hub the
+	// principal relays it to the spoke and removes it once the spoke's
+	// answer is written. The value identifies the request (an answer
+	// removes only the value it answered): write a new one each time.
 	AnnotationRefresh = "gitops.tether.dev/refresh"
 	// AnnotationSyncWave orders resources within a sync (lower first).
 	AnnotationSyncWave = "gitops.tether.dev/sync-wave"

@@ -2,12 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,13 +11,11 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
-	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/appops"
 	"github.com/tether-dev/tether/gitops/repo"
 )
 
@@ -32,75 +26,129 @@ func newApp(g *globals) *cobra.Command {
 		Short: "List, inspect, sync, diff and refresh Applications",
 	}
 	cmd.PersistentFlags().StringVar(&k.context, "context", "", "kubeconfig context of the cluster (default: current), e.g. tether-spoke-1")
-	cmd.PersistentFlags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "namespace holding the Applications")
+	cmd.PersistentFlags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "namespace holding the Applications (on the hub: the spoke's name, e.g. spoke-1)")
 	cmd.AddCommand(appList(g, k), appGet(g, k), appSync(g, k), appRefresh(g, k), appDiff(g, k))
 	return cmd
 }
 
-type appClient struct {
-	cfg *rest.Config
-	res dynamic.ResourceInterface
-	ns  string
-}
-
-func (k *kubeFlags) apps(g *globals) (*appClient, error) {
+// appOps is the Application operations for the cluster of --context, told
+// whether it is the workbench's hub: there requests go through the
+// principal to the spokes, and a diff reads the spoke.
+func (k *kubeFlags) appOps(g *globals) (*appops.Client, error) {
 	cfg, err := k.restConfig(g)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
+	opts := appops.Options{Config: cfg, Logger: g.logger(), InitiatedBy: initiatedBy()}
+	if opts.CacheDir, err = g.cache(); err != nil {
 		return nil, err
 	}
-	return &appClient{cfg: cfg, res: dyn.Resource(v1alpha1.ApplicationsResource).Namespace(k.namespace), ns: k.namespace}, nil
+	// A context the workbench does not know is any cluster running its
+	// Applications itself: the commands work there as on a spoke.
+	if wb, err := g.workbench(); err == nil {
+		if name := appops.ClusterOfContext(wb, k.contextName(g)); name != "" {
+			opts.Workbench, opts.Cluster = wb, name
+		}
+	}
+	return appops.New(opts)
 }
 
-func (c *appClient) get(ctx context.Context, name string) (*v1alpha1.Application, error) {
-	u, err := c.res.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("no Application %q in namespace %s: `tether app list` shows the ones there are", name, c.ns)
+// contextName is the kubeconfig context the commands use: --context, else
+// the current one.
+func (k *kubeFlags) contextName(g *globals) string {
+	if k.context != "" {
+		return k.context
 	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if g.kubeconfig != "" {
+		rules.ExplicitPath = g.kubeconfig
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).RawConfig()
 	if err != nil {
-		return nil, err
+		return ""
 	}
-	return v1alpha1.ApplicationFrom(u)
+	return raw.CurrentContext
+}
+
+func initiatedBy() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "tether-cli"
+}
+
+// notFound adds where to look to an Application that is not there.
+func notFound(err error, ns string) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%w: `tether app list -n %s` shows the ones there are, `tether app list -A` every namespace's", err, ns)
+	}
+	return err
 }
 
 func appList(g *globals, k *kubeFlags) *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List Applications with sync status, health and revision",
-		Args:  cobra.NoArgs,
+		Long: "List Applications with sync status, health and revision. On the hub each spoke's\n" +
+			"Applications are in the namespace named after it; -A lists every spoke's.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := k.apps(g)
+			c, err := k.appOps(g)
 			if err != nil {
 				return err
 			}
-			list, err := c.res.List(cmd.Context(), metav1.ListOptions{})
+			ns := k.namespace
+			if all {
+				ns = metav1.NamespaceAll
+			}
+			apps, err := c.List(cmd.Context(), ns)
 			if err != nil {
-				return fmt.Errorf("list Applications: %w", err)
+				return err
 			}
-			if len(list.Items) == 0 {
-				fmt.Fprintf(g.out, "No Applications in namespace %s.\n", c.ns)
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSYNC\tHEALTH\tREVISION\tLAST SYNC\tREPO\tPATH")
-			for i := range list.Items {
-				app, err := v1alpha1.ApplicationFrom(&list.Items[i])
-				if err != nil {
-					return err
-				}
-				last := "-"
-				if n := len(app.Status.History); n > 0 {
-					last = time.Since(app.Status.History[n-1].DeployedAt.Time).Round(time.Second).String() + " ago"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app.Name, dash(app.Status.Sync.Status), dash(app.Status.Health.Status),
-					dash(repo.ShortSHA(app.Status.Sync.Revision)), last, app.Spec.Source.RepoURL, dash(app.Spec.Source.Path))
-			}
-			return tw.Flush()
+			printAppList(g, apps, all, c.Hub(), k.namespace)
+			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the Applications of every namespace (on the hub: of every spoke)")
+	return cmd
+}
+
+func printAppList(g *globals, apps []v1alpha1.Application, all, hub bool, ns string) {
+	if len(apps) == 0 {
+		switch {
+		case all:
+			fmt.Fprintln(g.out, "No Applications in any namespace.")
+		case hub:
+			fmt.Fprintf(g.out, "No Applications in namespace %s. On the hub each spoke's Applications are in the namespace named after it: -n <spoke>, or -A for all.\n", ns)
+		default:
+			fmt.Fprintf(g.out, "No Applications in namespace %s.\n", ns)
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+	header := "NAME\tSYNC\tHEALTH\tREVISION\tLAST SYNC\tREPO\tPATH"
+	if all {
+		// On the hub a namespace is a spoke: say which.
+		col := "NAMESPACE"
+		if hub {
+			col = "SPOKE"
+		}
+		header = col + "\t" + header
+	}
+	fmt.Fprintln(tw, header)
+	for _, app := range apps {
+		last := "-"
+		if n := len(app.Status.History); n > 0 {
+			last = time.Since(app.Status.History[n-1].DeployedAt.Time).Round(time.Second).String() + " ago"
+		}
+		if all {
+			fmt.Fprintf(tw, "%s\t", app.Namespace)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app.Name, dash(app.Status.Sync.Status), dash(app.Status.Health.Status),
+			dash(repo.ShortSHA(app.Status.Sync.Revision)), last, app.Spec.Source.RepoURL, dash(app.Spec.Source.Path))
+	}
+	_ = tw.Flush()
 }
 
 func appGet(g *globals, k *kubeFlags) *cobra.Command {
@@ -109,13 +157,13 @@ func appGet(g *globals, k *kubeFlags) *cobra.Command {
 		Short: "Show one Application: source, status, resources, conditions, last operation, history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := k.apps(g)
+			c, err := k.appOps(g)
 			if err != nil {
 				return err
 			}
-			app, err := c.get(cmd.Context(), args[0])
+			app, err := c.Get(cmd.Context(), k.namespace, args[0])
 			if err != nil {
-				return err
+				return notFound(err, k.namespace)
 			}
 			printApp(g, app)
 			return nil
@@ -177,48 +225,37 @@ func appSync(g *globals, k *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync NAME",
 		Short: "Request a one-shot sync (optionally at a revision) and wait for its result",
-		Args:  cobra.ExactArgs(1),
+		Long: "Request a one-shot sync (optionally at a revision) and wait for its result. On the hub\n" +
+			"the principal carries it to the spoke's agent, and the result comes back on the hub's copy.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := k.apps(g)
+			c, err := k.appOps(g)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if _, err := c.get(ctx, args[0]); err != nil {
-				return err
+			ctx, name, ns := cmd.Context(), args[0], k.namespace
+			id, err := c.Sync(ctx, ns, name, appops.SyncRequest{Revision: revision, Prune: prune})
+			if err != nil {
+				return notFound(err, ns)
 			}
-			id := newOperationID()
-			user := os.Getenv("USER")
-			if user == "" {
-				user = "tether-cli"
-			}
-			op := map[string]any{"operation": v1alpha1.Operation{ID: id, InitiatedBy: user, Sync: &v1alpha1.SyncOperation{Revision: revision, Prune: prune}}}
-			patch, _ := json.Marshal(op)
-			if _, err := c.res.Patch(ctx, args[0], types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-				return fmt.Errorf("request sync of %s: %w", args[0], err)
-			}
-			fmt.Fprintf(g.errw, "sync of %s requested (operation %s)\n", args[0], id)
+			fmt.Fprintf(g.errw, "sync of %s requested (operation %s)\n", name, id)
 			if !wait {
 				return nil
 			}
-			ctx, cancel := context.WithTimeout(ctx, timeout)
+			wctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			for {
-				app, err := c.get(ctx, args[0])
-				if err == nil && app.Status.OperationState != nil && app.Status.OperationState.Operation.ID == id && app.Status.OperationState.Phase != v1alpha1.OperationRunning {
-					st := app.Status.OperationState
-					fmt.Fprintf(g.out, "%s: %s\n", st.Phase, st.Message)
-					if st.Phase == v1alpha1.OperationFailed {
-						return fmt.Errorf("sync of %s failed", args[0])
-					}
-					return nil
+			st, err := c.WaitSync(wctx, ns, name, id)
+			if err != nil {
+				if wctx.Err() != nil && ctx.Err() == nil {
+					return fmt.Errorf("no result for the sync of %s within %s: %s The request stays queued", name, timeout, whoRuns(c, ns))
 				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("no result for the sync of %s within %s: is the controller (agent) of this cluster running? The request stays queued", args[0], timeout)
-				case <-time.After(250 * time.Millisecond):
-				}
+				return err
 			}
+			fmt.Fprintf(g.out, "%s: %s\n", st.Phase, st.Message)
+			if st.Phase == v1alpha1.OperationFailed {
+				return fmt.Errorf("sync of %s failed", name)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&revision, "revision", "", "sync this branch, tag or commit instead of the target revision")
@@ -228,41 +265,49 @@ func appSync(g *globals, k *kubeFlags) *cobra.Command {
 	return cmd
 }
 
+// whoRuns says, for a request that got no answer, what should have
+// answered it.
+func whoRuns(c *appops.Client, ns string) string {
+	if c.Hub() {
+		return fmt.Sprintf("on the hub the agent of spoke %s answers: is it connected (`kubectl --context tether-hub get agents -n %s`, `tether status`)?", ns, cluster.SystemNamespace)
+	}
+	return "is the controller (agent) of this cluster running (`tether status`)?"
+}
+
 func appRefresh(g *globals, k *kubeFlags) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "refresh NAME",
 		Short: "Fetch Git and compare again now, instead of at the next poll",
-		Args:  cobra.ExactArgs(1),
+		Long: "Fetch Git and compare again now, instead of at the next poll, and wait for the answer.\n" +
+			"On the hub the principal carries the request to the spoke's agent; the hub's copy\n" +
+			"shows the new compare (status.reconciledAt) when it returns.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := k.apps(g)
+			c, err := k.appOps(g)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRefresh, time.Now().UTC().Format(time.RFC3339Nano))
-			if _, err := c.res.Patch(ctx, args[0], types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("no Application %q in namespace %s", args[0], c.ns)
-				}
-				return fmt.Errorf("request refresh of %s: %w", args[0], err)
+			ctx, name, ns := cmd.Context(), args[0], k.namespace
+			id, err := c.Refresh(ctx, ns, name)
+			if err != nil {
+				return notFound(err, ns)
 			}
-			ctx, cancel := context.WithTimeout(ctx, timeout)
+			wctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			for {
-				app, err := c.get(ctx, args[0])
-				if err == nil {
-					if _, pending := app.Annotations[v1alpha1.AnnotationRefresh]; !pending {
-						fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, dash(app.Status.Sync.Status), dash(repo.ShortSHA(app.Status.Sync.Revision)), dash(app.Status.Health.Status))
-						return nil
-					}
+			app, err := c.WaitRefresh(wctx, ns, name, id)
+			if err != nil {
+				if wctx.Err() != nil && ctx.Err() == nil {
+					return fmt.Errorf("refresh of %s not answered within %s: %s The request stays until it is", name, timeout, whoRuns(c, ns))
 				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("refresh of %s not picked up within %s: is the controller (agent) of this cluster running?", args[0], timeout)
-				case <-time.After(200 * time.Millisecond):
-				}
+				return err
 			}
+			fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, dash(app.Status.Sync.Status), dash(repo.ShortSHA(app.Status.Sync.Revision)), dash(app.Status.Health.Status))
+			// A compare that failed is an answer too: say why.
+			for _, c := range app.Status.Conditions {
+				fmt.Fprintf(g.out, "  %s: %s\n", c.Type, c.Message)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait")
@@ -274,43 +319,20 @@ func appDiff(g *globals, k *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff NAME",
 		Short: "Show what a sync would change (fetches Git, reads the cluster, changes nothing)",
-		Args:  cobra.ExactArgs(1),
+		Long: "Show what a sync would change: fetches Git, reads the cluster, changes nothing. An\n" +
+			"Application on the hub is compared with the spoke it runs on (the spoke's copy and objects).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := k.apps(g)
+			c, err := k.appOps(g)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			app, err := c.get(ctx, args[0])
+			name := args[0]
+			d, err := c.Diff(cmd.Context(), k.namespace, name, prune)
 			if err != nil {
-				return err
+				return notFound(err, k.namespace)
 			}
-			cacheDir, err := g.cache()
-			if err != nil {
-				return err
-			}
-			e, err := engine.New(engine.Options{Config: c.cfg, Namespace: c.ns, CacheDir: filepath.Join(cacheDir, "diff"), Logger: g.logger()})
-			if err != nil {
-				return err
-			}
-			if p := app.Spec.SyncPolicy; p != nil && p.Automated != nil && p.Automated.Prune {
-				prune = true
-			}
-			sha, diffs, err := e.Diff(ctx, app, prune)
-			if err != nil {
-				return err
-			}
-			if len(diffs) == 0 {
-				fmt.Fprintf(g.out, "%s is in sync with %s.\n", app.Name, repo.ShortSHA(sha))
-				return nil
-			}
-			fmt.Fprintf(g.out, "A sync of %s to %s would change %d resources:\n\n", app.Name, repo.ShortSHA(sha), len(diffs))
-			for _, d := range diffs {
-				fmt.Fprintf(g.out, "%s %s\n", strings.ToUpper(d.Action[:1])+d.Action[1:], d.Resource)
-				if d.Unified != "" {
-					fmt.Fprintln(g.out, d.Unified)
-				}
-			}
+			printDiff(g, name, d)
 			return nil
 		},
 	}
@@ -318,10 +340,22 @@ func appDiff(g *globals, k *kubeFlags) *cobra.Command {
 	return cmd
 }
 
-func newOperationID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+func printDiff(g *globals, name string, d *appops.Diff) {
+	on := ""
+	if d.Spoke != "" {
+		on = " on " + d.Spoke
+	}
+	if len(d.Resources) == 0 {
+		fmt.Fprintf(g.out, "%s is in sync with %s%s.\n", name, repo.ShortSHA(d.Revision), on)
+		return
+	}
+	fmt.Fprintf(g.out, "A sync of %s to %s would change %d resources%s:\n\n", name, repo.ShortSHA(d.Revision), len(d.Resources), on)
+	for _, r := range d.Resources {
+		fmt.Fprintf(g.out, "%s %s\n", strings.ToUpper(r.Action[:1])+r.Action[1:], r.Resource)
+		if r.Unified != "" {
+			fmt.Fprintln(g.out, r.Unified)
+		}
+	}
 }
 
 func dash(s string) string {
