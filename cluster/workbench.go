@@ -190,6 +190,9 @@ type Cluster struct {
 	// Ports are the loopback ports the cluster's processes listen on
 	// (embedded).
 	Ports []int
+	// Warnings say what of the configuration Up did not apply to this
+	// cluster, and what to do about it, one sentence each.
+	Warnings []string
 }
 
 func (w *Workbench) describe(c state.Cluster) Cluster {
@@ -399,10 +402,32 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 		return nil, err
 	}
 	out := make([]Cluster, 0, len(ordered))
-	for _, c := range ordered {
-		out = append(out, w.describe(c))
+	for i, c := range ordered {
+		d := w.describe(c)
+		if msg := portNotApplied(provName, specs[i], c); msg != "" {
+			d.Warnings = append(d.Warnings, msg)
+		}
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// portNotApplied says so when a cluster runs on another API server port
+// than the configuration pins: a running cluster is reattached as it is
+// (moving its API server would cut off every client of it, the GitOps
+// components included), and a kind cluster's port is fixed when it is
+// made. "" when the pin holds or there is none.
+func portNotApplied(provider string, spec providers.Spec, c state.Cluster) string {
+	if spec.APIServerPort == 0 || provider == ProviderExisting {
+		return ""
+	}
+	running := endpointPort(c.Endpoint)
+	if running == 0 || running == spec.APIServerPort {
+		return ""
+	}
+	return fmt.Sprintf("cluster %s keeps its API server on 127.0.0.1:%d, not the apiServerPort %d the configuration asks for: a running cluster keeps its port. "+
+		"To move it, run `tether down` then `tether up` (that makes the clusters anew, without their objects); to keep it, set apiServerPort: %d for %s in tether.yaml or leave it out",
+		spec.Name, running, spec.APIServerPort, running, spec.Name)
 }
 
 // pinnedPortFree refuses a pinned API server port that something else holds

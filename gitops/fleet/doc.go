@@ -14,5 +14,14 @@
 // on a pinned loopback address and routes it, by the Service's endpoints,
 // to the pod annotated with the principal process's address. An intercept
 // of that Service therefore moves the agents to a principal run elsewhere,
-// which is the debugging flow of docs/debugging.md.
+// which is the debugging flow of docs/debugging.md. A restart of the
+// components keeps their loopback addresses, so what the agents, the Git
+// server and the Applications were given stays true.
+//
+// What leaves the fleet leaves the hub: Up removes what the hub (a
+// namespace tether made, Applications, an Agent object), the previous
+// record or the TLS folder still holds of spokes that are not live, and
+// RemoveSpoke, which `tether spoke remove` and the UI call, removes a
+// spoke's hub objects before its cluster, or only those when it has no
+// cluster any more.
 package fleet

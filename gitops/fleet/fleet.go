@@ -76,6 +76,9 @@ type State struct {
 	// Principal is the principal process's own address (embedded), or the
 	// address agents dial (kind: the NodePort of its Service).
 	Principal string `json:"principal"`
+	// PrincipalHTTP is the principal process's own health and webhook
+	// address (embedded), recorded so a restart can keep it.
+	PrincipalHTTP string `json:"principalHTTP,omitempty"`
 	// PrincipalService is the principal's Service as agents dial it on the
 	// embedded provider: the service proxy's pinned loopback address for
 	// tether-system/tether-principal:8443. Intercepting that Service moves
@@ -188,6 +191,11 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	if err := save(wb, st); err != nil {
 		return nil, err
 	}
+	// Before the sample Applications: a spoke of the same name added back
+	// must not meet its predecessor's namespace still terminating.
+	if err := pruneLeftSpokes(ctx, opts, prev, hub, spokes); err != nil {
+		return st, err
+	}
 	if err := createSampleApps(ctx, opts, st, hub, spokes); err != nil {
 		return st, err
 	}
@@ -267,12 +275,22 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		stopAll(ctx, prev.Processes)
 		step.Done(nil)
 	}
-	addrs, err := process.FreeLoopbackAddrs(5)
+	// The same addresses as before, where still free: agents, the Git
+	// server's webhook, the Applications' repoURL and whoever read up's
+	// output (or fleet.json) were told them, and an intercept of the
+	// principal's Service is set up against them.
+	was := previousAddrs(prev)
+	addrs, err := process.LoopbackAddrs(was)
 	if err != nil {
 		return nil, err
 	}
+	for i, a := range addrs {
+		if was[i] != "" && a != was[i] {
+			opts.Logger.Warn("an address of the GitOps system moved: another program listens on the old one", "what", addrNames()[i], "was", was[i], "now", a)
+		}
+	}
 	gitAddr, grpcAddr, httpAddr, serviceAddr, serviceHTTPAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
-	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr,
+	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr, PrincipalHTTP: httpAddr,
 		PrincipalService: serviceAddr, PrincipalServiceHTTP: serviceHTTPAddr}
 	st.LocalGitURL = st.GitURL
 	for _, s := range spokes {
@@ -388,6 +406,29 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		}
 	}
 	return st, nil
+}
+
+// addrNames say what each of previousAddrs' addresses is, for the warning
+// when one moves.
+func addrNames() []string {
+	return []string{"the Git server", "the principal (gRPC)", "the principal (HTTP)",
+		"the principal's Service port 8443 (agents dial it)", "the principal's Service port 8080 (the Git webhook posts to it)"}
+}
+
+// previousAddrs are the loopback addresses a previous upLocal gave the
+// Git server, the principal (gRPC, HTTP) and the principal's Service
+// (8443, 8080), in that order; "" where the record has none (nothing
+// recorded, another provider, or an older tether that did not record it).
+func previousAddrs(prev *State) []string {
+	out := make([]string, len(addrNames()))
+	if prev == nil || prev.Provider == cluster.ProviderKind {
+		return out
+	}
+	if u, err := url.Parse(prev.GitURL); err == nil {
+		out[0] = u.Host
+	}
+	out[1], out[2], out[3], out[4] = prev.Principal, prev.PrincipalHTTP, prev.PrincipalService, prev.PrincipalServiceHTTP
+	return out
 }
 
 // localWorkload is what the sample runs when the components run as local

@@ -212,7 +212,7 @@ func (p *Principal) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	for _, n := range names {
-		p.updateAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
+		p.touchAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
 	}
 	return nil
 }
@@ -411,7 +411,7 @@ func (p *Principal) serve(s protocol.Stream) error {
 			delete(p.sessions, name)
 		}
 		p.mu.Unlock()
-		p.updateAgent(context.WithoutCancel(ctx), name, func(st *v1alpha1.AgentStatus) {
+		p.touchAgent(context.WithoutCancel(ctx), name, func(st *v1alpha1.AgentStatus) {
 			st.Connected = false
 			st.LastSeen = ptrNow()
 		})
@@ -644,13 +644,26 @@ func (p *Principal) heartbeat(ctx context.Context) {
 		}
 		p.mu.Unlock()
 		for _, n := range names {
-			p.updateAgent(ctx, n, func(st *v1alpha1.AgentStatus) { st.Connected, st.LastSeen = true, ptrNow() })
+			p.touchAgent(ctx, n, func(st *v1alpha1.AgentStatus) { st.Connected, st.LastSeen = true, ptrNow() })
 		}
 	}
 }
 
 // updateAgent creates or updates the agent's Agent object on the hub.
 func (p *Principal) updateAgent(ctx context.Context, name string, mutate func(*v1alpha1.AgentStatus)) {
+	p.writeAgent(ctx, name, true, mutate)
+}
+
+// touchAgent updates the agent's Agent object if there is one, and never
+// creates it: only a new stream does (updateAgent). When a spoke leaves
+// the fleet its clean-up deletes the Agent object while the agent's stream
+// may still be open or ending (on kind until its cluster is gone), and a
+// heartbeat or the disconnect must not bring the object back.
+func (p *Principal) touchAgent(ctx context.Context, name string, mutate func(*v1alpha1.AgentStatus)) {
+	p.writeAgent(ctx, name, false, mutate)
+}
+
+func (p *Principal) writeAgent(ctx context.Context, name string, create bool, mutate func(*v1alpha1.AgentStatus)) {
 	res := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace)
 	apps := 0
 	for _, obj := range p.apps.GetStore().List() {
@@ -661,6 +674,9 @@ func (p *Principal) updateAgent(ctx context.Context, name string, mutate func(*v
 	pending := p.outbox(name).Len()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		u, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && !create {
+			return nil
+		}
 		if apierrors.IsNotFound(err) {
 			a := &v1alpha1.Agent{
 				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Agent"},

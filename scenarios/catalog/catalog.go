@@ -124,6 +124,7 @@ func All() []Scenario {
 		principalRestart(),
 		networkPartition(),
 		syncWhileDisconnected(),
+		fleetReshape(),
 		interceptGlobal(),
 		interceptPersonal(),
 		interceptOutbound(),

@@ -100,10 +100,11 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 	return tui.Options{
 		Workbench: wb, Config: cfg, LogFile: logPath, Logger: logger, Reporter: rep, CacheDir: g.cacheDir,
 		AddSpoke: func(ctx context.Context, name string) error {
-			return addSpoke(ctx, wb, cluster.ClusterConfig{Name: name}, fo())
+			return fleet.AddSpoke(ctx, fo(), cluster.ClusterConfig{Name: name})
 		},
 		RemoveSpoke: func(ctx context.Context, name string) error {
-			return removeSpoke(ctx, wb, name, fo())
+			_, err := fleet.RemoveSpoke(ctx, fo(), name)
+			return err
 		},
 		StartIntercept: func(ctx context.Context, spec tui.InterceptSpec) (*intercept.Intercept, error) {
 			return tuiStartIntercept(ctx, &ug, spec)

@@ -58,6 +58,7 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 			if err != nil {
 				return err
 			}
+			printWarnings(g, clusters)
 			if !f.clustersOnly {
 				st, err := fleet.Up(cmd.Context(), fleet.Options{Workbench: wb, Progress: g.progress(), Logger: g.logger(), Wait: f.wait})
 				if err != nil {
@@ -164,6 +165,17 @@ func printFleet(g *globals, st *fleet.State) {
 	}
 	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
 	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
+}
+
+// printWarnings says, one line each, what of the configuration the
+// clusters do not follow (a pinned apiServerPort a running cluster keeps
+// another port than), before the GitOps system's progress buries it.
+func printWarnings(g *globals, clusters []cluster.Cluster) {
+	for _, c := range clusters {
+		for _, w := range c.Warnings {
+			fmt.Fprintf(g.errw, "warning: %s\n", w)
+		}
+	}
 }
 
 func printUp(g *globals, wb *cluster.Workbench, clusters []cluster.Cluster) {

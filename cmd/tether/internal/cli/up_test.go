@@ -100,3 +100,17 @@ func TestPrintProvidersWarnings(t *testing.T) {
 		t.Errorf("printProviders = %d,\n%s\nwant 1,\n%s", n, out.String(), want)
 	}
 }
+
+// A configuration the running clusters do not follow is said on stderr,
+// one line per warning, each naming its cluster.
+func TestUpPrintsClusterWarnings(t *testing.T) {
+	var errw bytes.Buffer
+	g := &globals{errw: &errw}
+	printWarnings(g, []cluster.Cluster{
+		{Name: "hub", Warnings: []string{"cluster hub keeps its API server on 127.0.0.1:41234, not the apiServerPort 6443"}},
+		{Name: "spoke-1"},
+	})
+	if got := errw.String(); got != "warning: cluster hub keeps its API server on 127.0.0.1:41234, not the apiServerPort 6443\n" {
+		t.Errorf("stderr = %q", got)
+	}
+}
