@@ -20,7 +20,7 @@ import (
 func TestCatalogNamesAreTheContract(t *testing.T) {
 	want := []string{"fleet-rollout", "drift-self-heal", "prune", "bad-manifest", "agent-restart", "principal-restart",
 		"network-partition", "sync-while-disconnected", "agent-isolation", "intercept-global", "intercept-personal",
-		"intercept-outbound", "intercept-crash-cleanup", "debug-principal"}
+		"intercept-outbound", "intercept-crash-cleanup", "intercept-sample", "hub-app-commands", "debug-principal"}
 	seen := map[string]bool{}
 	for _, s := range All() {
 		if seen[s.Name] {
