@@ -31,6 +31,12 @@ const (
 	// LabelKindOnly marks scenarios that need kind; CI runs the embedded
 	// suite with the filter `!kind-only`.
 	LabelKindOnly = "kind-only"
+	// LabelClusters marks scenarios that create and delete clusters (a
+	// spoke added and removed). On embedded that takes seconds; on kind
+	// every one is a node container booted and tether's image loaded, so
+	// CI's kind run leaves them out (`!clusters`) and they run there by
+	// hand: `tether scenario run fleet-reshape`.
+	LabelClusters = "clusters"
 )
 
 // Scenario is one named scenario.

@@ -39,7 +39,7 @@ func fleetReshape() Scenario {
 		Name: "fleet-reshape",
 		Description: "spoke add/remove and up with other spokes leave the hub holding exactly the live spokes' Applications and Agents, spoke remove clears a spoke " +
 			"that has no cluster, and neither they nor up again undo a commit or move the principal's Service",
-		Labels:  []string{LabelFleet},
+		Labels:  []string{LabelFleet, LabelClusters},
 		Timeout: 15 * time.Minute,
 		Steps: func(e *Env) []Step {
 			r := &reshape{e: e, base: slices.Clone(e.Spokes())}
