@@ -64,7 +64,11 @@ func newShop(e *Env, ns string) *shop {
 }
 
 func (s *shop) setUpStep() Step {
-	return Step{Name: "Services echo and backend in hub namespace " + s.ns + ", served on loopback by tether intercept service-proxy", Run: s.setUp}
+	how := "served on loopback by tether intercept service-proxy"
+	if s.e.Kind() {
+		how = "pods of tether's image"
+	}
+	return Step{Name: "Services echo and backend in hub namespace " + s.ns + ", " + how, Run: s.setUp}
 }
 
 func (s *shop) setUp(ctx context.Context) error {
