@@ -502,7 +502,10 @@ func (s *workbenchSource) appOps(name string) (*appops.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appops.New(appops.Options{Config: cfg, Dynamic: dyn, Workbench: s.wb, Cluster: name, CacheDir: s.cacheDir, Logger: s.log, InitiatedBy: "tui"})
+	return appops.New(appops.Options{Config: cfg, Dynamic: dyn, Workbench: s.wb, Cluster: name, CacheDir: s.cacheDir, Logger: s.log, InitiatedBy: "tui",
+		ReachRepo: func(ctx context.Context, repoURL string) (string, func(), error) {
+			return fleet.ReachRepo(ctx, s.wb, repoURL)
+		}})
 }
 
 func (s *workbenchSource) Sync(ctx context.Context, name, ns, app string) error {

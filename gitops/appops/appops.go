@@ -51,6 +51,11 @@ type Options struct {
 	InitiatedBy string
 	// Poll is how often the waits read the Application; default 200ms.
 	Poll time.Duration
+	// ReachRepo, if set, says where this machine fetches an Application's
+	// repository for a diff (fleet.ReachRepo: on kind the workbench's Git
+	// server is on the kind network, reached through a port-forward); stop
+	// is called when the diff is done.
+	ReachRepo func(ctx context.Context, repoURL string) (url string, stop func(), err error)
 }
 
 // Client works on the Applications of one cluster.
@@ -368,6 +373,15 @@ func (c *Client) engineDiff(ctx context.Context, cfg *rest.Config, namespace str
 		if cacheDir, err = cluster.DefaultCacheDir(); err != nil {
 			return "", nil, err
 		}
+	}
+	if c.opts.ReachRepo != nil {
+		reach, stop, err := c.opts.ReachRepo(ctx, app.Spec.Source.RepoURL)
+		if err != nil {
+			return "", nil, fmt.Errorf("reach repository %s from this machine: %w", app.Spec.Source.RepoURL, err)
+		}
+		defer stop()
+		app = app.DeepCopy()
+		app.Spec.Source.RepoURL = reach
 	}
 	e, err := engine.New(engine.Options{Config: cfg, Namespace: namespace, CacheDir: filepath.Join(cacheDir, "diff"), Logger: c.opts.Logger})
 	if err != nil {

@@ -303,28 +303,64 @@ func waitRollout(ctx context.Context, opts Options, clusterName string, names ..
 // hub (client-go's port-forward, the path kubectl port-forward takes) for
 // the duration of fn.
 func withGitForward(ctx context.Context, wb *cluster.Workbench, hub string, fn func(base string) error) error {
-	cfg, err := wb.RESTConfig(hub)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	pods, err := cs.CoreV1().Pods(deploy.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + deploy.GitName})
-	if err != nil {
-		return err
-	}
-	pod := servingPod(pods.Items)
-	if pod == "" {
-		return fmt.Errorf("no running, ready Git server pod on %s (kubectl --context tether-%s -n %s get pods -l app.kubernetes.io/name=%s)", hub, hub, deploy.DefaultNamespace, deploy.GitName)
-	}
-	local, stop, err := portForward(ctx, cfg, deploy.DefaultNamespace, pod, int(deploy.GitPort))
+	base, stop, err := gitForward(ctx, wb, hub)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	return fn("http://" + local)
+	return fn(base)
+}
+
+// ReachRepo returns where this machine fetches repoURL: repoURL itself,
+// or, for a repository of the workbench's Git server on kind (an address
+// on the kind network, which the host may not resolve), the same path
+// through a port-forward to the Git server's pod; stop ends it.
+func ReachRepo(ctx context.Context, wb *cluster.Workbench, repoURL string) (string, func(), error) {
+	noop := func() {}
+	st, err := Load(wb)
+	if err != nil || st == nil || st.Provider != cluster.ProviderKind {
+		return repoURL, noop, err
+	}
+	want, err1 := url.Parse(st.GitURL)
+	got, err2 := url.Parse(repoURL)
+	if err1 != nil || err2 != nil || want.Host != got.Host {
+		return repoURL, noop, nil
+	}
+	clusters, err := wb.Clusters()
+	if err != nil || len(clusters) == 0 {
+		return "", noop, fmt.Errorf("no hub to reach the Git server on: %v", err)
+	}
+	base, stop, err := gitForward(ctx, wb, clusters[0].Name)
+	if err != nil {
+		return "", noop, err
+	}
+	return base + got.Path, stop, nil
+}
+
+// gitForward port-forwards a local port to the Git server's pod on the hub
+// and returns its base URL.
+func gitForward(ctx context.Context, wb *cluster.Workbench, hub string) (string, func(), error) {
+	cfg, err := wb.RESTConfig(hub)
+	if err != nil {
+		return "", nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	pods, err := cs.CoreV1().Pods(deploy.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + deploy.GitName})
+	if err != nil {
+		return "", nil, err
+	}
+	pod := servingPod(pods.Items)
+	if pod == "" {
+		return "", nil, fmt.Errorf("no running, ready Git server pod on %s (kubectl --context tether-%s -n %s get pods -l app.kubernetes.io/name=%s)", hub, hub, deploy.DefaultNamespace, deploy.GitName)
+	}
+	local, stop, err := portForward(ctx, cfg, deploy.DefaultNamespace, pod, int(deploy.GitPort))
+	if err != nil {
+		return "", nil, err
+	}
+	return "http://" + local, stop, nil
 }
 
 // servingPod picks a pod that serves: running, ready and not being

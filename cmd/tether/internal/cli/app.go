@@ -16,6 +16,7 @@ import (
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/appops"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/gitops/repo"
 )
 
@@ -48,6 +49,9 @@ func (k *kubeFlags) appOps(g *globals) (*appops.Client, error) {
 	if wb, err := g.workbench(); err == nil {
 		if name := appops.ClusterOfContext(wb, k.contextName(g)); name != "" {
 			opts.Workbench, opts.Cluster = wb, name
+			opts.ReachRepo = func(ctx context.Context, repoURL string) (string, func(), error) {
+				return fleet.ReachRepo(ctx, wb, repoURL)
+			}
 		}
 	}
 	return appops.New(opts)
