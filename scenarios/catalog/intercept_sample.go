@@ -71,12 +71,8 @@ func (r *sampleRun) setUp(ctx context.Context) error {
 	}
 	r.local = addr
 	e.Cleanup("stop the local echo server", func(context.Context) error { stop(); return nil })
-	cs, err := e.Kube(r.spoke)
-	if err != nil {
+	if r.orig, err = r.service(ctx); err != nil {
 		return err
-	}
-	if r.orig, err = cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{}); err != nil {
-		return fmt.Errorf("the sample's Service %s/%s on %s: %w", fleet.SampleNamespace, sample.AppName, r.spoke, err)
 	}
 	if err := syncedAt(ctx, e, r.spoke, fleet.SampleApp, ""); err != nil {
 		return err
@@ -211,11 +207,7 @@ func (r *sampleRun) start(ctx context.Context, name string, extra ...string) err
 // the hub still shows the sample Synced and Healthy: self-heal leaves the
 // intercept's selector alone.
 func (r *sampleRun) interceptedAndSynced(ctx context.Context) error {
-	cs, err := r.e.Kube(r.spoke)
-	if err != nil {
-		return err
-	}
-	svc, err := cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{})
+	svc, err := r.service(ctx)
 	if err != nil {
 		return err
 	}
@@ -228,11 +220,7 @@ func (r *sampleRun) interceptedAndSynced(ctx context.Context) error {
 // gitsService checks the Service has Git's selector again and nothing of
 // the intercept.
 func (r *sampleRun) gitsService(ctx context.Context) error {
-	cs, err := r.e.Kube(r.spoke)
-	if err != nil {
-		return err
-	}
-	svc, err := cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{})
+	svc, err := r.service(ctx)
 	if err != nil {
 		return err
 	}
@@ -243,6 +231,10 @@ func (r *sampleRun) gitsService(ctx context.Context) error {
 		if _, was := r.orig.Annotations[k]; !was {
 			return fmt.Errorf("Service %s still carries annotation %s", r.target(), k)
 		}
+	}
+	cs, err := r.e.Kube(r.spoke)
+	if err != nil {
+		return err
 	}
 	pods, err := cs.CoreV1().Pods(fleet.SampleNamespace).List(ctx, metav1.ListOptions{LabelSelector: interceptAgentSelector})
 	if err != nil {
@@ -323,4 +315,17 @@ func (r *sampleRun) killAndBack(ctx context.Context) error {
 	}
 	r.e.Logf("Git's Service back %s after SIGKILL", time.Since(killed).Round(time.Millisecond))
 	return holds(ctx, 5*time.Second, "the Service stays Git's", r.gitsService)
+}
+
+// service reads the sample's Service on the spoke.
+func (r *sampleRun) service(ctx context.Context) (*corev1.Service, error) {
+	cs, err := r.e.Kube(r.spoke)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := cs.CoreV1().Services(fleet.SampleNamespace).Get(ctx, sample.AppName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("the sample's Service %s/%s on %s: %w", fleet.SampleNamespace, sample.AppName, r.spoke, err)
+	}
+	return svc, nil
 }
