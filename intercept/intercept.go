@@ -129,7 +129,13 @@ type Options struct {
 	RenewInterval time.Duration
 	// ProxyAddr is where the outbound proxy listens (default 127.0.0.1:0).
 	ProxyAddr string
-	Logger    *slog.Logger
+	// Reach, when set, gives this machine a way to the intercepted Service
+	// port once the intercept is routed (embedded: the service proxy's
+	// loopback address; elsewhere a port-forward that follows the
+	// Service's endpoints): the URL Reach returns, and closes it at Stop.
+	// A failure is logged, not fatal: the intercept works without it.
+	Reach  func(ctx context.Context, rec record.Record) (url string, closeFn func(), err error)
+	Logger *slog.Logger
 }
 
 // Intercept is a running intercept, held by this process.
@@ -153,6 +159,9 @@ type Intercept struct {
 	stopOnce sync.Once
 	stopErr  error
 	last     bool
+
+	reach      string
+	closeReach func()
 }
 
 // errAgentGone: the Service's traffic-agent went away (its last intercept
@@ -293,8 +302,20 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 	}
 	i.pl = pl
 	i.serve()
+	if opts.Reach != nil {
+		url, closeFn, err := opts.Reach(ctx, i.rec)
+		if err != nil {
+			i.log.Warn("no way to the intercepted Service from this machine", "err", err)
+		} else {
+			i.reach, i.closeReach = url, closeFn
+		}
+	}
 	return i, nil
 }
+
+// Reach is the URL at which this machine reaches the intercepted Service
+// port (Options.Reach), or "" when there is none.
+func (i *Intercept) Reach() string { return i.reach }
 
 // createLease creates the intercept's Lease, which carries its Record:
 // the agent reads its routes from it. With auto, a name already taken
@@ -1049,6 +1070,9 @@ func (i *Intercept) Wait(ctx context.Context) error {
 func (i *Intercept) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		i.cancel()
+		if i.closeReach != nil {
+			i.closeReach()
+		}
 		_ = i.proxy.Close()
 		// Closing the session first sends this intercept's connections
 		// to the original pods at once (the agent fails open per

@@ -2,11 +2,15 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,17 +115,119 @@ func BenchmarkKindUp(b *testing.B) {
 	// The reference and tether's up alternate, so whatever drifts over the
 	// run (page cache, Docker's state, the machine's load) weighs on both
 	// alike.
-	var refs, ups []time.Duration
+	var refs, ups, refCPU, upCPU []time.Duration
 	for i := range runs {
 		run := fmt.Sprintf("run %d/%d", i+1, runs)
-		refs = append(refs, kindCreateRef(ctx, b, run, image))
-		ups = append(ups, tetherUpKind(ctx, b, run, bin, cache))
+		d, cpu := kindCreateRef(ctx, b, run, image)
+		refs, refCPU = append(refs, d), append(refCPU, cpu)
+		d, cpu = tetherUpKind(ctx, b, run, bin, cache)
+		ups, upCPU = append(ups, d), append(upCPU, cpu)
 	}
 	reportSpread(b, "kind-create-ref", refs)
 	reportSpread(b, "tether-up", ups)
 	ratio := median(ups).Seconds() / median(refs).Seconds()
 	b.ReportMetric(ratio, "up/ref-create")
 	kindProgress("median up / median reference create = %.2f (goal: at most 1.5)", ratio)
+	reportCPUFloor(b, refs, refCPU, upCPU)
+}
+
+// reportCPUFloor reports what the nodes' processor time says about the
+// 1.5 goal on this machine. Three control planes booting at once need
+// about three times the processor time of one; with fewer cores than
+// that, parallel creates share them and no ordering of the work can make
+// up finish sooner than its total processor time divided by the cores:
+//
+//   - kind-create-ref-cpu-s: median processor time the reference node's
+//     container used during its create;
+//   - tether-up-cpu-s: median processor time all of up's node containers
+//     used during up (tether itself, on the host, not counted: the floor
+//     is a lower bound);
+//   - up-cpu-floor-s: that divided by the machine's cores;
+//   - up-floor/ref-create: the floor over the median reference create.
+//     Above 1.5, the goal cannot be met on this machine whatever up does.
+//
+// A run whose processor time could not be read (a Docker engine not on
+// the local socket) leaves these out.
+func reportCPUFloor(b *testing.B, refs, refCPU, upCPU []time.Duration) {
+	if slices.Contains(refCPU, 0) || slices.Contains(upCPU, 0) {
+		kindProgress("node processor time not read: no CPU floor reported")
+		return
+	}
+	cores := runtime.NumCPU()
+	floor := median(upCPU) / time.Duration(cores)
+	b.ReportMetric(median(refCPU).Seconds(), "kind-create-ref-cpu-s")
+	b.ReportMetric(median(upCPU).Seconds(), "tether-up-cpu-s")
+	b.ReportMetric(floor.Seconds(), "up-cpu-floor-s")
+	b.ReportMetric(floor.Seconds()/median(refs).Seconds(), "up-floor/ref-create")
+	kindProgress("node processor time: reference create %s, up %s; on %d cores up cannot take less than %s = %.2f x the median reference create",
+		secs(median(refCPU)), secs(median(upCPU)), cores, secs(floor), floor.Seconds()/median(refs).Seconds())
+}
+
+// nodeCPU is the processor time the kind node containers created at or
+// after since (of any kind cluster) have used so far, from the Docker
+// engine's stats, or 0 with a progress line when it cannot be read.
+func nodeCPU(ctx context.Context, since time.Time) time.Duration {
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-q", "--no-trunc", "--filter", "label=io.x-k8s.kind.role").Output()
+	if err != nil {
+		kindProgress("list kind nodes for their processor time: %v", err)
+		return 0
+	}
+	var total time.Duration
+	for _, id := range strings.Fields(string(out)) {
+		created, cpu, err := containerCPU(ctx, id)
+		if err != nil {
+			kindProgress("processor time of node %s: %v", id[:12], err)
+			return 0
+		}
+		if !created.Before(since.Add(-time.Second)) {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// containerCPU asks the Docker engine on its local socket for a
+// container's creation time and cumulative processor time (cgroup v1 and
+// v2 alike: the engine reads whichever the host has).
+func containerCPU(ctx context.Context, id string) (time.Time, time.Duration, error) {
+	if h := os.Getenv("DOCKER_HOST"); h != "" && h != "unix:///var/run/docker.sock" {
+		return time.Time{}, 0, fmt.Errorf("DOCKER_HOST=%s: only the local socket is read", h)
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+	}}}
+	defer c.CloseIdleConnections()
+	var info struct{ Created time.Time }
+	if err := dockerGet(ctx, c, "/containers/"+id+"/json", &info); err != nil {
+		return time.Time{}, 0, err
+	}
+	var stats struct {
+		CPU struct {
+			Usage struct {
+				Total uint64 `json:"total_usage"`
+			} `json:"cpu_usage"`
+		} `json:"cpu_stats"`
+	}
+	if err := dockerGet(ctx, c, "/containers/"+id+"/stats?stream=false&one-shot=true", &stats); err != nil {
+		return time.Time{}, 0, err
+	}
+	return info.Created, time.Duration(stats.CPU.Usage.Total), nil
+}
+
+func dockerGet(ctx context.Context, c *http.Client, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // kindRuns is kindBenchRuns, or TETHER_BENCH_KIND_RUNS when set.
@@ -238,7 +344,7 @@ func kindRefConfig(name, image string) *v1alpha4.Cluster {
 // the kind provider does, times it and deletes it. Its name is random, so
 // it never meets a workbench's tether-<id>-* clusters; one a killed run
 // leaves behind is tether-bench-ref-*.
-func kindCreateRef(ctx context.Context, b *testing.B, run, image string) time.Duration {
+func kindCreateRef(ctx context.Context, b *testing.B, run, image string) (time.Duration, time.Duration) {
 	b.Helper()
 	name := fmt.Sprintf("tether-bench-ref-%06x", rand.Uint32N(1<<24))
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
@@ -270,8 +376,9 @@ func kindCreateRef(ctx context.Context, b *testing.B, run, image string) time.Du
 	if err := controlPlaneReady(ctx, kubeconfig); err != nil {
 		b.Fatalf("reference kind cluster %s after %s: %v", name, secs(d), err)
 	}
-	kindProgress("%s: kind create (reference, %s) %s", run, name, secs(d))
-	return d
+	cpu := nodeCPU(ctx, start)
+	kindProgress("%s: kind create (reference, %s) %s, node processor time %s", run, name, secs(d), secs(cpu))
+	return d, cpu
 }
 
 // controlPlaneReady checks that the cluster's nodes are Ready.
@@ -302,7 +409,7 @@ func controlPlaneReady(ctx context.Context, kubeconfig string) error {
 // tetherUpKind runs `tether up --provider kind --spokes 2` on a fresh
 // workbench, times it, and always takes it down again, so the next run
 // starts on an empty Docker engine and a failed up leaves nothing behind.
-func tetherUpKind(ctx context.Context, b *testing.B, run, bin, cache string) time.Duration {
+func tetherUpKind(ctx context.Context, b *testing.B, run, bin, cache string) (time.Duration, time.Duration) {
 	b.Helper()
 	wb := kindBenchWorkbench(b, bin, cache)
 	defer func() {
@@ -329,8 +436,9 @@ func tetherUpKind(ctx context.Context, b *testing.B, run, bin, cache string) tim
 	if !strings.Contains(res.Stdout, "Every spoke's sample Application is Synced and Healthy on the hub") {
 		b.Fatalf("tether up did not report the sample Synced and Healthy:\n%s", res.Stdout)
 	}
-	kindProgress("%s: tether up --provider kind --spokes 2 %s", run, secs(d))
-	return d
+	cpu := nodeCPU(ctx, start)
+	kindProgress("%s: tether up --provider kind --spokes 2 %s, node processor time %s", run, secs(d), secs(cpu))
+	return d, cpu
 }
 
 // reportSpread reports the min, median and max of ds as <name>-min-s etc.

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -89,9 +92,14 @@ type State struct {
 	// service proxy serves it on the embedded provider; the Git server
 	// posts its push webhooks there, so intercepting port 8080 carries
 	// them to a principal run locally along with the agents.
-	PrincipalServiceHTTP string           `json:"principalServiceHTTP,omitempty"`
-	Processes            []process.Record `json:"processes,omitempty"`
-	Spokes               []string         `json:"spokes"`
+	PrincipalServiceHTTP string `json:"principalServiceHTTP,omitempty"`
+	// SampleServices are, on the embedded provider, where each spoke's
+	// service proxy serves the sample's Service (web:80) on loopback, by
+	// spoke: what `tether sample url` prints and curl reaches. A tether
+	// sample server stands in for the sample's kwok pods behind it.
+	SampleServices map[string]string `json:"sampleServices,omitempty"`
+	Processes      []process.Record  `json:"processes,omitempty"`
+	Spokes         []string          `json:"spokes"`
 }
 
 func (o *Options) defaults() error {
@@ -199,7 +207,64 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	if err := createSampleApps(ctx, opts, st, hub, spokes); err != nil {
 		return st, err
 	}
-	return st, waitSynced(ctx, opts, hub, spokes)
+	if err := waitSynced(ctx, opts, hub, spokes); err != nil {
+		return st, err
+	}
+	return st, waitSampleAnswers(ctx, opts, st)
+}
+
+// waitSampleAnswers waits until the sample answers at every spoke's
+// loopback address (embedded), which checks the chain a newcomer's first
+// curl takes: service proxy, EndpointSlice, stand-in annotation, server.
+// Any answer will do: an intercept of the sample may hold the Service.
+func waitSampleAnswers(ctx context.Context, opts Options, st *State) error {
+	if len(st.SampleServices) == 0 {
+		return nil
+	}
+	step := opts.Progress.Start("check that the sample answers on every spoke")
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range st.Spokes {
+		addr := st.SampleServices[name]
+		for {
+			body, err := httpGet(ctx, client, "http://"+addr+"/")
+			if err == nil {
+				step.Update(name + ": " + strings.TrimSpace(body))
+				break
+			}
+			if time.Now().After(deadline) {
+				err = fmt.Errorf("the sample of %s does not answer at http://%s/ after 30s (%v); see %s (service-proxy-%s.log, sample-%s.log)",
+					name, addr, err, filepath.Join(dir(opts.Workbench), "logs"), name, name)
+				step.Done(err)
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				step.Done(ctx.Err())
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	step.Done(nil)
+	return nil
+}
+
+func httpGet(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), err
 }
 
 func writeCertificates(wb *cluster.Workbench, ca *pki.CA, hub cluster.Cluster, spokes []cluster.Cluster) error {
@@ -372,7 +437,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 	}
 	exited, err = start("service-proxy", "intercept", "service-proxy", hub.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
 		"--namespace", deploy.DefaultNamespace, "--pin", pin(deploy.PrincipalPort, serviceAddr), "--pin", pin(deploy.DefaultHealthPort, serviceHTTPAddr),
-		"--mapping-file", filepath.Join(dir(wb), "routes.json"), "-v")
+		"--mapping-file", routesPath(wb, hub.Name), "-v")
 	if err == nil {
 		err = waitPrincipalService(ctx, wb, serviceAddr, spokes, exited, logs)
 	}
@@ -405,7 +470,111 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 			return fail(err)
 		}
 	}
+	if hub.Provider == cluster.ProviderEmbedded {
+		if err := serveSamples(ctx, opts, prev, st, spokes, start, logs); err != nil {
+			return fail(err)
+		}
+	}
 	return st, nil
+}
+
+// serveSamples makes the sample answer on every embedded spoke: kwok pods
+// run nothing, so a tether sample server per spoke stands in for the
+// sample's pods (it writes its address on them), and a service proxy per
+// spoke serves the spoke's Services on loopback, the sample's web:80 on a
+// pinned address kept across restarts. An intercept of the sample swaps
+// the Service's endpoints; the address stays and the answer changes.
+func serveSamples(ctx context.Context, opts Options, prev *State, st *State, spokes []cluster.Cluster, start func(string, ...string) (<-chan error, error), logs string) error {
+	wb := opts.Workbench
+	was := make([]string, len(spokes))
+	for i, s := range spokes {
+		if prev != nil && prev.Provider == cluster.ProviderEmbedded {
+			was[i] = prev.SampleServices[s.Name]
+		}
+	}
+	addrs, err := process.LoopbackAddrs(was)
+	if err != nil {
+		return err
+	}
+	st.SampleServices = map[string]string{}
+	for i, s := range spokes {
+		if was[i] != "" && addrs[i] != was[i] {
+			opts.Logger.Warn("the sample's address moved: another program listens on the old one", "spoke", s.Name, "was", was[i], "now", addrs[i])
+		}
+		step := opts.Progress.Start(fmt.Sprintf("serve the sample of %s on %s (sample server and service proxy)", s.Name, addrs[i]))
+		serverAddr, err := freeAddr()
+		if err != nil {
+			step.Done(err)
+			return err
+		}
+		exited, err := start("sample-"+s.Name, "sample", "serve", "--listen", serverAddr, "--cluster", s.Name,
+			"--stand-in", SampleNamespace, "--kubeconfig", s.AdminKubeconfig, "-v")
+		if err == nil {
+			err = waitHTTP(ctx, "the sample server of "+s.Name, "http://"+serverAddr+"/healthz", exited, logs)
+		}
+		if err == nil {
+			pin := fmt.Sprintf("%s/%s:%d=%s", SampleNamespace, sample.AppName, sample.ServicePort, addrs[i])
+			_, err = start("service-proxy-"+s.Name, "intercept", "service-proxy", s.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
+				"--pin", pin, "--mapping-file", routesPath(wb, s.Name), "-v")
+		}
+		step.Done(err)
+		if err != nil {
+			return err
+		}
+		st.SampleServices[s.Name] = addrs[i]
+	}
+	return nil
+}
+
+// routesPath is where the service proxy of an embedded cluster writes its
+// Service → loopback address table.
+func routesPath(wb *cluster.Workbench, clusterName string) string {
+	return filepath.Join(dir(wb), "routes-"+clusterName+".json")
+}
+
+// ServiceAddr is where this machine reaches a Service port of a cluster:
+// on the embedded provider the loopback address the cluster's service
+// proxy serves it on. Other providers have no such address; the error says
+// how to reach the Service there.
+func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	if st.Provider != cluster.ProviderEmbedded {
+		return "", fmt.Errorf("on the %s provider this machine reaches %s/%s/%s:%d through a port-forward: kubectl --context tether-%s -n %s port-forward svc/%s 8080:%d, then http://127.0.0.1:8080/ (an intercept start of it opens one and prints it)",
+			st.Provider, clusterName, ns, svc, port, clusterName, ns, svc, port)
+	}
+	path := routesPath(wb, clusterName)
+	routes, err := svcproxy.ReadMapping(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no service proxy serves cluster %q on this machine (no %s): is it one of the workbench's clusters? `tether status` lists them; `tether up` starts the proxies", clusterName, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the service proxy's table of %s: %w", clusterName, err)
+	}
+	for _, r := range routes {
+		if r.Namespace == ns && r.Service == svc && r.Port == port {
+			return r.Address, nil
+		}
+	}
+	if clusterName == hubName(wb) {
+		return "", fmt.Errorf("the hub's service proxy serves only namespace %s, not %s/%s:%d: run `tether intercept service-proxy %s --namespace %s` for it", deploy.DefaultNamespace, ns, svc, port, clusterName, ns)
+	}
+	return "", fmt.Errorf("the service proxy of %s does not serve %s/%s port %d (yet): does the Service exist with that port? kubectl --context tether-%s -n %s get svc %s", clusterName, ns, svc, port, clusterName, ns, svc)
+}
+
+// hubName is the hub's name as the workbench records it ("" when it
+// cannot tell).
+func hubName(wb *cluster.Workbench) string {
+	clusters, err := wb.Clusters()
+	if err != nil || len(clusters) == 0 {
+		return ""
+	}
+	return clusters[0].Name
 }
 
 // addrNames say what each of previousAddrs' addresses is, for the warning
@@ -727,6 +896,8 @@ func restartReason(prev *State, spokes []cluster.Cluster) string {
 		return "none running"
 	case prev.PrincipalService == "" || prev.PrincipalServiceHTTP == "":
 		return "an older tether started them, without the principal's Service addresses"
+	case prev.Provider == cluster.ProviderEmbedded && len(prev.SampleServices) != len(spokes):
+		return "an older tether started them, without the sample's servers"
 	case !allAlive(prev.Processes):
 		return "some are gone"
 	case !sameSpokes(prev.Spokes, spokes):

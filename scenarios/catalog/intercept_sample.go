@@ -2,12 +2,10 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,12 +30,16 @@ func interceptSample() Scenario {
 		Timeout:     6 * time.Minute,
 		Steps: func(e *Env) []Step {
 			r := &sampleRun{e: e, spoke: e.Spokes()[0]}
-			steps := []Step{{Name: "a local process, and a way to reach " + r.target() + " from this machine", Run: r.setUp}}
+			how := "tether sample url " + r.spoke
 			if e.Kind() {
-				steps = append(steps, Step{Name: "the sample answers from " + r.spoke, Run: r.answersSample})
+				how = "the API server's service proxy"
+			}
+			steps := []Step{
+				{Name: "a local process, and " + r.target() + " reached through " + how, Run: r.setUp},
+				{Name: "the sample answers from " + r.spoke, Run: r.answersSample},
 			}
 			steps = append(steps,
-				Step{Name: "tether intercept start " + r.target() + " --port 80: the local process answers, the Application stays Synced", Run: r.global},
+				Step{Name: "tether intercept start " + r.target() + " --port 80: the local process answers, also at the address it prints, and the Application stays Synced", Run: r.global},
 				Step{Name: "stop it: Git's Service is back, the Application Synced, nothing left", Run: r.stopAndBack},
 				Step{Name: "tether intercept start --header X-Dev=alice: alice's requests reach the local process, others the sample", Run: r.personal},
 				Step{Name: "SIGKILL it: the Service comes back and stays Git's", Run: r.killAndBack},
@@ -49,13 +51,13 @@ func interceptSample() Scenario {
 
 // sampleRun is one run of intercept-sample: what its steps share.
 type sampleRun struct {
-	e       *Env
-	spoke   string
-	local   string
-	mapping string // embedded: the spoke's service proxy routes
-	client  *http.Client
-	orig    *corev1.Service
-	p       *harness.Process
+	e      *Env
+	spoke  string
+	local  string
+	url    string // embedded: the sample's Service as `tether sample url` gives it
+	client *http.Client
+	orig   *corev1.Service
+	p      *harness.Process
 }
 
 func (r *sampleRun) target() string {
@@ -80,48 +82,22 @@ func (r *sampleRun) setUp(ctx context.Context) error {
 	if e.Kind() {
 		return nil
 	}
-	// Embedded: Services are reached through a service proxy on loopback;
-	// the sample's kwok pods serve nothing, the traffic-agent does.
-	r.mapping = filepath.Join(e.Dir(), "routes.json")
-	logPath := filepath.Join(e.Dir(), "service-proxy.log")
-	p, err := harness.Start("service-proxy", e.Workbench().Bin, logPath, nil,
-		e.TetherArgs("intercept", "service-proxy", r.spoke, "--mapping-file", r.mapping, "-v")...)
-	if err != nil {
-		return err
+	// Embedded: the address a user curls, from the command README and
+	// docs/onboarding.md give (up's per-spoke service proxy serves it).
+	res := e.Tether(ctx, "sample", "url", r.spoke)
+	if res.ExitCode != 0 {
+		return fmt.Errorf("tether sample url %s: exit %d: %s", r.spoke, res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
-	e.NoteLog(logPath)
-	e.Cleanup("stop tether intercept service-proxy", func(context.Context) error { p.Stop(); return nil })
-	return eventually(ctx, 30*time.Second, "the service proxy routes "+r.target(), func(context.Context) error {
-		_, err := r.routeAddr()
-		return err
-	})
-}
-
-// routeAddr is where the embedded service proxy serves the sample's
-// Service port 80.
-func (r *sampleRun) routeAddr() (string, error) {
-	b, err := os.ReadFile(r.mapping)
-	if err != nil {
-		return "", fmt.Errorf("the service proxy's mapping file: %w", err)
+	r.url = strings.TrimSpace(res.Stdout)
+	if !strings.HasPrefix(r.url, "http://127.0.0.1:") {
+		return fmt.Errorf("tether sample url %s printed %q, want http://127.0.0.1:PORT/", r.spoke, r.url)
 	}
-	var routes []struct {
-		Namespace, Service, Address string
-		Port                        int32
-	}
-	if err := json.Unmarshal(b, &routes); err != nil {
-		return "", fmt.Errorf("mapping file %s: %w", r.mapping, err)
-	}
-	for _, rt := range routes {
-		if rt.Namespace == fleet.SampleNamespace && rt.Service == sample.AppName && rt.Port == 80 {
-			return rt.Address, nil
-		}
-	}
-	return "", fmt.Errorf("mapping file %s has no route for %s:80 yet", r.mapping, r.target())
+	return nil
 }
 
 // get asks the sample's Service who answers, as an in-cluster client
-// would: through the API server's service proxy (kind) or tether's
-// service proxy (embedded).
+// would: through the API server's service proxy (kind) or the spoke's
+// service proxy `up` runs (embedded).
 func (r *sampleRun) get(ctx context.Context, header ...string) (string, error) {
 	if r.e.Kind() {
 		cs, err := r.e.Kube(r.spoke)
@@ -135,11 +111,12 @@ func (r *sampleRun) get(ctx context.Context, header ...string) (string, error) {
 		b, err := req.DoRaw(ctx)
 		return who(string(b)), err
 	}
-	addr, err := r.routeAddr()
-	if err != nil {
-		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	return r.getURL(ctx, r.url, header...)
+}
+
+// getURL asks url who answers.
+func (r *sampleRun) getURL(ctx context.Context, url string, header ...string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +130,7 @@ func (r *sampleRun) get(ctx context.Context, header ...string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET http://%s/: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return who(string(b)), err
 }
@@ -253,6 +230,19 @@ func (r *sampleRun) global(ctx context.Context) error {
 	if err := eventually(ctx, 10*time.Second, "the local process answers", r.answers("local")); err != nil {
 		return err
 	}
+	// What intercept start prints for this machine: on embedded the
+	// service proxy's address, on kind a port-forward that follows the
+	// Service's endpoints (so it reaches the traffic-agent).
+	reach, err := reachLine(r.p.Output(), r.target())
+	if err != nil {
+		return err
+	}
+	if !r.e.Kind() && reach != r.url {
+		return fmt.Errorf("intercept start printed %s for this machine, but tether sample url says %s", reach, r.url)
+	}
+	if got, err := r.getURL(ctx, reach); err != nil || who(got) != "local" {
+		return fmt.Errorf("GET %s (printed by intercept start) answered %q, %v; want the local process", reach, got, err)
+	}
 	// Longer than the agent's self-heal would take to revert it (it
 	// reacts to the Service's change at once) and than a lease renewal.
 	return holds(ctx, 15*time.Second, "intercepted, local answers, Application Synced", func(ctx context.Context) error {
@@ -271,10 +261,7 @@ func (r *sampleRun) back(ctx context.Context) error {
 	if err := eventually(ctx, wait, "Git's Service back, nothing left", r.gitsService); err != nil {
 		return err
 	}
-	if r.e.Kind() {
-		return eventually(ctx, 20*time.Second, "the sample answers again", r.answers(r.spoke))
-	}
-	return nil
+	return eventually(ctx, 20*time.Second, "the sample answers again", r.answers(r.spoke))
 }
 
 func (r *sampleRun) stopAndBack(ctx context.Context) error {
@@ -295,16 +282,22 @@ func (r *sampleRun) personal(ctx context.Context) error {
 	if err := r.interceptedAndSynced(ctx); err != nil {
 		return err
 	}
-	if r.e.Kind() {
-		// Embedded sample pods are kwok pods: nothing serves the others.
-		if err := r.answers(r.spoke, "X-Dev", "bob")(ctx); err != nil {
-			return err
-		}
-		if err := r.answers(r.spoke)(ctx); err != nil {
-			return err
+	if err := r.answers(r.spoke, "X-Dev", "bob")(ctx); err != nil {
+		return err
+	}
+	return r.answers(r.spoke)(ctx)
+}
+
+// reachLine finds the URL `tether intercept start` printed for reaching
+// the intercepted Service from this machine.
+func reachLine(out, target string) (string, error) {
+	prefix := "reach " + target + " port 80 from this machine: "
+	for _, l := range strings.Split(out, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+			return u, nil
 		}
 	}
-	return nil
+	return "", fmt.Errorf("tether intercept start printed no %q line:\n%s", prefix, lastLines(out, 8))
 }
 
 func (r *sampleRun) killAndBack(ctx context.Context) error {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/agent"
 	"github.com/tether-dev/tether/intercept/kube"
@@ -182,6 +183,17 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 		}
 		argv := append([]string{exe, "intercept", "agent", "--cluster-kubeconfig", cl.AdminKubeconfig, "--embedded"}, verbose...)
 		opts.Launch = intercept.ExecAgent(argv, logPath)
+		opts.Reach = func(ctx context.Context, rec record.Record) (string, func(), error) {
+			wb, err := g.workbench()
+			if err != nil {
+				return "", nil, err
+			}
+			addr, err := fleet.ServiceAddr(wb, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
+			if err != nil {
+				return "", nil, err
+			}
+			return reachURL(ctx, cs, rec, addr), func() {}, nil
+		}
 		return opts, nil, nil
 	}
 	if image == "" {
@@ -197,8 +209,68 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 	pf.Logger = log
 	l := &kube.Launcher{Client: cs, Options: kube.Options{Image: image, Args: verbose}, Logger: log}
 	opts.Launch, opts.DialAgent, opts.AgentTimeout = l.Launch, pf.Dial, podAgentTimeout
+	opts.Reach = func(ctx context.Context, rec record.Record) (string, func(), error) {
+		f, err := kube.ForwardService(cs, pf, rec.Namespace, rec.Service, rec.Port, "127.0.0.1:0", log)
+		if err != nil {
+			return "", nil, err
+		}
+		url := reachURL(ctx, cs, rec, f.Addr())
+		// intercept list, in another process, shows it from here.
+		path := reachPath(g, rec)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			_ = os.WriteFile(path, []byte(url+"\n"), 0o600)
+		}
+		return url, func() { f.Close(); _ = os.Remove(path) }, nil
+	}
 	log.Info("traffic-agent runs as a pod", "cluster", cl.Name, "provider", cl.Provider, "image", image)
 	return opts, l, nil
+}
+
+// reachURL is how a user reaches addr, where the Service port of rec is
+// served on this machine: a URL when the port's name says it speaks HTTP
+// (http, http-*, or appProtocol http), else the bare address.
+func reachURL(ctx context.Context, cs kubernetes.Interface, rec record.Record, addr string) string {
+	svc, err := cs.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
+	if err != nil {
+		return addr
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port != rec.Port {
+			continue
+		}
+		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
+			return "http://" + addr + "/"
+		}
+	}
+	return addr
+}
+
+// reachPath is where an intercept started here records the port-forward
+// it opened to its Service (kind), for intercept list.
+func reachPath(g *globals, rec record.Record) string {
+	dir := g.stateDir
+	if wb, err := g.workbench(); err == nil {
+		dir = wb.StateDir()
+	}
+	return filepath.Join(dir, "intercept", "reach", rec.Cluster+"-"+rec.Namespace+"-"+rec.Name)
+}
+
+// reachOf is where this machine reaches the Service of an intercept for
+// intercept list: the embedded service proxy's address, or the
+// port-forward its holder on this machine opened; "-" when neither.
+func reachOf(ctx context.Context, g *globals, cs kubernetes.Interface, rec record.Record) string {
+	if b, err := os.ReadFile(reachPath(g, rec)); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	wb, err := g.workbench()
+	if err != nil {
+		return "-"
+	}
+	addr, err := fleet.ServiceAddr(wb, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
+	if err != nil {
+		return "-"
+	}
+	return reachURL(ctx, cs, rec, addr)
 }
 
 // tetherImage reads tether's image from the cluster's own tether
@@ -258,6 +330,9 @@ func newInterceptStart(g *globals) *cobra.Command {
 			}
 			rec := i.Record()
 			fmt.Fprintf(g.out, "intercept %s: %s port %d → %s (%s)\n", rec.Name, args[0], rec.Port, f.to, describe(rec))
+			if r := i.Reach(); r != "" {
+				fmt.Fprintf(g.out, "reach %s port %d from this machine: %s\n", args[0], rec.Port, r)
+			}
 			fmt.Fprintf(g.out, "outbound proxy: HTTP_PROXY=http://%s\n", i.ProxyAddr())
 			fmt.Fprintln(g.out, "press Ctrl-C to stop")
 			werr := i.Wait(cmd.Context())
@@ -371,7 +446,7 @@ func newInterceptList(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCLUSTER\tSERVICE\tPORT\tROUTES\tWORKBENCH\tCONNECTIONS\tREQUESTS")
+			fmt.Fprintln(tw, "NAME\tCLUSTER\tSERVICE\tPORT\tROUTES\tWORKBENCH\tCONNECTIONS\tREQUESTS\tFROM THIS MACHINE")
 			err := eachCluster(g, func(name string, cs kubernetes.Interface) error {
 				list, err := intercept.List(cmd.Context(), cs)
 				for _, s := range list {
@@ -384,7 +459,7 @@ func newInterceptList(g *globals) *cobra.Command {
 					if !s.Global() {
 						reqs = strconv.FormatInt(s.Requests, 10)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\t%s\t%d\t%s\n", s.Name, name, s.Namespace, s.Service, s.Port, describe(s.Record), state, s.Connections, reqs)
+					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\t%s\t%d\t%s\t%s\n", s.Name, name, s.Namespace, s.Service, s.Port, describe(s.Record), state, s.Connections, reqs, reachOf(cmd.Context(), g, cs, s.Record))
 				}
 				return err
 			})

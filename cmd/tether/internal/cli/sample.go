@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/gitops/repo"
@@ -21,7 +23,7 @@ func newSample(g *globals) *cobra.Command {
 		Use:   "sample",
 		Short: "The sample application: change its repository, or serve it",
 	}
-	cmd.AddCommand(newSampleServe(g))
+	cmd.AddCommand(newSampleServe(g), newSampleURL(g))
 	var wait time.Duration
 	scale := &cobra.Command{
 		Use:   "scale <replicas>",
@@ -68,17 +70,26 @@ commit, saying when each got there (--wait 0 returns after the commit).`,
 }
 
 // newSampleServe is what the sample's pods run (tether's image, args
-// "sample serve --listen :8080").
+// "sample serve --listen :8080"), and on the embedded provider, with
+// --stand-in, what `up` runs for each spoke in their place.
 func newSampleServe(g *globals) *cobra.Command {
-	var listen, clusterName string
+	var listen, clusterName, standIn string
+	k := &kubeFlags{}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the sample application: GET / says which cluster answered, /healthz is for probes",
 		Long: `serve is the web server the sample's Deployment runs from tether's own image.
 GET / answers with the cluster, pod and node that served the request, read
 from $` + sample.ClusterEnv + ` (each spoke's overlay sets it), $POD_NAME and
-$NODE_NAME (the downward API); GET /healthz answers "ok".`,
-		Example: `  tether sample serve --listen :8080
+$NODE_NAME (the downward API); GET /healthz answers "ok".
+
+With --stand-in NAMESPACE (the embedded provider, whose kwok pods run
+nothing) it also answers for the sample's pods in that namespace of the
+cluster --kubeconfig/--context name: it writes its address on each of them,
+and the spoke's service proxy then routes the sample's Service to it. ` + "`up`" + `
+runs one per spoke this way.`,
+		Example: `  tether sample serve --listen 127.0.0.1:18766 --cluster laptop
+  tether sample serve --listen :8080
   kubectl --context tether-spoke-1 -n sample port-forward svc/web 8080:80 & curl localhost:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,12 +97,60 @@ $NODE_NAME (the downward API); GET /healthz answers "ok".`,
 			if clusterName != "" {
 				info.Cluster = clusterName
 			}
-			return sample.Serve(cmd.Context(), listen, info, g.logger(), func(bound string) {
+			var cs kubernetes.Interface
+			if standIn != "" {
+				cfg, err := k.restConfig(g)
+				if err != nil {
+					return err
+				}
+				if cs, err = kubernetes.NewForConfig(cfg); err != nil {
+					return err
+				}
+			}
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			return sample.Serve(ctx, listen, info, g.logger(), func(bound string) {
 				fmt.Fprintf(g.out, "Serving the sample at http://%s/ (Ctrl-C stops)\n", bound)
+				if cs == nil {
+					return
+				}
+				go func() {
+					if err := sample.StandIn(ctx, cs, standIn, bound, g.logger()); err != nil {
+						cancel(err)
+					}
+				}()
 			})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
 	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster name to report (default $"+sample.ClusterEnv+")")
+	cmd.Flags().StringVar(&standIn, "stand-in", "", "embedded provider: also answer for the sample's kwok pods in this namespace of the --context cluster")
+	cmd.Flags().StringVar(&k.context, "context", "", "with --stand-in: kubeconfig context of the cluster (default: current)")
 	return cmd
+}
+
+// newSampleURL prints where this machine reaches a spoke's sample.
+func newSampleURL(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "url <spoke>",
+		Short: "Print the URL at which this machine reaches the sample's Service on a spoke",
+		Long: `url prints the address of the sample's Service (web, port 80) on the spoke
+as this machine reaches it: on the embedded provider the spoke's service proxy
+serves it on loopback. An intercept of the Service changes who answers there,
+not the address. On kind it says how to open a port-forward instead.`,
+		Example: `  curl "$(tether sample url spoke-1)"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			wb, err := g.workbench()
+			if err != nil {
+				return err
+			}
+			addr, err := fleet.ServiceAddr(wb, args[0], fleet.SampleNamespace, sample.AppName, sample.ServicePort)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "http://%s/\n", addr)
+			return nil
+		},
+	}
 }

@@ -163,6 +163,12 @@ func printFleet(g *globals, st *fleet.State) {
 	if hidden {
 		fmt.Fprintln(g.out, kindNetworkNote(g.goos))
 	}
+	if len(st.SampleServices) > 0 {
+		fmt.Fprintf(g.out, "The sample's Service web:80 on each spoke, from this machine (tether sample url <spoke>):\n")
+		for _, name := range st.Spokes {
+			fmt.Fprintf(g.out, "      curl http://%s/   # %s\n", st.SampleServices[name], name)
+		}
+	}
 	fmt.Fprintf(g.out, "Every spoke's sample Application is Synced and Healthy on the hub:\n")
 	fmt.Fprintf(g.out, "      kubectl --context tether-hub get applications -A\n      kubectl --context tether-hub get agents -n tether-system\n")
 }
