@@ -378,6 +378,9 @@ outbound proxy. COMMAND should listen at --to. The intercept ends with it.`,
 				return errors.Join(err, stopQuietly(i))
 			}
 			fmt.Fprintf(g.errw, "intercept %s: %s port %d → %s (%s)\n", rec.Name, args[0], rec.Port, f.to, describe(rec))
+			if r := i.Reach(); r != "" {
+				fmt.Fprintf(g.errw, "reach %s port %d from this machine: %s\n", args[0], rec.Port, r)
+			}
 			c := exec.Command(args[1], args[2:]...)
 			c.Env = append(append(os.Environ(), env...), i.ProxyEnv()...)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, g.out, g.errw
