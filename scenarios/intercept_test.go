@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/intercept/record"
-	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 

@@ -35,7 +35,7 @@ import (
 	"github.com/tether-dev/tether/gitops/engine"
 	"github.com/tether-dev/tether/gitops/principal"
 	"github.com/tether-dev/tether/gitops/sample"
-	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 )
 
 // Names the system uses.

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 )
 
 // TestStandInClaimsSamplePodsOnly: the sample's pods get the stand-in's

@@ -30,7 +30,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/tether-dev/tether/intercept/record"
-	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/intercept/tunnel"
 )
 

@@ -29,7 +29,7 @@ import (
 	"github.com/tether-dev/tether/intercept/agent"
 	"github.com/tether-dev/tether/intercept/kube"
 	"github.com/tether-dev/tether/intercept/record"
-	"github.com/tether-dev/tether/intercept/svcproxy"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 )
 
 func newIntercept(g *globals) *cobra.Command {
