@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tether-dev/tether/cluster/netpipe"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/tunnel"
 )
@@ -1034,7 +1035,7 @@ func (i *Intercept) acceptStreams() {
 				s.Close()
 				return
 			}
-			tunnel.Splice(s, up)
+			netpipe.Splice(s, up)
 		}()
 	}
 }

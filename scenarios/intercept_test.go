@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/cluster/svcproxy"
+	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 

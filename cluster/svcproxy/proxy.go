@@ -17,7 +17,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/tether-dev/tether/intercept/tunnel"
+	"github.com/tether-dev/tether/cluster/netpipe"
 )
 
 // Route is one Service port and the loopback address that serves it.
@@ -343,7 +343,7 @@ func (p *Proxy) serve(ctx context.Context, k ServicePort, l net.Listener) {
 			if !p.stillRouted(pc) {
 				pc.close()
 			}
-			tunnel.Splice(c, up)
+			netpipe.Splice(c, up)
 			p.mu.Lock()
 			delete(p.conns, pc)
 			p.mu.Unlock()

@@ -30,12 +30,12 @@ import (
 	"github.com/tether-dev/tether/cluster/pki"
 	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/cluster/progress"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/engine"
 	"github.com/tether-dev/tether/gitops/principal"
 	"github.com/tether-dev/tether/gitops/sample"
-	"github.com/tether-dev/tether/cluster/svcproxy"
 )
 
 // Names the system uses.

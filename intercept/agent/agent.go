@@ -29,8 +29,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
-	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/cluster/netpipe"
 	"github.com/tether-dev/tether/cluster/svcproxy"
+	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/tunnel"
 )
 
@@ -794,7 +795,7 @@ func (a *Agent) servePort(ctx context.Context, l net.Listener, ports []record.Po
 				c.Close()
 				return
 			}
-			tunnel.Splice(c, up)
+			netpipe.Splice(c, up)
 		}()
 	}
 }

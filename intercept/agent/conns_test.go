@@ -21,8 +21,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/cluster/svcproxy"
+	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/tunnel"
 )
 

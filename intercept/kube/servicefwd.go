@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -13,6 +12,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/tether-dev/tether/cluster/netpipe"
 )
 
 // ServiceForward serves a Service port on a local listener, like
@@ -57,8 +58,10 @@ func ForwardService(cs kubernetes.Interface, pf *PortForward, namespace, service
 					log.Info("port-forward to a service", "service", namespace+"/"+service, "port", port, "err", err)
 					return
 				}
-				defer up.Close()
-				pipe(ctx, c, up)
+				// Close ends the connections still open.
+				stop := context.AfterFunc(ctx, func() { c.Close(); up.Close() })
+				defer stop()
+				netpipe.Splice(c, up)
 			}()
 		}
 	}()
@@ -124,27 +127,4 @@ func dialService(ctx context.Context, cs kubernetes.Interface, pf *PortForward, 
 	d := *pf
 	d.Port = t.port
 	return d.Dial(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: t.pod}})
-}
-
-// pipe copies both ways until both directions end or ctx does, half-
-// closing where the connection allows it so a request's end reaches the
-// other side.
-func pipe(ctx context.Context, a, b net.Conn) {
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go cp(a, b)
-	go cp(b, a)
-	for range 2 {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return
-		}
-	}
 }

@@ -10,11 +10,12 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/tether-dev/tether/cluster/netpipe"
 )
 
 const maxLine = 1024
@@ -188,36 +189,5 @@ func ServeDial(ctx context.Context, s net.Conn, dial func(ctx context.Context, a
 		return
 	}
 	_ = s.SetDeadline(time.Time{})
-	Splice(s, up)
-}
-
-// Splice copies both ways until both directions end, passing half-closes
-// on so request/response protocols that signal end-of-request by closing
-// their write side keep working, then closes both.
-func Splice(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	one := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		closeWrite(dst)
-	}
-	go one(a, b)
-	go one(b, a)
-	wg.Wait()
-	a.Close()
-	b.Close()
-}
-
-func closeWrite(c net.Conn) {
-	switch c := c.(type) {
-	case interface{ CloseWrite() error }:
-		_ = c.CloseWrite()
-	case *yamux.Stream:
-		// A yamux stream's Close is a half-close: it sends FIN and keeps
-		// reading until the peer's FIN.
-		_ = c.Close()
-	default:
-		_ = c.Close()
-	}
+	netpipe.Splice(s, up)
 }

@@ -70,7 +70,7 @@ func TestSessionDialAndIntercept(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = c.Write([]byte("hello"))
-	closeWrite(c)
+	_ = c.Close() // a yamux stream's Close is a half-close
 	got, _ := io.ReadAll(c)
 	if string(got) != "HELLO" {
 		t.Fatalf("got %q", got)

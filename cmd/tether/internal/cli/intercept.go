@@ -23,13 +23,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/agent"
 	"github.com/tether-dev/tether/intercept/kube"
 	"github.com/tether-dev/tether/intercept/record"
-	"github.com/tether-dev/tether/cluster/svcproxy"
 )
 
 func newIntercept(g *globals) *cobra.Command {
