@@ -24,4 +24,15 @@
 // RemoveSpoke, which `tether spoke remove` and the UI call, removes a
 // spoke's hub objects before its cluster, or only those when it has no
 // cluster any more.
+//
+// On the embedded provider the sample answers too: a tether sample server
+// per spoke stands in for the sample's kwok pods and a service proxy per
+// spoke serves its Services on loopback (ServiceAddr, `tether sample url`).
+//
+// Files by concern: fleet.go (Up, Down), state.go (the record), certs.go,
+// local.go (the components as supervised processes), kind.go (as pods),
+// apps.go (manifests, sample Applications, the wait for Synced), samples.go
+// (the sample answering on embedded), spokes.go (AddSpoke, RemoveSpoke,
+// pruning), commit.go and watch.go (changes to the sample and their
+// rollout).
 package fleet

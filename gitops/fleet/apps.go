@@ -1,0 +1,197 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+// manifestOptions are what differs between the providers' manifests.
+type manifestOptions struct {
+	image string
+	// principalAddr is where agents reach the principal.
+	principalAddr, gitURL string
+	// nodePort exposes the principal (and the Git server on the next
+	// port) on the node: kind only.
+	nodePort int32
+	gitArgs  []string
+	// principalPod and gitPod annotate the pods with the loopback
+	// addresses of the processes standing in for them: embedded only.
+	principalPod, gitPod map[string]string
+}
+
+func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, m manifestOptions) error {
+	wb := opts.Workbench
+	hubCfg, err := wb.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	ptls, err := readTLS(wb, "principal")
+	if err != nil {
+		return err
+	}
+	popts := deploy.Options{Image: m.image, PullPolicy: corev1.PullIfNotPresent, TLS: ptls, NodePort: m.nodePort, PodAnnotations: m.principalPod}
+	objs, err := deploy.Principal(popts)
+	if err != nil {
+		return err
+	}
+	gopts := popts
+	gopts.TLS = nil
+	gopts.Args = m.gitArgs
+	gopts.PodAnnotations = m.gitPod
+	if m.nodePort != 0 {
+		gopts.NodePort = m.nodePort + 1
+	}
+	gitObjs, err := deploy.GitServer(gopts)
+	if err != nil {
+		return err
+	}
+	if err := engine.InstallCRDs(ctx, hubCfg, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
+		return err
+	}
+	if err := deploy.Apply(ctx, hubCfg, append(objs, gitObjs...), deploy.FieldManager); err != nil {
+		return fmt.Errorf("hub %q: %w", hub.Name, err)
+	}
+	for _, s := range spokes {
+		cfg, err := wb.RESTConfig(s.Name)
+		if err != nil {
+			return err
+		}
+		atls, err := readTLS(wb, s.Name)
+		if err != nil {
+			return err
+		}
+		objs, err := deploy.Agent(deploy.Options{Image: m.image, PullPolicy: corev1.PullIfNotPresent, TLS: atls, Spoke: s.Name, PrincipalAddress: m.principalAddr, GitURL: m.gitURL})
+		if err != nil {
+			return err
+		}
+		if err := deploy.Apply(ctx, cfg, objs, deploy.FieldManager); err != nil {
+			return fmt.Errorf("spoke %q: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// createSampleApps puts one Application per spoke into the hub namespace
+// named after it: the hub is the source of truth (managed mode).
+func createSampleApps(ctx context.Context, opts Options, st *State, hub cluster.Cluster, spokes []cluster.Cluster) error {
+	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	step := opts.Progress.Start(fmt.Sprintf("create the sample Application for %d spokes on the hub", len(spokes)))
+	for _, s := range spokes {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "tether"}}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			step.Done(err)
+			return fmt.Errorf("create hub namespace %s: %w", s.Name, err)
+		}
+		app := &v1alpha1.Application{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Application"},
+			ObjectMeta: metav1.ObjectMeta{Name: SampleApp, Namespace: s.Name},
+			Spec: v1alpha1.ApplicationSpec{
+				Source:      v1alpha1.Source{RepoURL: st.GitURL, TargetRevision: sample.Branch, Path: sample.OverlayDir(s.Name)},
+				Destination: v1alpha1.Destination{Namespace: SampleNamespace},
+				SyncPolicy: &v1alpha1.SyncPolicy{Automated: &v1alpha1.Automated{Prune: true, SelfHeal: true},
+					SyncOptions: []string{v1alpha1.SyncOptionCreateNamespace}},
+			},
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+		if err != nil {
+			step.Done(err)
+			return err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		if _, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name).Apply(ctx, SampleApp, u, metav1.ApplyOptions{FieldManager: deploy.FieldManager, Force: true}); err != nil {
+			step.Done(err)
+			return fmt.Errorf("create the sample Application for %s: %w", s.Name, err)
+		}
+	}
+	step.Done(nil)
+	return nil
+}
+
+// waitSynced waits until the hub shows every spoke's sample Synced and
+// Healthy, reporting how many are there.
+func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster) error {
+	if len(spokes) == 0 {
+		return nil
+	}
+	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	step := opts.Progress.Start("wait until every spoke reports Synced and Healthy on the hub")
+	deadline := time.Now().Add(opts.Wait)
+	var last string
+	for {
+		ready := 0
+		for _, s := range spokes {
+			u, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name).Get(ctx, SampleApp, metav1.GetOptions{})
+			if err != nil {
+				last = fmt.Sprintf("%s: %v", s.Name, err)
+				continue
+			}
+			sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+			health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+			if sync == v1alpha1.SyncStatusSynced && health == "Healthy" {
+				ready++
+			} else {
+				last = fmt.Sprintf("%s: %s/%s", s.Name, orDash(sync), orDash(health))
+			}
+		}
+		step.Update(fmt.Sprintf("%d/%d spokes Synced and Healthy", ready, len(spokes)))
+		if ready == len(spokes) {
+			step.Done(nil)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("not every spoke was Synced and Healthy within %s (last: %s); see the logs in %s and `tether app get sample -n %s --context %s`",
+				opts.Wait, last, filepath.Join(dir(opts.Workbench), "logs"), spokes[0].Name, hub.Context)
+			step.Done(err)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			step.Done(ctx.Err())
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

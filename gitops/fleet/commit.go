@@ -1,0 +1,56 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+// MakeChange commits a new replica count for the sample to the sample
+// repository, so a newcomer can watch one commit roll out to every spoke.
+// It returns the new commit.
+func MakeChange(ctx context.Context, wb *cluster.Workbench, replicas int) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	edits := []sample.Edit{sample.Scale(sample.PlainDeployment, replicas)}
+	for _, s := range st.Spokes {
+		edits = append(edits, sample.ScaleOverlay(s, replicas))
+	}
+	return Commit(ctx, wb, fmt.Sprintf("scale the sample to %d replicas", replicas), edits...)
+}
+
+// Commit commits edits to the sample repository the way a user's git push
+// does, on either provider: straight to the Git server on loopback
+// (embedded), or through a port-forward to its pod on the hub (kind). The
+// push webhook then carries the change to every agent.
+func Commit(ctx context.Context, wb *cluster.Workbench, msg string, edits ...sample.Edit) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	if st.LocalGitURL != "" {
+		return sample.Commit(ctx, st.LocalGitURL, msg, edits...)
+	}
+	clusters, err := wb.Clusters()
+	if err != nil || len(clusters) == 0 {
+		return "", fmt.Errorf("no hub to reach the Git server on: %v", err)
+	}
+	var sha string
+	err = withGitForward(ctx, wb, clusters[0].Name, func(base string) error {
+		var cerr error
+		sha, cerr = sample.Commit(ctx, base+"/"+SampleRepo+".git", msg, edits...)
+		return cerr
+	})
+	return sha, err
+}

@@ -1,0 +1,343 @@
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/process"
+	"github.com/tether-dev/tether/cluster/svcproxy"
+	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+// upLocal runs the components as child processes (embedded and existing
+// providers), reattaching to the ones a previous up left running.
+func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
+	wb := opts.Workbench
+	why := restartReason(prev, spokes)
+	if why == "" {
+		return prev, nil
+	}
+	if prev != nil {
+		step := opts.Progress.Start("restart the GitOps components (" + why + ")")
+		stopAll(ctx, prev.Processes)
+		step.Done(nil)
+	}
+	// The same addresses as before, where still free: agents, the Git
+	// server's webhook, the Applications' repoURL and whoever read up's
+	// output (or fleet.json) were told them, and an intercept of the
+	// principal's Service is set up against them.
+	was := previousAddrs(prev)
+	addrs, err := process.LoopbackAddrs(was)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range addrs {
+		if was[i] != "" && a != was[i] {
+			opts.Logger.Warn("an address of the GitOps system moved: another program listens on the old one", "what", addrNames()[i], "was", was[i], "now", a)
+		}
+	}
+	gitAddr, grpcAddr, httpAddr, serviceAddr, serviceHTTPAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
+	st := &State{Provider: hub.Provider, GitURL: "http://" + gitAddr + "/" + SampleRepo + ".git", Principal: grpcAddr, PrincipalHTTP: httpAddr,
+		PrincipalService: serviceAddr, PrincipalServiceHTTP: serviceHTTPAddr}
+	st.LocalGitURL = st.GitURL
+	for _, s := range spokes {
+		st.Spokes = append(st.Spokes, s.Name)
+	}
+	logs := filepath.Join(dir(wb), "logs")
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		return nil, err
+	}
+	common := []string{"--state-dir", wb.StateDir(), "--kubeconfig"}
+	start := func(name string, args ...string) (<-chan error, error) {
+		rec, exited, err := process.Start(name, opts.Bin, args, filepath.Join(logs, name+".log"), nil)
+		if err != nil {
+			return nil, err
+		}
+		st.Processes = append(st.Processes, rec)
+		return exited, nil
+	}
+	fail := func(err error) (*State, error) {
+		stopAll(context.WithoutCancel(ctx), st.Processes)
+		return nil, err
+	}
+
+	// The push webhook goes to the principal's Service, as on kind, not
+	// to the process: an intercept of port 8080 then carries pushes to a
+	// principal run locally (docs/debugging.md). The Service is served
+	// only once the service proxy runs, further down: the seed's webhook
+	// finds nobody, as it would find no principal yet anyway.
+	step := opts.Progress.Start("start the Git server and seed the sample repository")
+	exited, err := start("git", "git", "serve", "--root", filepath.Join(dir(wb), "git"), "--addr", gitAddr,
+		"--repo", SampleRepo, "--webhook", "http://"+serviceHTTPAddr+"/webhook/git", "-v")
+	if err == nil {
+		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
+	}
+	if err == nil {
+		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Provider))
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	step = opts.Progress.Start("start the principal on the hub")
+	exited, err = start("principal", append([]string{"principal"}, append(common, hub.AdminKubeconfig,
+		"--listen", grpcAddr, "--http", httpAddr, "--tls-dir", tlsDir(wb, "principal"), "-v")...)...)
+	if err == nil {
+		err = waitHTTP(ctx, "principal", "http://"+httpAddr+"/healthz", exited, logs)
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	// The same manifests kind runs, applied for real: the API server
+	// validates them and kwok stands in for the containers. The pods carry
+	// the loopback addresses of the processes standing in for them, which
+	// is how the service proxy routes their Services.
+	step = opts.Progress.Start("apply the component manifests (validated by each API server)")
+	err = applyManifests(ctx, opts, hub, spokes, manifestOptions{
+		image: sample.DefaultImage, principalAddr: serviceAddr, gitURL: st.GitURL,
+		principalPod: map[string]string{
+			svcproxy.LocalAddressKey(deploy.PrincipalPort):     grpcAddr,
+			svcproxy.LocalAddressKey(deploy.DefaultHealthPort): httpAddr,
+		},
+		gitPod: map[string]string{svcproxy.LocalAddressKey(deploy.GitPort): gitAddr},
+	})
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Agents dial the principal's Service, and the Git server posts to
+	// it, as on kind, so that an intercept of that Service (a selector
+	// swap) reaches them. Both ports are pinned: the agents and the Git
+	// server were given these addresses and must keep them.
+	step = opts.Progress.Start(fmt.Sprintf("serve the principal's Service on %s and %s (embedded service proxy)", serviceAddr, serviceHTTPAddr))
+	pin := func(port int32, addr string) string {
+		return fmt.Sprintf("%s/%s:%d=%s", deploy.DefaultNamespace, deploy.PrincipalName, port, addr)
+	}
+	exited, err = start("service-proxy", "intercept", "service-proxy", hub.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
+		"--namespace", deploy.DefaultNamespace, "--pin", pin(deploy.PrincipalPort, serviceAddr), "--pin", pin(deploy.DefaultHealthPort, serviceHTTPAddr),
+		"--mapping-file", routesPath(wb, hub.Name), "-v")
+	if err == nil {
+		err = waitPrincipalService(ctx, wb, serviceAddr, spokes, exited, logs)
+	}
+	if err == nil {
+		// Both ports come from the same EndpointSlice, so this is quick;
+		// without it the first push after up could miss its webhook.
+		err = waitHTTP(ctx, fmt.Sprintf("the principal's Service port %d at %s", deploy.DefaultHealthPort, serviceHTTPAddr),
+			"http://"+serviceHTTPAddr+"/healthz", exited, logs)
+	}
+	step.Done(err)
+	if err != nil {
+		return fail(err)
+	}
+
+	for _, s := range spokes {
+		step := opts.Progress.Start("start the agent of " + s.Name)
+		healthAddr, herr := freeAddr()
+		if herr != nil {
+			step.Done(herr)
+			return fail(herr)
+		}
+		exited, err := start("agent-"+s.Name, append([]string{"agent"}, append(common, s.AdminKubeconfig,
+			"--name", s.Name, "--principal", serviceAddr, "--server-name", principalServerName,
+			"--tls-dir", tlsDir(wb, s.Name), "--health-addr", healthAddr, "-v")...)...)
+		if err == nil {
+			err = waitHTTP(ctx, "agent "+s.Name, "http://"+healthAddr+"/healthz", exited, logs)
+		}
+		step.Done(err)
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if hub.Provider == cluster.ProviderEmbedded {
+		if err := serveSamples(ctx, opts, prev, st, spokes, start, logs); err != nil {
+			return fail(err)
+		}
+	}
+	return st, nil
+}
+
+// addrNames say what each of previousAddrs' addresses is, for the warning
+// when one moves.
+func addrNames() []string {
+	return []string{"the Git server", "the principal (gRPC)", "the principal (HTTP)",
+		"the principal's Service port 8443 (agents dial it)", "the principal's Service port 8080 (the Git webhook posts to it)"}
+}
+
+// previousAddrs are the loopback addresses a previous upLocal gave the
+// Git server, the principal (gRPC, HTTP) and the principal's Service
+// (8443, 8080), in that order; "" where the record has none (nothing
+// recorded, another provider, or an older tether that did not record it).
+func previousAddrs(prev *State) []string {
+	out := make([]string, len(addrNames()))
+	if prev == nil || prev.Provider == cluster.ProviderKind {
+		return out
+	}
+	if u, err := url.Parse(prev.GitURL); err == nil {
+		out[0] = u.Host
+	}
+	out[1], out[2], out[3], out[4] = prev.Principal, prev.PrincipalHTTP, prev.PrincipalService, prev.PrincipalServiceHTTP
+	return out
+}
+
+// localWorkload is what the sample runs when the components run as local
+// processes. On the embedded provider kwok runs no containers, so the
+// sample names tether's server with the placeholder image the components'
+// manifests use too, and the API server validates the same Deployment kind
+// runs. An existing cluster has real nodes but no image store tether could
+// load its image into, and nothing publishes that image: it runs a public
+// one.
+func localWorkload(provider string) sample.Workload {
+	if provider == cluster.ProviderExisting {
+		return sample.NginxWorkload
+	}
+	return sample.TetherWorkload(sample.DefaultImage)
+}
+
+// waitPrincipalService waits until a TLS handshake through the principal's
+// Service address reaches the principal: the service proxy listens, the
+// pod is Ready, its EndpointSlice is written and the proxy has seen it.
+// Starting the agents earlier would only cost them a backoff.
+func waitPrincipalService(ctx context.Context, wb *cluster.Workbench, addr string, spokes []cluster.Cluster, exited <-chan error, logs string) error {
+	cfg, err := probeTLS(wb, spokes)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: cfg}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the principal's Service at %s does not reach the principal after 60s (%v); see %s", addr, err, logs)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the service proxy exited during start-up (%v); see %s", err, logs)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ComponentStatus is one process of the system.
+type ComponentStatus struct {
+	Name  string
+	PID   int
+	Alive bool
+	Log   string
+}
+
+// Components lists the system's processes (embedded) and whether each runs.
+func Components(wb *cluster.Workbench) ([]ComponentStatus, error) {
+	st, err := Load(wb)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	var out []ComponentStatus
+	for _, p := range st.Processes {
+		out = append(out, ComponentStatus{Name: p.Name, PID: p.PID, Alive: process.Alive(p), Log: p.Log})
+	}
+	return out, nil
+}
+
+func stopAll(ctx context.Context, procs []process.Record) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		_ = process.Stop(ctx, procs[i], 10*time.Second)
+	}
+}
+
+// restartReason says why the components a previous up recorded cannot be
+// kept as they are, or "" when they can. A state missing an address later
+// versions added was written by an older up whose components do not serve
+// it (without PrincipalService the agents dial the process, without
+// PrincipalServiceHTTP the Git server's webhook does): restart them.
+func restartReason(prev *State, spokes []cluster.Cluster) string {
+	switch {
+	case prev == nil:
+		return "none running"
+	case prev.PrincipalService == "" || prev.PrincipalServiceHTTP == "":
+		return "an older tether started them, without the principal's Service addresses"
+	case prev.Provider == cluster.ProviderEmbedded && len(prev.SampleServices) != len(spokes):
+		return "an older tether started them, without the sample's servers"
+	case !allAlive(prev.Processes):
+		return "some are gone"
+	case !sameSpokes(prev.Spokes, spokes):
+		return "the spokes changed"
+	}
+	return ""
+}
+
+func allAlive(procs []process.Record) bool {
+	if len(procs) == 0 {
+		return false
+	}
+	for _, p := range procs {
+		if !process.Alive(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSpokes(names []string, spokes []cluster.Cluster) bool {
+	if len(names) != len(spokes) {
+		return false
+	}
+	for i, s := range spokes {
+		if names[i] != s.Name {
+			return false
+		}
+	}
+	return true
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitHTTP(ctx context.Context, what, url string, exited <-chan error, logs string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 60s (%v); see %s", what, err, logs)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("%s exited during start-up (%v); see %s", what, err, logs)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/process"
+	"github.com/tether-dev/tether/cluster/svcproxy"
+	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+// waitSampleAnswers waits until the sample answers at every spoke's
+// loopback address (embedded), which checks the chain a newcomer's first
+// curl takes: service proxy, EndpointSlice, stand-in annotation, server.
+// Any answer will do: an intercept of the sample may hold the Service.
+func waitSampleAnswers(ctx context.Context, opts Options, st *State) error {
+	if len(st.SampleServices) == 0 {
+		return nil
+	}
+	step := opts.Progress.Start("check that the sample answers on every spoke")
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range st.Spokes {
+		addr := st.SampleServices[name]
+		for {
+			body, err := httpGet(ctx, client, "http://"+addr+"/")
+			if err == nil {
+				step.Update(name + ": " + strings.TrimSpace(body))
+				break
+			}
+			if time.Now().After(deadline) {
+				err = fmt.Errorf("the sample of %s does not answer at http://%s/ after 30s (%v); see %s (service-proxy-%s.log, sample-%s.log)",
+					name, addr, err, filepath.Join(dir(opts.Workbench), "logs"), name, name)
+				step.Done(err)
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				step.Done(ctx.Err())
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	step.Done(nil)
+	return nil
+}
+
+func httpGet(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), err
+}
+
+// serveSamples makes the sample answer on every embedded spoke: kwok pods
+// run nothing, so a tether sample server per spoke stands in for the
+// sample's pods (it writes its address on them), and a service proxy per
+// spoke serves the spoke's Services on loopback, the sample's web:80 on a
+// pinned address kept across restarts. An intercept of the sample swaps
+// the Service's endpoints; the address stays and the answer changes.
+func serveSamples(ctx context.Context, opts Options, prev *State, st *State, spokes []cluster.Cluster, start func(string, ...string) (<-chan error, error), logs string) error {
+	wb := opts.Workbench
+	was := make([]string, len(spokes))
+	for i, s := range spokes {
+		if prev != nil && prev.Provider == cluster.ProviderEmbedded {
+			was[i] = prev.SampleServices[s.Name]
+		}
+	}
+	addrs, err := process.LoopbackAddrs(was)
+	if err != nil {
+		return err
+	}
+	st.SampleServices = map[string]string{}
+	for i, s := range spokes {
+		if was[i] != "" && addrs[i] != was[i] {
+			opts.Logger.Warn("the sample's address moved: another program listens on the old one", "spoke", s.Name, "was", was[i], "now", addrs[i])
+		}
+		step := opts.Progress.Start(fmt.Sprintf("serve the sample of %s on %s (sample server and service proxy)", s.Name, addrs[i]))
+		serverAddr, err := freeAddr()
+		if err != nil {
+			step.Done(err)
+			return err
+		}
+		exited, err := start("sample-"+s.Name, "sample", "serve", "--listen", serverAddr, "--cluster", s.Name,
+			"--stand-in", SampleNamespace, "--kubeconfig", s.AdminKubeconfig, "-v")
+		if err == nil {
+			err = waitHTTP(ctx, "the sample server of "+s.Name, "http://"+serverAddr+"/healthz", exited, logs)
+		}
+		if err == nil {
+			pin := fmt.Sprintf("%s/%s:%d=%s", SampleNamespace, sample.AppName, sample.ServicePort, addrs[i])
+			_, err = start("service-proxy-"+s.Name, "intercept", "service-proxy", s.Name, "--state-dir", wb.StateDir(), "--kubeconfig", wb.KubeconfigPath(),
+				"--pin", pin, "--mapping-file", routesPath(wb, s.Name), "-v")
+		}
+		step.Done(err)
+		if err != nil {
+			return err
+		}
+		st.SampleServices[s.Name] = addrs[i]
+	}
+	return nil
+}
+
+// routesPath is where the service proxy of an embedded cluster writes its
+// Service → loopback address table.
+func routesPath(wb *cluster.Workbench, clusterName string) string {
+	return filepath.Join(dir(wb), "routes-"+clusterName+".json")
+}
+
+// ServiceAddr is where this machine reaches a Service port of a cluster:
+// on the embedded provider the loopback address the cluster's service
+// proxy serves it on. Other providers have no such address; the error says
+// how to reach the Service there.
+func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32) (string, error) {
+	st, err := Load(wb)
+	if err != nil {
+		return "", err
+	}
+	if st == nil {
+		return "", errors.New("the GitOps system is not up: run `tether up`")
+	}
+	if st.Provider != cluster.ProviderEmbedded {
+		return "", fmt.Errorf("on the %s provider this machine reaches %s/%s/%s:%d through a port-forward: kubectl --context tether-%s -n %s port-forward svc/%s 8080:%d, then http://127.0.0.1:8080/ (an intercept start of it opens one and prints it)",
+			st.Provider, clusterName, ns, svc, port, clusterName, ns, svc, port)
+	}
+	path := routesPath(wb, clusterName)
+	routes, err := svcproxy.ReadMapping(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no service proxy serves cluster %q on this machine (no %s): is it one of the workbench's clusters? `tether status` lists them; `tether up` starts the proxies", clusterName, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the service proxy's table of %s: %w", clusterName, err)
+	}
+	for _, r := range routes {
+		if r.Namespace == ns && r.Service == svc && r.Port == port {
+			return r.Address, nil
+		}
+	}
+	if clusterName == hubName(wb) {
+		return "", fmt.Errorf("the hub's service proxy serves only namespace %s, not %s/%s:%d: run `tether intercept service-proxy %s --namespace %s` for it", deploy.DefaultNamespace, ns, svc, port, clusterName, ns)
+	}
+	return "", fmt.Errorf("the service proxy of %s does not serve %s/%s port %d (yet): does the Service exist with that port? kubectl --context tether-%s -n %s get svc %s", clusterName, ns, svc, port, clusterName, ns, svc)
+}
+
+// hubName is the hub's name as the workbench records it ("" when it
+// cannot tell).
+func hubName(wb *cluster.Workbench) string {
+	clusters, err := wb.Clusters()
+	if err != nil || len(clusters) == 0 {
+		return ""
+	}
+	return clusters[0].Name
+}
