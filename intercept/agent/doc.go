@@ -30,4 +30,10 @@
 // that pod to the garbage collector (it is a dependent of the agent's
 // Lease, which the agent deletes last): deleting it first would have the
 // kubelet kill the agent mid-cleanup.
+//
+// Files by concern: agent.go (Run: set-up, its pod, clean-up), state.go
+// (the intercepts' Leases, the agent's own Lease, counters), sessions.go
+// (the workbenches' tunnel sessions and outbound dials), routing.go (which
+// intercept a connection or request belongs to), forward.go (the port
+// listeners and the connections they carry).
 package agent
