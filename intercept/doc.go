@@ -19,4 +19,12 @@
 // (intercept/kube's PortForward.Dial as Options.DialAgent).
 //
 // See docs/intercept.md for why it is built this way.
+//
+// Files by concern: intercept.go (Start, Stop, Wait), spec.go (what a
+// user asks for, checked against the Service and its live intercepts),
+// lease.go (the intercept's Lease, renewed from creation), attach.go
+// (finding or installing the Service's traffic-agent and taking the
+// Service over), serve.go (the tunnel's streams and the outbound proxy),
+// manage.go (list, stop, sweep, uninstall), env.go (the workload's
+// environment for intercept run).
 package intercept
