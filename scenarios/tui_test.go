@@ -2,6 +2,9 @@ package scenarios
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/scenarios/harness"
 )
 
 // The terminal UI scenario: the real program in tmux on the embedded
@@ -117,6 +121,9 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			g.Expect(s).To(ContainSubstring("n new intercept"))
 		})
 
+		By("intercepting the sample's Service from the form: the screen says where to reach it, which answers from this machine")
+		interceptSampleFromTheUI(ctx, wb, press, waitScreen, hubRow(spokes[0], sha))
+
 		By("adding spoke-3 with a and removing it again with x on the Clusters screen")
 		press("1")
 		press("a")
@@ -195,3 +202,92 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 		})
 	}, SpecTimeout(20*time.Minute))
 })
+
+// interceptSampleFromTheUI is the newcomer's first intercept, done in the
+// UI on the Intercepts screen: spoke-1's sample Service, port 80, to a
+// server on this machine. The address the screen shows for reaching the
+// Service answers from that server while the sample's Application stays
+// Synced (synced is its row on the Applications screen); stopping it with
+// x gives the sample its Service back. It returns on the Intercepts screen.
+func interceptSampleFromTheUI(ctx SpecContext, wb *harness.Workbench, press func(...string), waitScreen func(string, time.Duration, func(Gomega, string)) string, synced string) {
+	GinkgoHelper()
+	began := time.Now()
+	const spoke, local = "spoke-1", "hello from the newcomer's machine"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, local) }))
+	DeferCleanup(srv.Close)
+	to := strings.TrimPrefix(srv.URL, "http://")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	get := func(url string) (string, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b)), err
+	}
+	res := wb.Run(ctx, "sample", "url", spoke)
+	Expect(res.ExitCode).To(Equal(0), "tether sample url %s: %s", spoke, res.Stderr)
+	sampleURL := strings.TrimSpace(res.Stdout)
+	answersSpoke := func(g Gomega) {
+		got, err := get(sampleURL)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(Equal("hello from tether's sample on cluster "+spoke), "GET %s", sampleURL)
+	}
+	Eventually(answersSpoke).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
+
+	// Typing goes to the form; the fields are Cluster, Namespace, Service,
+	// Port, To. Keys go one at a time (see the Logs step above).
+	press("n")
+	waitScreen("the start form opens", 30*time.Second, func(g Gomega, s string) {
+		g.Expect(s).To(ContainSubstring("Start an intercept"))
+	})
+	for _, k := range []string{"C-u", spoke, "Tab", "C-u", "sample", "Tab", "web", "Tab", "80", "Tab", to, "Enter"} {
+		press(k)
+		time.Sleep(150 * time.Millisecond)
+	}
+	row := regexp.MustCompile(`(?m)^> (\S+)\s+` + regexp.QuoteMeta(spoke+"/sample/web") + `\s+80\s+global\s+` + regexp.QuoteMeta(to) + `\s+(http://127\.0\.0\.1:\d+/)\s+.*✓ held`)
+	var name, reach string
+	waitScreen("the intercept starts and shows where to reach it", 2*time.Minute, func(g Gomega, s string) {
+		if strings.Contains(s, "start failed") {
+			StopTrying("the intercept did not start").Attach("screen", s).Now()
+		}
+		m := row.FindStringSubmatch(s)
+		g.Expect(m).NotTo(BeNil(), "no held row of spoke-1/sample/web with an address")
+		name, reach = m[1], m[2]
+		g.Expect(s).To(ContainSubstring(fmt.Sprintf("intercept %s started on %s/sample/web: reach it at %s from this machine", name, spoke, reach)))
+	})
+	// On embedded that is the spoke's service proxy: the sample's own
+	// address, which now reaches this machine.
+	Expect(reach).To(Equal(sampleURL), "the UI's address for the Service is not the one tether sample url prints")
+	Eventually(func(g Gomega) {
+		got, err := get(reach)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(Equal(local), "GET %s", reach)
+	}).WithContext(ctx).WithTimeout(20 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	GinkgoWriter.Printf("GET %s (shown by the UI) answered from this machine %s after the form\n", reach, time.Since(began).Round(time.Millisecond))
+
+	press("3")
+	waitScreen("the sample's Application stays Synced during the intercept", time.Minute, func(g Gomega, s string) {
+		g.Expect(s).To(ContainSubstring("[3 Applications]"))
+		g.Expect(s).To(MatchRegexp(synced))
+	})
+	got, err := get(reach)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(got).To(Equal(local), "the intercept did not hold while the Application was Synced")
+
+	press("5")
+	waitScreen("the intercept is selected", 30*time.Second, func(g Gomega, s string) {
+		g.Expect(s).To(MatchRegexp(row.String()))
+	})
+	press("x")
+	waitScreen("the intercept is stopped", time.Minute, func(g Gomega, s string) {
+		if strings.Contains(s, "stop of "+name+" failed") {
+			StopTrying("the stop failed").Attach("screen", s).Now()
+		}
+		g.Expect(s).To(ContainSubstring(fmt.Sprintf("intercept %s stopped; %s/sample/web is as it was", name, spoke)))
+		g.Expect(s).To(ContainSubstring("No intercepts. Press n to start one."))
+	})
+	Eventually(answersSpoke).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	GinkgoWriter.Printf("the UI's intercept of the sample took %s, form to the sample answering again\n", time.Since(began).Round(time.Millisecond))
+}

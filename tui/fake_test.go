@@ -55,6 +55,8 @@ type fakeSource struct {
 	intercepts   []InterceptInfo
 	interceptErr error
 	startErr     error
+	// reach is where a started intercept is reached from this machine.
+	reach string
 	// scenarios are listed; runs says what each one does when run.
 	scenarios []ScenarioInfo
 	runs      map[string]func(ctx context.Context, events chan<- ScenarioEvent) error
@@ -114,17 +116,17 @@ func (f *fakeSource) Intercepts(context.Context) ([]InterceptInfo, error) {
 	return append([]InterceptInfo(nil), f.intercepts...), f.interceptErr
 }
 
-func (f *fakeSource) StartIntercept(_ context.Context, spec InterceptSpec) (string, error) {
+func (f *fakeSource) StartIntercept(_ context.Context, spec InterceptSpec) (string, string, error) {
 	f.record(fmt.Sprintf("start %s:%d -> %s %v", spec.Target(), spec.Port, spec.To, spec.Headers))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.startErr != nil {
-		return "", f.startErr
+		return "", "", f.startErr
 	}
 	name := fmt.Sprintf("%s-%d", spec.Service, spec.Port)
 	f.intercepts = append(f.intercepts, InterceptInfo{Name: name, Cluster: spec.Cluster, Namespace: spec.Namespace,
-		Service: spec.Service, Port: spec.Port, To: spec.To, Alive: true, Held: true, Traffic: "-"})
-	return name, nil
+		Service: spec.Service, Port: spec.Port, To: spec.To, Reach: f.reach, Alive: true, Held: true, Traffic: "-"})
+	return name, f.reach, nil
 }
 
 func (f *fakeSource) StopIntercept(_ context.Context, cluster, name string) error {

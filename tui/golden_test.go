@@ -79,6 +79,7 @@ func goldenScreens() []struct {
 		{"LogsOpen", logsOpenScreen},
 		{"Intercepts", interceptsScreen},
 		{"InterceptForm", interceptFormScreen},
+		{"InterceptStarted", interceptStartedScreen},
 		{"Scenarios", scenariosScreen},
 	}
 }
@@ -117,6 +118,10 @@ func TestGoldenIntercepts(t *testing.T) {
 
 func TestGoldenInterceptForm(t *testing.T) {
 	teatest.RequireEqualOutput(t, interceptFormScreen(t, termW, termH))
+}
+
+func TestGoldenInterceptStarted(t *testing.T) {
+	teatest.RequireEqualOutput(t, interceptStartedScreen(t, termW, termH))
 }
 
 func TestGoldenScenarios(t *testing.T) {
@@ -352,6 +357,33 @@ func interceptFormScreen(t *testing.T, w, h int) []byte {
 	// q types into the form rather than quitting; ctrl+c still quits.
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	return []byte(tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).View())
+}
+
+// interceptStartedScreen starts the newcomer's intercept of the sample
+// from the form, beside one held elsewhere: the report and the rows say
+// where this machine reaches each Service.
+func interceptStartedScreen(t *testing.T, w, h int) []byte {
+	other := InterceptInfo{Name: "api-8080", Cluster: "spoke-1", Namespace: "shop", Service: "api", Port: 8080,
+		Headers: map[string]string{"X-Dev": "ann"}, Reach: "127.0.0.1:40211", Alive: true, Traffic: "2 conns / 1 reqs"}
+	src := &fakeSource{snap: sampleSnapshot(), intercepts: []InterceptInfo{other}, reach: "http://127.0.0.1:33761/"}
+	tm := startProgram(t, src, w, h)
+	waitFor(t, tm, "kube-scheduler")
+	tm.Type("5")
+	waitFor(t, tm, "spoke-1/shop/api")
+	tm.Type("n")
+	waitFor(t, tm, "Start an intercept")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	tm.Type("sample")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Type("web")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Type("80")
+	tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	tm.Type("127.0.0.1:9000")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "this UI quits")
+	return finalView(t, tm)
 }
 
 func scenariosScreen(t *testing.T, w, h int) []byte {

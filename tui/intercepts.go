@@ -30,6 +30,10 @@ type interceptsModel struct {
 	loading, again bool
 
 	cursor int
+	// pick is the cluster/name of an intercept just started here: the
+	// cursor goes to it when a listing has it, so what is under the table
+	// is about it.
+	pick string
 	// form is the start form; nil when closed. starting is set while the
 	// start it submitted runs, so a second enter does not start another.
 	form     *form
@@ -56,10 +60,11 @@ type interceptsMsg struct {
 	err  error
 }
 
-// interceptActionMsg ends a start or a stop.
+// interceptActionMsg ends a start or a stop; a start says where this
+// machine reaches the intercepted Service (reach, "" when unknown).
 type interceptActionMsg struct {
-	action, name, target string
-	err                  error
+	action, cluster, name, target, reach string
+	err                                  error
 }
 
 func newIntercepts(c *common) *interceptsModel {
@@ -104,6 +109,9 @@ func (m *interceptsModel) Update(msg tea.Msg) tea.Cmd {
 		var keep string
 		if r, ok := m.selected(); ok {
 			keep = r.Cluster + "/" + r.Name
+		}
+		if m.pick != "" && slices.ContainsFunc(msg.list, func(r InterceptInfo) bool { return r.Cluster+"/"+r.Name == m.pick }) {
+			keep, m.pick = m.pick, ""
 		}
 		m.list, m.err, m.loaded, m.loading = msg.list, msg.err, true, false
 		m.cursor = max(0, min(m.cursor, len(m.list)-1))
@@ -162,7 +170,8 @@ func (m *interceptsModel) actionDone(msg interceptActionMsg) tea.Cmd {
 			return nil
 		}
 		m.form = nil
-		m.flash, m.flashErr = fmt.Sprintf("intercept %s started on %s; it stops when this UI quits", msg.name, msg.target), false
+		m.pick = msg.cluster + "/" + msg.name
+		m.flash, m.flashErr = startedFlash(msg), false
 	case "stop":
 		delete(m.stopping, msg.name)
 		if msg.err != nil {
@@ -172,6 +181,16 @@ func (m *interceptsModel) actionDone(msg interceptActionMsg) tea.Cmd {
 		}
 	}
 	return m.fetch()
+}
+
+// startedFlash says a start worked and, when the source knows it, where
+// to reach the intercepted Service from this machine: the first thing a
+// newcomer wants to try.
+func startedFlash(msg interceptActionMsg) string {
+	if msg.reach == "" {
+		return fmt.Sprintf("intercept %s started on %s; it stops when this UI quits", msg.name, msg.target)
+	}
+	return fmt.Sprintf("intercept %s started on %s: reach it at %s from this machine; it stops when this UI quits", msg.name, msg.target, msg.reach)
 }
 
 func (m *interceptsModel) key(msg tea.KeyMsg) tea.Cmd {
@@ -282,8 +301,8 @@ func (m *interceptsModel) submit() tea.Cmd {
 	m.flash, m.flashErr = fmt.Sprintf("starting an intercept of %s port %d…", spec.Target(), spec.Port), false
 	ctx, src := m.c.ctx, m.c.src
 	return func() tea.Msg {
-		name, err := src.StartIntercept(ctx, spec)
-		return interceptActionMsg{action: "start", name: name, target: spec.Target(), err: err}
+		name, reach, err := src.StartIntercept(ctx, spec)
+		return interceptActionMsg{action: "start", cluster: spec.Cluster, name: name, target: spec.Target(), reach: reach, err: err}
 	}
 }
 
@@ -298,7 +317,7 @@ func (m *interceptsModel) stop() tea.Cmd {
 	target := r.Cluster + "/" + r.Namespace + "/" + r.Service
 	return func() tea.Msg {
 		err := src.StopIntercept(ctx, r.Cluster, r.Name)
-		return interceptActionMsg{action: "stop", name: r.Name, target: target, err: err}
+		return interceptActionMsg{action: "stop", cluster: r.Cluster, name: r.Name, target: target, err: err}
 	}
 }
 
@@ -340,7 +359,7 @@ func (m *interceptsModel) table() string {
 	if len(m.list) == 0 {
 		return st.Muted.Render(fmt.Sprintf("No intercepts. Press %s to start one.", m.c.keys.NewIntercept.Help().Key)) + "\n"
 	}
-	header := []string{"NAME", "TARGET", "PORT", "MATCH", "TO", "TRAFFIC", "STATE"}
+	header := []string{"NAME", "TARGET", "PORT", "MATCH", "TO", "FROM THIS MACHINE", "TRAFFIC", "STATE"}
 	rows := [][]string{make([]string, len(header))}
 	for i, h := range header {
 		rows[0][i] = st.Header.Render(h)
@@ -358,13 +377,14 @@ func (m *interceptsModel) table() string {
 			state = st.OK.Render("✓ held")
 		}
 		rows = append(rows, []string{r.Name, r.Cluster + "/" + r.Namespace + "/" + r.Service, strconv.Itoa(int(r.Port)),
-			joinHeaders(r.Headers), dash(r.To), dash(r.Traffic), state})
+			joinHeaders(r.Headers), dash(r.To), dash(r.Reach), dash(r.Traffic), state})
 	}
-	// Narrow terminals lose the counters first, then the name (TARGET and
-	// PORT say which intercept it is); STATE, the one column that says
-	// whether it works, stays. The selected row's dropped cells are shown
-	// under the table.
-	laid, dropped := fitColumns(rows, 2, m.width-2, 5, 0)
+	// Narrow terminals lose the counters first, then where to reach the
+	// Service from here (a long URL), then the name (TARGET and PORT say
+	// which intercept it is); STATE, the one column that says whether it
+	// works, stays. The selected row's dropped cells are shown under the
+	// table, so its address is on the screen at any width.
+	laid, dropped := fitColumns(rows, 2, m.width-2, 6, 5, 0)
 	var b strings.Builder
 	b.WriteString("  " + laid[0] + "\n")
 	held := false

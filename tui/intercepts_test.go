@@ -2,8 +2,12 @@ package tui
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/record"
@@ -12,9 +16,9 @@ import (
 func sampleIntercepts() []InterceptInfo {
 	return []InterceptInfo{
 		{Name: "guestbook-80", Cluster: "spoke-1", Namespace: "guestbook", Service: "guestbook-ui", Port: 80,
-			To: "127.0.0.1:8080", Alive: true, Held: true, Traffic: "-"},
+			To: "127.0.0.1:8080", Reach: "http://127.0.0.1:33761/", Alive: true, Held: true, Traffic: "-"},
 		{Name: "api-8080", Cluster: "spoke-1", Namespace: "shop", Service: "api", Port: 8080,
-			Headers: map[string]string{"X-Dev": "ann"}, Alive: false, Traffic: "-"},
+			Headers: map[string]string{"X-Dev": "ann"}, Reach: "127.0.0.1:40211", Alive: false, Traffic: "-"},
 	}
 }
 
@@ -36,10 +40,90 @@ func TestInterceptsList(t *testing.T) {
 		"NAME", "TARGET", "PORT", "MATCH", "TO", "TRAFFIC", "STATE",
 		"> guestbook-80  spoke-1/guestbook/guestbook-ui  80", "global", "127.0.0.1:8080", "✓ held",
 		"api-8080", "spoke-1/shop/api", "X-Dev=ann", "✗ expired",
+		// At 100 columns the address is under the table, for the
+		// selected intercept.
+		"  FROM THIS MACHINE http://127.0.0.1:33761/ · TRAFFIC -",
 		"n new intercept", "x stop",
 	} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	press(m, "j")
+	if v := m.View(); !strings.Contains(v, "  FROM THIS MACHINE 127.0.0.1:40211 · TRAFFIC -") {
+		t.Errorf("the selected intercept's address should be under the table:\n%s", v)
+	}
+}
+
+// TestInterceptsWideShowsWhereToReachEach: a terminal with room shows
+// every intercept's address in its row, "-" where there is none.
+func TestInterceptsWideShowsWhereToReachEach(t *testing.T) {
+	list := append(sampleIntercepts(), InterceptInfo{Name: "db-5432", Cluster: "spoke-2", Namespace: "shop", Service: "db", Port: 5432,
+		Alive: true, Traffic: "0 conns"})
+	m, _ := interceptsModelOn(&fakeSource{snap: sampleSnapshot(), intercepts: list})
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 30})
+	v := m.View()
+	for _, re := range []string{
+		`(?m)^  NAME\s+TARGET\s+PORT\s+MATCH\s+TO\s+FROM THIS MACHINE\s+TRAFFIC\s+STATE\s*$`,
+		`(?m)^> guestbook-80\s+spoke-1/guestbook/guestbook-ui\s+80\s+global\s+127\.0\.0\.1:8080\s+http://127\.0\.0\.1:33761/\s+-\s+✓ held`,
+		`(?m)^  api-8080\s+spoke-1/shop/api\s+8080\s+X-Dev=ann\s+-\s+127\.0\.0\.1:40211\s+-\s+✗ expired`,
+		`(?m)^  db-5432\s+spoke-2/shop/db\s+5432\s+global\s+-\s+-\s+0 conns\s+✓ alive`,
+	} {
+		if !regexp.MustCompile(re).MatchString(v) {
+			t.Errorf("view lacks %s:\n%s", re, v)
+		}
+	}
+	if strings.Contains(v, "FROM THIS MACHINE http") {
+		t.Errorf("nothing should be dropped under the table at 160 columns:\n%s", v)
+	}
+}
+
+// TestInterceptsStartSaysWhereToReachIt: the start's report carries the
+// address the source gave, and the new row, which the cursor moves to,
+// has it too; without one the report says only that it started.
+func TestInterceptsStartSaysWhereToReachIt(t *testing.T) {
+	src := &fakeSource{snap: sampleSnapshot(), intercepts: sampleIntercepts(), reach: "http://127.0.0.1:33761/"}
+	m, im := interceptsModelOn(src)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 30})
+	press(m, "n", "tab", "ctrl+u", "sample", "tab", "web", "tab", "80", "tab", "127.0.0.1:9000", "enter")
+	v := m.View()
+	if got := src.recorded(); len(got) != 1 || got[0] != "start spoke-1/sample/web:80 -> 127.0.0.1:9000 []" {
+		t.Fatalf("source calls = %v", got)
+	}
+	// The report wraps at the edge; the address is whole on one line.
+	flat := strings.Join(strings.Fields(v), " ")
+	if !strings.Contains(flat, "intercept web-80 started on spoke-1/sample/web: reach it at http://127.0.0.1:33761/ from this machine; it stops when this UI quits") {
+		t.Errorf("the start should say where to reach the Service:\n%s", v)
+	}
+	if r, _ := im.selected(); r.Name != "web-80" {
+		t.Errorf("the cursor is on %q, want the intercept just started", r.Name)
+	}
+	if !regexp.MustCompile(`(?m)^> web-80\s+spoke-1/sample/web\s+80\s+global\s+127\.0\.0\.1:9000\s+http://127\.0\.0\.1:33761/\s`).MatchString(v) {
+		t.Errorf("the started intercept's row should carry its address:\n%s", v)
+	}
+
+	if got := startedFlash(interceptActionMsg{action: "start", name: "web-80", target: "spoke-1/sample/web"}); got != "intercept web-80 started on spoke-1/sample/web; it stops when this UI quits" {
+		t.Errorf("without an address: %q", got)
+	}
+}
+
+func TestReachURLSaysHTTPWhenThePortDoes(t *testing.T) {
+	http := "http"
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Name: "http", Port: 80},
+		{Name: "http-admin", Port: 81},
+		{Name: "web", Port: 82, AppProtocol: &http},
+		{Name: "postgres", Port: 5432},
+	}}}
+	for port, want := range map[int32]string{
+		80:   "http://127.0.0.1:4000/",
+		81:   "http://127.0.0.1:4000/",
+		82:   "http://127.0.0.1:4000/",
+		5432: "127.0.0.1:4000",
+		9999: "127.0.0.1:4000", // not a port of the Service
+	} {
+		if got := reachURL(svc, port, "127.0.0.1:4000"); got != want {
+			t.Errorf("reachURL(port %d) = %q, want %q", port, got, want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,8 +71,10 @@ type Source interface {
 	// Intercepts lists the intercepts of every cluster.
 	Intercepts(ctx context.Context) ([]InterceptInfo, error)
 	// StartIntercept starts an intercept that this process holds until
-	// StopIntercept or Close; it returns the intercept's name.
-	StartIntercept(ctx context.Context, spec InterceptSpec) (string, error)
+	// StopIntercept or Close; it returns the intercept's name and where
+	// this machine reaches the intercepted Service port (InterceptInfo's
+	// Reach; "" when there is no way known).
+	StartIntercept(ctx context.Context, spec InterceptSpec) (name, reach string, err error)
 	// StopIntercept ends an intercept, held here or by another process.
 	StopIntercept(ctx context.Context, cluster, name string) error
 	// Scenarios lists the named scenarios there are to run.
@@ -112,7 +115,14 @@ type InterceptInfo struct {
 	Headers map[string]string
 	// To is the local address traffic goes to; only an intercept this
 	// process holds knows it.
-	To    string
+	To string
+	// Reach is where this machine reaches the intercepted Service port:
+	// for an intercept this process holds, what its start opened (the
+	// embedded service proxy, or a port-forward on kind); for others the
+	// embedded service proxy's address. A URL when the port speaks HTTP
+	// (as `tether intercept list` shows it), else host:port; "" when there
+	// is no way known.
+	Reach string
 	Alive bool
 	// Held: this process started it, and stops it when the UI quits.
 	Held bool
@@ -256,8 +266,8 @@ type workbenchSource struct {
 }
 
 type heldIntercept struct {
-	i  *intercept.Intercept
-	to string
+	i         *intercept.Intercept
+	to, reach string
 	// cancel ends the watch hold started on the intercept; whoever takes
 	// the intercept out of held (StopIntercept, Close) calls it.
 	cancel context.CancelFunc
@@ -640,33 +650,67 @@ func (s *workbenchSource) Intercepts(ctx context.Context) ([]InterceptInfo, erro
 			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
 		}
 		for _, st := range list {
-			out = append(out, interceptRow(c.Name, st))
+			r := interceptRow(c.Name, st)
+			s.mu.Lock()
+			if h, ok := s.held[r.Cluster+"/"+r.Name]; ok {
+				r.Held, r.To, r.Reach = true, h.to, h.reach
+			}
+			s.mu.Unlock()
+			if r.Reach == "" && c.Provider == cluster.ProviderEmbedded {
+				r.Reach = s.embeddedReach(ctx, cs, r)
+			}
+			out = append(out, r)
 		}
 	}
-	s.mu.Lock()
-	for i := range out {
-		if h, ok := s.held[out[i].Cluster+"/"+out[i].Name]; ok {
-			out[i].Held, out[i].To = true, h.to
-		}
-	}
-	s.mu.Unlock()
 	sort.SliceStable(out, func(i, j int) bool {
 		return out[i].Cluster+"/"+out[i].Name < out[j].Cluster+"/"+out[j].Name
 	})
 	return out, errors.Join(errs...)
 }
 
-func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec) (string, error) {
+// embeddedReach is where this machine reaches the Service port of r on
+// an embedded cluster: the address its service proxy (`tether up`) serves
+// it on, as reachURL words it; "" when the proxy does not serve it.
+func (s *workbenchSource) embeddedReach(ctx context.Context, cs kubernetes.Interface, r InterceptInfo) string {
+	addr, err := fleet.ServiceAddr(s.wb, r.Cluster, r.Namespace, r.Service, r.Port)
+	if err != nil {
+		s.log.Debug("no service proxy address for the intercepted Service", "intercept", r.Cluster+"/"+r.Name, "err", err)
+		return ""
+	}
+	svc, err := cs.CoreV1().Services(r.Namespace).Get(ctx, r.Service, metav1.GetOptions{})
+	if err != nil {
+		return addr
+	}
+	return reachURL(svc, r.Port, addr)
+}
+
+// reachURL is how a user reaches addr, where port of svc is served on
+// this machine: a URL when the port's name says it speaks HTTP (http,
+// http-*, or appProtocol http), else the bare address. It words it as
+// `tether intercept list` does.
+func reachURL(svc *corev1.Service, port int32, addr string) string {
+	for _, p := range svc.Spec.Ports {
+		if p.Port != port {
+			continue
+		}
+		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
+			return "http://" + addr + "/"
+		}
+	}
+	return addr
+}
+
+func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec) (string, string, error) {
 	if s.startIntercept == nil {
-		return "", errNoHook("starting an intercept")
+		return "", "", errNoHook("starting an intercept")
 	}
 	i, err := s.startIntercept(ctx, spec)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	rec := i.Record()
 	key := spec.Cluster + "/" + rec.Name
-	s.hold(key, &heldIntercept{i: i, to: spec.To}, i.Wait, func(err error) {
+	s.hold(key, &heldIntercept{i: i, to: spec.To, reach: i.Reach()}, i.Wait, func(err error) {
 		// Stopped elsewhere (its Lease deleted) or its session lost: what
 		// is left here is the proxy and the session, released now.
 		s.log.Warn("intercept ended outside the UI", "intercept", key, "err", err)
@@ -676,7 +720,7 @@ func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec
 			s.log.Debug("release the ended intercept", "intercept", key, "err", serr)
 		}
 	})
-	return rec.Name, nil
+	return rec.Name, i.Reach(), nil
 }
 
 // hold records h under key and watches it through wait: an intercept that
