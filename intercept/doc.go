@@ -14,9 +14,9 @@
 // one restores the Service and removes the agent. List, StopByName, Sweep
 // and Uninstall act on a cluster from any process. On embedded clusters
 // the agent is a local process (ExecAgent) reached over loopback;
-// elsewhere it is a Pod of tether's image (intercept/kube's Launcher as
+// elsewhere it is a Pod of tether's image (intercept/agentpod's Launcher as
 // Options.Launch) reached through the API server's port-forward
-// (intercept/kube's PortForward.Dial as Options.DialAgent).
+// (intercept/agentpod's PortForward.Dial as Options.DialAgent).
 //
 // See docs/intercept.md for why it is built this way.
 //

@@ -42,8 +42,8 @@ type Options struct {
 	// Embedded: the traffic-agent is a local process with a kwok Pod, and
 	// the session is plain loopback. Other providers (kind, existing) run
 	// it as a bare Pod of tether's image and need both a Launch that
-	// creates that Pod and its RBAC (intercept/kube's Launcher) and a
-	// DialAgent (intercept/kube's PortForward).
+	// creates that Pod and its RBAC (intercept/agentpod's Launcher) and a
+	// DialAgent (intercept/agentpod's PortForward).
 	Embedded bool
 	// Launch starts the traffic-agent (ExecAgent on embedded clusters,
 	// kube.Launcher.Launch elsewhere).
@@ -122,7 +122,7 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 		opts.Holder = host + "/" + strconv.Itoa(os.Getpid())
 	}
 	if !opts.Embedded && opts.DialAgent == nil {
-		return nil, errors.New("intercept: a cluster that is not embedded runs the traffic-agent in a pod, and Options.DialAgent (intercept/kube's PortForward.Dial) is how the workbench reaches it: it is not set")
+		return nil, errors.New("intercept: a cluster that is not embedded runs the traffic-agent in a pod, and Options.DialAgent (intercept/agentpod's PortForward.Dial) is how the workbench reaches it: it is not set")
 	}
 	if opts.Launch == nil {
 		return nil, errors.New("intercept: no traffic-agent launcher")
@@ -188,7 +188,7 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 		Agent: agentName, Holder: opts.Holder, Created: time.Now().UTC().Truncate(time.Second),
 	}
 	// A bare pod on every provider: the agent's life is its intercepts'
-	// (see intercept/kube), so a controller restarting it would be wrong.
+	// (see intercept/agentpod), so a controller restarting it would be wrong.
 	rec.AgentPod = agentName
 	i := &Intercept{opts: opts, log: opts.Logger, rec: rec, to: spec.To, done: make(chan struct{})}
 	if err := i.createLease(ctx, spec.Name == ""); err != nil {

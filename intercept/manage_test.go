@@ -15,12 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/tether-dev/tether/intercept/kube"
+	"github.com/tether-dev/tether/intercept/agentpod"
 	"github.com/tether-dev/tether/intercept/record"
 )
 
 // Uninstall removes every kind of object an in-cluster traffic-agent
-// consists of (intercept/kube's set, which includes RBAC objects the other
+// consists of (intercept/agentpod's set, which includes RBAC objects the other
 // cleanup paths leave to the garbage collector), and nothing that is not
 // tether's.
 func TestUninstallRemovesTheInClusterAgentsObjects(t *testing.T) {
@@ -32,7 +32,7 @@ func TestUninstallRemovesTheInClusterAgentsObjects(t *testing.T) {
 		Lease: record.LeaseName("web-80"), Agent: record.AgentName("web"), AgentPod: record.AgentName("web"), AgentID: "a1",
 		Created: time.Now(),
 	}
-	set, err := kube.Objects(rec, "tok", kube.Options{Image: "tether:test"})
+	set, err := agentpod.Objects(rec, "tok", agentpod.Options{Image: "tether:test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tether-dev/tether/intercept"
-	"github.com/tether-dev/tether/intercept/agent"
-	"github.com/tether-dev/tether/intercept/kube"
+	"github.com/tether-dev/tether/intercept/agentpod"
 	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/trafficagent"
 )
 
 // The kind traffic-agent's objects against a real API server: admission,
@@ -89,15 +89,15 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(5*time.Minute))
 
-	opts := kube.Options{Image: "tether.local/tether:scenario"}
+	opts := agentpod.Options{Image: "tether.local/tether:scenario"}
 
 	It("passes admission and validation in a server-side dry run, and creates nothing", func(ctx SpecContext) {
-		set, err := kube.Objects(rec, "tok-1", opts)
+		set, err := agentpod.Objects(rec, "tok-1", opts)
 		Expect(err).NotTo(HaveOccurred())
 		// The pod's ServiceAccount must exist for admission to take it,
 		// so the dry run of a first install stops at the pod: that is the
 		// only refusal it may give.
-		err = kube.Apply(ctx, cs, set, true)
+		err = agentpod.Apply(ctx, cs, set, true)
 		fmt.Fprintf(GinkgoWriter, "server-side dry run of a first install: %v\n", err)
 		if err != nil {
 			Expect(err.Error()).To(And(ContainSubstring("apply Pod"), ContainSubstring("serviceaccount")), "dry run refused something else")
@@ -109,7 +109,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 	}, SpecTimeout(time.Minute))
 
 	It("applies for real through the launcher; the pod is scheduled, Running and Ready, and owned by the agent's Lease", func(ctx SpecContext) {
-		l := &kube.Launcher{Client: cs, Options: opts}
+		l := &agentpod.Launcher{Client: cs, Options: opts}
 		_, err := l.Launch(ctx, rec, "tok-1")
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
@@ -126,12 +126,12 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		Expect(sa.OwnerReferences).To(ConsistOf(HaveField("UID", lease.UID)))
 
 		By("a dry run over the installed set passes and changes nothing")
-		set, err := kube.Objects(rec, "tok-1", opts)
+		set, err := agentpod.Objects(rec, "tok-1", opts)
 		Expect(err).NotTo(HaveOccurred())
-		set.SetOwner(kube.LeaseOwner(lease))
+		set.SetOwner(agentpod.LeaseOwner(lease))
 		before, err := cs.CoreV1().Pods(ns).Get(ctx, rec.AgentPod, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(kube.Apply(ctx, cs, set, true)).To(Succeed())
+		Expect(agentpod.Apply(ctx, cs, set, true)).To(Succeed())
 		after, err := cs.CoreV1().Pods(ns).Get(ctx, rec.AgentPod, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(after.ResourceVersion).To(Equal(before.ResourceVersion))
@@ -174,7 +174,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 			Expect(err).NotTo(HaveOccurred())
 			return sar.Status.Allowed
 		}
-		// The calls the in-cluster agent makes (intercept/kube's
+		// The calls the in-cluster agent makes (intercept/agentpod's
 		// TestRulesCoverTheAgent records them from the agent itself).
 		for _, c := range [][4]string{
 			{"list", "", "pods", ""}, {"watch", "", "pods", ""},
@@ -251,7 +251,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	}, SpecTimeout(time.Minute))
 
-	// intercept.Start wired as on kind (a kube.Launcher, a DialAgent, no
+	// intercept.Start wired as on kind (a agentpod.Launcher, a DialAgent, no
 	// embedded shortcuts), with the pod's runtime played by this process:
 	// the real traffic-agent runs here in its in-cluster mode, talking to
 	// the API server as its ServiceAccount (impersonated), so its whole
@@ -287,7 +287,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		DeferCleanup(stopLocal)
 		log := slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		agentDone := make(chan error, 1)
-		pods := &kube.Launcher{Client: cs, Options: kube.Options{Image: "tether.local/tether:scenario", ControlPort: control}, Logger: log}
+		pods := &agentpod.Launcher{Client: cs, Options: agentpod.Options{Image: "tether.local/tether:scenario", ControlPort: control}, Logger: log}
 		launch := func(lctx context.Context, r *record.Record, token string) (func(), error) {
 			kill, err := pods.Launch(lctx, r, token)
 			if err != nil {
@@ -305,7 +305,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 			}
 			actx, cancel := context.WithCancel(context.Background())
 			go func() {
-				agentDone <- agent.Run(actx, agent.Options{
+				agentDone <- trafficagent.Run(actx, trafficagent.Options{
 					Client: as, Record: *r, Token: token, ListenHost: "127.0.0.1",
 					ControlAddr: fmt.Sprintf("127.0.0.1:%d", control), Logger: log.With("side", "agent"),
 				})
@@ -377,7 +377,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func() error {
 			// The collector may still be removing the previous set.
-			_, err := (&kube.Launcher{Client: cs, Options: opts}).Launch(ctx, rec, "tok-2")
+			_, err := (&agentpod.Launcher{Client: cs, Options: opts}).Launch(ctx, rec, "tok-2")
 			return err
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 		svc, err := cs.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})

@@ -27,9 +27,9 @@ import (
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
-	"github.com/tether-dev/tether/intercept/agent"
-	"github.com/tether-dev/tether/intercept/kube"
+	"github.com/tether-dev/tether/intercept/agentpod"
 	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/trafficagent"
 )
 
 func newIntercept(g *globals) *cobra.Command {
@@ -163,7 +163,7 @@ const podAgentTimeout = 60 * time.Second
 // and logs to logPath. Elsewhere it is a bare Pod of tether's image
 // (image, or the one the cluster's tether Deployments run), reached
 // through a port-forward; the Launcher is returned for inspection.
-func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs kubernetes.Interface, cfg *rest.Config, image, logPath string) (intercept.Options, *kube.Launcher, error) {
+func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs kubernetes.Interface, cfg *rest.Config, image, logPath string) (intercept.Options, *agentpod.Launcher, error) {
 	log := g.logger()
 	opts := intercept.Options{Client: cs, Embedded: cl.Provider == cluster.ProviderEmbedded, Logger: log}
 	var verbose []string
@@ -202,15 +202,15 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 			return opts, nil, err
 		}
 	}
-	pf, err := kube.NewPortForward(cfg)
+	pf, err := agentpod.NewPortForward(cfg)
 	if err != nil {
 		return opts, nil, err
 	}
 	pf.Logger = log
-	l := &kube.Launcher{Client: cs, Options: kube.Options{Image: image, Args: verbose}, Logger: log}
+	l := &agentpod.Launcher{Client: cs, Options: agentpod.Options{Image: image, Args: verbose}, Logger: log}
 	opts.Launch, opts.DialAgent, opts.AgentTimeout = l.Launch, pf.Dial, podAgentTimeout
 	opts.Reach = func(ctx context.Context, rec record.Record) (string, func(), error) {
-		f, err := kube.ForwardService(cs, pf, rec.Namespace, rec.Service, rec.Port, "127.0.0.1:0", log)
+		f, err := agentpod.ForwardService(cs, pf, rec.Namespace, rec.Service, rec.Port, "127.0.0.1:0", log)
 		if err != nil {
 			return "", nil, err
 		}
@@ -570,7 +570,7 @@ func newInterceptAgent(g *globals) *cobra.Command {
 			// The agent must outlive a Ctrl-C sent to the workbench's
 			// terminal only if it was started in its own session (it is);
 			// its own SIGTERM still means: fail open and clean up.
-			return agent.Run(cmd.Context(), agent.Options{
+			return trafficagent.Run(cmd.Context(), trafficagent.Options{
 				Client: cs, Record: r, Token: os.Getenv(intercept.TokenEnv), Embedded: embedded,
 				ListenHost: listenHost, ControlAddr: control, Logger: g.logger(),
 			})

@@ -1,4 +1,4 @@
-package kube
+package agentpod
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/tether-dev/tether/intercept/agent"
 	"github.com/tether-dev/tether/intercept/record"
+	"github.com/tether-dev/tether/intercept/trafficagent"
 )
 
 // allowed is RBAC's rule matching for one namespaced request (Rules uses
@@ -91,7 +91,7 @@ func TestRulesCoverTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs.ClearActions()
-	err := agent.Run(ctx, agent.Options{
+	err := trafficagent.Run(ctx, trafficagent.Options{
 		Client: cs, Record: *rec, Token: "tok", ListenHost: "127.0.0.1", ControlAddr: "127.0.0.1:0",
 		LeaseCheck: 100 * time.Millisecond, ReportInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),

@@ -1,4 +1,4 @@
-// Package agent is the traffic-agent: the in-cluster half of intercepts,
+// Package trafficagent is the traffic-agent: the in-cluster half of intercepts,
 // one per intercepted Service, serving every intercept of it.
 //
 // It serves every port of the taken-over Service. It reads the Service's
@@ -36,4 +36,4 @@
 // (the workbenches' tunnel sessions and outbound dials), routing.go (which
 // intercept a connection or request belongs to), forward.go (the port
 // listeners and the connections they carry).
-package agent
+package trafficagent

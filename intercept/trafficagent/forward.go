@@ -1,4 +1,4 @@
-package agent
+package trafficagent
 
 import (
 	"context"

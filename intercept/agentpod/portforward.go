@@ -1,4 +1,4 @@
-package kube
+package agentpod
 
 import (
 	"context"
@@ -71,7 +71,7 @@ func (p *PortForward) Dial(ctx context.Context, pod *corev1.Pod) (net.Conn, erro
 	if port == 0 {
 		port = namedPort(pod, ControlPortName)
 		if port == 0 {
-			return nil, fmt.Errorf("pod %s/%s declares no port named %q: is it a traffic-agent from package kube?", pod.Namespace, pod.Name, ControlPortName)
+			return nil, fmt.Errorf("pod %s/%s declares no port named %q: is it a traffic-agent pod tether made (package agentpod)?", pod.Namespace, pod.Name, ControlPortName)
 		}
 	}
 	target := fmt.Sprintf("pod %s/%s port %d", pod.Namespace, pod.Name, port)

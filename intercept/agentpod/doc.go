@@ -1,4 +1,4 @@
-// Package kube is the kind (real-node) half of intercepts: it describes and
+// Package agentpod is the kind (real-node) half of intercepts: it describes and
 // installs the traffic-agent as a Pod running tether's own image, and opens
 // the workbench's session to that Pod through the API server's port-forward
 // subresource.
@@ -71,4 +71,4 @@
 // agent's Secret by name) nor deleting pods is granted. The token is in a
 // Secret referenced by the container's env, so it is neither in the pod
 // spec nor in the process list.
-package kube
+package agentpod
