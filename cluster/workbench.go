@@ -171,9 +171,16 @@ func newProvider(name string, env providers.Env) (providers.Provider, error) {
 	return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(ProviderNames(), ", "))
 }
 
+// Roles a Cluster has.
+const (
+	RoleHub   = providers.RoleHub
+	RoleSpoke = providers.RoleSpoke
+)
+
 // Cluster is what Up reports of one cluster.
 type Cluster struct {
-	Name     string
+	Name string
+	// Role is RoleHub or RoleSpoke.
 	Role     string
 	Provider string
 	Endpoint string

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 )
 
@@ -55,7 +56,7 @@ func (m *agentsModel) Update(msg tea.Msg) tea.Cmd {
 		m.clusters = len(msg.snap.Clusters)
 		m.spokes = m.spokes[:0]
 		for _, c := range msg.snap.Clusters {
-			if c.Role != "hub" {
+			if c.Role != cluster.RoleHub {
 				m.spokes = append(m.spokes, c.Name)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/repo"
 )
@@ -141,7 +142,7 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 		clear(m.hubs)
 		for _, c := range msg.snap.Clusters {
 			m.clusters = append(m.clusters, c.Name)
-			if c.Role == "hub" {
+			if c.Role == cluster.RoleHub {
 				m.hubs[c.Name] = true
 			}
 		}

@@ -164,7 +164,7 @@ func (m *clustersModel) key(msg tea.KeyMsg) tea.Cmd {
 func (m *clustersModel) config() cluster.Config {
 	var cfg cluster.Config
 	for _, c := range m.snap.Clusters {
-		if c.Role == "hub" {
+		if c.Role == cluster.RoleHub {
 			cfg.Hub = cluster.ClusterConfig{Name: c.Name}
 		} else {
 			cfg.Spokes = append(cfg.Spokes, cluster.ClusterConfig{Name: c.Name})

@@ -331,7 +331,7 @@ func (s *workbenchSource) sendLive(l Live) {
 func (s *workbenchSource) watchHub(snap Snapshot) {
 	var hub *ClusterInfo
 	for i := range snap.Clusters {
-		if snap.Clusters[i].Role == "hub" {
+		if snap.Clusters[i].Role == cluster.RoleHub {
 			hub = &snap.Clusters[i]
 			break
 		}
@@ -405,7 +405,7 @@ func (s *workbenchSource) hub() (cluster.Cluster, error) {
 		return cluster.Cluster{}, errors.New("the workbench has no clusters")
 	}
 	for _, c := range clusters {
-		if c.Role == "hub" {
+		if c.Role == cluster.RoleHub {
 			return c, nil
 		}
 	}
