@@ -580,10 +580,11 @@ func (s *workbenchSource) Up(ctx context.Context) error {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
-	if _, err := s.wb.Up(ctx, cfg); err != nil {
+	clusters, err := s.wb.Up(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	if _, err := fleet.Up(ctx, fleet.Options{Workbench: s.wb, Progress: s.rep, Logger: s.log}); err != nil {
+	if _, err := fleet.Up(ctx, fleet.Options{Workbench: s.wb, Clusters: clusters, Progress: s.rep, Logger: s.log}); err != nil {
 		return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -40,6 +41,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// Wait bounds the wait for every spoke to be Synced and Healthy.
 	Wait time.Duration
+	// Clusters are the workbench's clusters as cluster.Workbench.Up
+	// returned them; nil reads them from the workbench's record.
+	Clusters []cluster.Cluster
 }
 
 func (o *Options) defaults() error {
@@ -65,21 +69,47 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// hubAndSpokes splits clusters by role.
+func hubAndSpokes(clusters []cluster.Cluster) (cluster.Cluster, []cluster.Cluster, error) {
+	var hub *cluster.Cluster
+	var spokes []cluster.Cluster
+	for i, c := range clusters {
+		switch {
+		case c.Role == cluster.RoleHub && hub != nil:
+			return cluster.Cluster{}, nil, fmt.Errorf("the workbench has two hubs, %q and %q: run `tether down` and `tether up` again", hub.Name, c.Name)
+		case c.Role == cluster.RoleHub:
+			hub = &clusters[i]
+		default:
+			spokes = append(spokes, c)
+		}
+	}
+	if hub == nil {
+		if len(clusters) == 0 {
+			return cluster.Cluster{}, nil, errors.New("the workbench has no clusters: run `tether up`")
+		}
+		return cluster.Cluster{}, nil, errors.New("the workbench has no hub among its clusters: run `tether up`")
+	}
+	return *hub, spokes, nil
+}
+
 // Up brings the system up on the workbench's clusters, or reattaches to it.
 func Up(ctx context.Context, opts Options) (*State, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
 	wb := opts.Workbench
-	clusters, err := wb.Clusters()
+	clusters := opts.Clusters
+	if clusters == nil {
+		var err error
+		if clusters, err = wb.Clusters(); err != nil {
+			return nil, err
+		}
+	}
+	hub, spokes, err := hubAndSpokes(clusters)
 	if err != nil {
 		return nil, err
 	}
-	if len(clusters) == 0 {
-		return nil, errors.New("the workbench has no clusters: run `tether up`")
-	}
-	provider := clusters[0].Provider
-	hub, spokes := clusters[0], clusters[1:]
+	provider := hub.Provider
 	if err := os.MkdirAll(dir(wb), 0o700); err != nil {
 		return nil, err
 	}

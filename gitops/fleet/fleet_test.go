@@ -135,3 +135,17 @@ func TestRestartReason(t *testing.T) {
 		t.Error("no previous state: nothing to reattach to, yet no reason to start")
 	}
 }
+
+// TestHubAndSpokes: the hub is the cluster whose role says so, wherever it
+// is in the list; none, or two, is an error that says what to do.
+func TestHubAndSpokes(t *testing.T) {
+	hub, spokes, err := hubAndSpokes([]cluster.Cluster{{Name: "a", Role: cluster.RoleSpoke}, {Name: "h", Role: cluster.RoleHub}, {Name: "b", Role: cluster.RoleSpoke}})
+	if err != nil || hub.Name != "h" || len(spokes) != 2 || spokes[0].Name != "a" || spokes[1].Name != "b" {
+		t.Fatalf("hub %q, spokes %v, err %v; want h, [a b]", hub.Name, spokes, err)
+	}
+	for _, bad := range [][]cluster.Cluster{nil, {{Name: "a", Role: cluster.RoleSpoke}}, {{Name: "h", Role: cluster.RoleHub}, {Name: "g", Role: cluster.RoleHub}}} {
+		if _, _, err := hubAndSpokes(bad); err == nil || !strings.Contains(err.Error(), "tether") {
+			t.Errorf("hubAndSpokes(%v): err %v, want one saying what to run", bad, err)
+		}
+	}
+}

@@ -60,7 +60,7 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 			}
 			printWarnings(g, clusters)
 			if !f.clustersOnly {
-				st, err := fleet.Up(cmd.Context(), fleet.Options{Workbench: wb, Progress: g.progress(), Logger: g.logger(), Wait: f.wait})
+				st, err := fleet.Up(cmd.Context(), fleet.Options{Workbench: wb, Clusters: clusters, Progress: g.progress(), Logger: g.logger(), Wait: f.wait})
 				if err != nil {
 					return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
 				}
