@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/record"
@@ -104,27 +103,6 @@ func TestInterceptsStartSaysWhereToReachIt(t *testing.T) {
 
 	if got := startedFlash(interceptActionMsg{action: "start", name: "web-80", target: "spoke-1/sample/web"}); got != "intercept web-80 started on spoke-1/sample/web; it stops when this UI quits" {
 		t.Errorf("without an address: %q", got)
-	}
-}
-
-func TestReachURLSaysHTTPWhenThePortDoes(t *testing.T) {
-	http := "http"
-	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
-		{Name: "http", Port: 80},
-		{Name: "http-admin", Port: 81},
-		{Name: "web", Port: 82, AppProtocol: &http},
-		{Name: "postgres", Port: 5432},
-	}}}
-	for port, want := range map[int32]string{
-		80:   "http://127.0.0.1:4000/",
-		81:   "http://127.0.0.1:4000/",
-		82:   "http://127.0.0.1:4000/",
-		5432: "127.0.0.1:4000",
-		9999: "127.0.0.1:4000", // not a port of the Service
-	} {
-		if got := reachURL(svc, port, "127.0.0.1:4000"); got != want {
-			t.Errorf("reachURL(port %d) = %q, want %q", port, got, want)
-		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -657,6 +656,11 @@ func (s *workbenchSource) Intercepts(ctx context.Context) ([]InterceptInfo, erro
 				r.Held, r.To, r.Reach = true, h.to, h.reach
 			}
 			s.mu.Unlock()
+			if r.Reach == "" {
+				// A port-forward the intercept's holder (intercept start in
+				// another terminal) opened and recorded.
+				r.Reach = intercept.RecordedReach(s.wb.StateDir(), st.Record)
+			}
 			if r.Reach == "" && c.Provider == cluster.ProviderEmbedded {
 				r.Reach = s.embeddedReach(ctx, cs, r)
 			}
@@ -682,23 +686,7 @@ func (s *workbenchSource) embeddedReach(ctx context.Context, cs kubernetes.Inter
 	if err != nil {
 		return addr
 	}
-	return reachURL(svc, r.Port, addr)
-}
-
-// reachURL is how a user reaches addr, where port of svc is served on
-// this machine: a URL when the port's name says it speaks HTTP (http,
-// http-*, or appProtocol http), else the bare address. It words it as
-// `tether intercept list` does.
-func reachURL(svc *corev1.Service, port int32, addr string) string {
-	for _, p := range svc.Spec.Ports {
-		if p.Port != port {
-			continue
-		}
-		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
-			return "http://" + addr + "/"
-		}
-	}
-	return addr
+	return intercept.ReachURL(svc, r.Port, addr)
 }
 
 func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec) (string, string, error) {

@@ -215,52 +215,38 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 			return "", nil, err
 		}
 		url := reachURL(ctx, cs, rec, f.Addr())
-		// intercept list, in another process, shows it from here.
-		path := reachPath(g, rec)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
-			_ = os.WriteFile(path, []byte(url+"\n"), 0o600)
-		}
-		return url, func() { f.Close(); _ = os.Remove(path) }, nil
+		// intercept list and the UI, other processes, show it from here.
+		forget := intercept.RecordReach(stateDir(g), rec, url)
+		return url, func() { f.Close(); forget() }, nil
 	}
 	log.Info("traffic-agent runs as a pod", "cluster", cl.Name, "provider", cl.Provider, "image", image)
 	return opts, l, nil
 }
 
-// reachURL is how a user reaches addr, where the Service port of rec is
-// served on this machine: a URL when the port's name says it speaks HTTP
-// (http, http-*, or appProtocol http), else the bare address.
+// reachURL words addr, where the Service port of rec is served on this
+// machine, as intercept.ReachURL does.
 func reachURL(ctx context.Context, cs kubernetes.Interface, rec record.Record, addr string) string {
 	svc, err := cs.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
 	if err != nil {
 		return addr
 	}
-	for _, p := range svc.Spec.Ports {
-		if p.Port != rec.Port {
-			continue
-		}
-		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
-			return "http://" + addr + "/"
-		}
-	}
-	return addr
+	return intercept.ReachURL(svc, rec.Port, addr)
 }
 
-// reachPath is where an intercept started here records the port-forward
-// it opened to its Service (kind), for intercept list.
-func reachPath(g *globals, rec record.Record) string {
-	dir := g.stateDir
+// stateDir is the workbench's state folder.
+func stateDir(g *globals) string {
 	if wb, err := g.workbench(); err == nil {
-		dir = wb.StateDir()
+		return wb.StateDir()
 	}
-	return filepath.Join(dir, "intercept", "reach", rec.Cluster+"-"+rec.Namespace+"-"+rec.Name)
+	return g.stateDir
 }
 
 // reachOf is where this machine reaches the Service of an intercept for
-// intercept list: the embedded service proxy's address, or the
-// port-forward its holder on this machine opened; "-" when neither.
+// intercept list: the port-forward its holder on this machine opened, or
+// the embedded service proxy's address; "-" when neither.
 func reachOf(ctx context.Context, g *globals, cs kubernetes.Interface, rec record.Record) string {
-	if b, err := os.ReadFile(reachPath(g, rec)); err == nil {
-		return strings.TrimSpace(string(b))
+	if r := intercept.RecordedReach(stateDir(g), rec); r != "" {
+		return r
 	}
 	wb, err := g.workbench()
 	if err != nil {

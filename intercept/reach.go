@@ -1,0 +1,58 @@
+package intercept
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/tether-dev/tether/intercept/record"
+)
+
+// ReachURL is how a user reaches addr, where port of svc is served on this
+// machine: a URL when the port's name says it speaks HTTP (http, http-*,
+// or appProtocol http), else the bare address. The CLI and the UI word it
+// alike through it.
+func ReachURL(svc *corev1.Service, port int32, addr string) string {
+	for _, p := range svc.Spec.Ports {
+		if p.Port != port {
+			continue
+		}
+		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
+			return "http://" + addr + "/"
+		}
+	}
+	return addr
+}
+
+// ReachFile is where the process holding an intercept records the way to
+// its Service it opened on this machine (Options.Reach's URL, on kind a
+// port-forward), so that `intercept list` and the UI, other processes,
+// can show it; stateDir is the workbench's state folder.
+func ReachFile(stateDir string, rec record.Record) string {
+	return filepath.Join(stateDir, "intercept", "reach", rec.Cluster+"-"+rec.Namespace+"-"+rec.Name)
+}
+
+// RecordedReach reads ReachFile: "" when no process on this machine
+// recorded one.
+func RecordedReach(stateDir string, rec record.Record) string {
+	b, err := os.ReadFile(ReachFile(stateDir, rec))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// RecordReach writes url to ReachFile and returns the function that
+// removes it again.
+func RecordReach(stateDir string, rec record.Record, url string) func() {
+	path := ReachFile(stateDir, rec)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return func() {}
+	}
+	if err := os.WriteFile(path, []byte(url+"\n"), 0o600); err != nil {
+		return func() {}
+	}
+	return func() { _ = os.Remove(path) }
+}
