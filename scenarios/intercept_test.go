@@ -248,7 +248,7 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		for range 3 {
 			Expect(body()()).To(Equal("local"))
 		}
-		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`alive\s+([3-9]|\d\d+)\s+-\s*$`))
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`alive\s+([3-9]|\d\d+)\s+-\s+\S+\s*$`))
 
 		By("a long-lived streaming response through the intercept")
 		addr, _ := proxy.Addr(ns, "echo", 80)
@@ -375,8 +375,8 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		for range 4 {
 			Expect(body("X-Dev", "alice")()).To(Equal("alice"))
 		}
-		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=alice\s+alive\s+[1-9]\d*\s+([5-9]|\d\d+)\s*$`))
-		Eventually(listRow("echo-80-2")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=bob\s+alive\s+[1-9]\d*\s+[1-9]\d*\s*$`))
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=alice\s+alive\s+[1-9]\d*\s+([5-9]|\d\d+)\s+\S+\s*$`))
+		Eventually(listRow("echo-80-2")).WithTimeout(10 * time.Second).Should(MatchRegexp(`shop/echo\s+80\s+HTTP requests with X-Dev=bob\s+alive\s+[1-9]\d*\s+[1-9]\d*\s+\S+\s*$`))
 
 		By("refusing what would take another intercept's requests")
 		res := wb.Run(ctx, "intercept", "start", "hub/"+ns+"/echo", "--port", "80", "--to", localAddr, "--header", "x-dev=bob")
@@ -487,7 +487,7 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 			Expect(got).To(Equal(msg))
 			time.Sleep(100 * time.Millisecond)
 		}
-		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`every connection\s+alive\s+[1-9]\d*\s+-\s*$`))
+		Eventually(listRow("echo-80")).WithTimeout(10 * time.Second).Should(MatchRegexp(`every connection\s+alive\s+[1-9]\d*\s+-\s+\S+\s*$`))
 		c.Close()
 		p.Stop()
 		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())

@@ -264,8 +264,15 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		comps, err := fleet.Components(lib)
 		Expect(err).NotTo(HaveOccurred())
 		// Git server, principal, the service proxy serving the principal's
-		// Service, and an agent per spoke.
-		Expect(comps).To(HaveLen(5))
+		// Service, and per spoke an agent, the sample's stand-in server and
+		// the spoke's service proxy.
+		var names []string
+		for _, c := range comps {
+			names = append(names, c.Name)
+		}
+		Expect(names).To(ConsistOf("git", "principal", "service-proxy",
+			"agent-spoke-1", "sample-spoke-1", "service-proxy-spoke-1",
+			"agent-spoke-2", "sample-spoke-2", "service-proxy-spoke-2"))
 		for _, c := range comps {
 			allPIDs = append(allPIDs, c.PID)
 		}
