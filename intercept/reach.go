@@ -5,26 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/tether-dev/tether/intercept/record"
 )
-
-// ReachURL is how a user reaches addr, where port of svc is served on this
-// machine: a URL when the port's name says it speaks HTTP (http, http-*,
-// or appProtocol http), else the bare address. The CLI and the UI word it
-// alike through it.
-func ReachURL(svc *corev1.Service, port int32, addr string) string {
-	for _, p := range svc.Spec.Ports {
-		if p.Port != port {
-			continue
-		}
-		if p.Name == "http" || strings.HasPrefix(p.Name, "http-") || (p.AppProtocol != nil && *p.AppProtocol == "http") {
-			return "http://" + addr + "/"
-		}
-	}
-	return addr
-}
 
 // ReachFile is where the process holding an intercept records the way to
 // its Service it opened on this machine (Options.Reach's URL, on kind a

@@ -674,19 +674,15 @@ func (s *workbenchSource) Intercepts(ctx context.Context) ([]InterceptInfo, erro
 }
 
 // embeddedReach is where this machine reaches the Service port of r on
-// an embedded cluster: the address its service proxy (`tether up`) serves
-// it on, as reachURL words it; "" when the proxy does not serve it.
+// an embedded cluster (fleet.ReachService); "" when its service proxy does
+// not serve it.
 func (s *workbenchSource) embeddedReach(ctx context.Context, cs kubernetes.Interface, r InterceptInfo) string {
-	addr, err := fleet.ServiceAddr(s.wb, r.Cluster, r.Namespace, r.Service, r.Port)
+	url, err := fleet.ReachService(ctx, s.wb, cs, r.Cluster, r.Namespace, r.Service, r.Port)
 	if err != nil {
 		s.log.Debug("no service proxy address for the intercepted Service", "intercept", r.Cluster+"/"+r.Name, "err", err)
 		return ""
 	}
-	svc, err := cs.CoreV1().Services(r.Namespace).Get(ctx, r.Service, metav1.GetOptions{})
-	if err != nil {
-		return addr
-	}
-	return intercept.ReachURL(svc, r.Port, addr)
+	return url
 }
 
 func (s *workbenchSource) StartIntercept(ctx context.Context, spec InterceptSpec) (string, string, error) {

@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/sample"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // waitSampleAnswers waits until the sample answers at every spoke's
@@ -27,49 +25,32 @@ func waitSampleAnswers(ctx context.Context, opts Options, st *State) error {
 		return nil
 	}
 	step := opts.Progress.Start("check that the sample answers on every spoke")
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	deadline := time.Now().Add(30 * time.Second)
+	logs := filepath.Join(dir(opts.Workbench), "logs")
 	for _, name := range st.Spokes {
-		addr := st.SampleServices[name]
-		for {
-			body, err := httpGet(ctx, client, "http://"+addr+"/")
-			if err == nil {
-				step.Update(name + ": " + strings.TrimSpace(body))
-				break
-			}
-			if time.Now().After(deadline) {
-				err = fmt.Errorf("the sample of %s does not answer at http://%s/ after 30s (%v); see %s (service-proxy-%s.log, sample-%s.log)",
-					name, addr, err, filepath.Join(dir(opts.Workbench), "logs"), name, name)
-				step.Done(err)
-				return err
-			}
-			select {
-			case <-ctx.Done():
-				step.Done(ctx.Err())
-				return ctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
+		what := fmt.Sprintf("the sample of %s (service-proxy-%s.log, sample-%s.log)", name, name, name)
+		if err := waitHTTP(ctx, what, "http://"+st.SampleServices[name]+"/", nil, logs); err != nil {
+			step.Done(err)
+			return err
 		}
 	}
 	step.Done(nil)
 	return nil
 }
 
-func httpGet(ctx context.Context, c *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// ReachService is how this machine reaches a Service port of an embedded
+// cluster, worded for a user (svcproxy.ReachURL): the address the
+// cluster's service proxy serves it on, read from the live Service for its
+// port's name. The CLI and the UI show intercepts' Services with it.
+func ReachService(ctx context.Context, wb *cluster.Workbench, cs kubernetes.Interface, clusterName, ns, svc string, port int32) (string, error) {
+	addr, err := ServiceAddr(wb, clusterName, ns, svc, port)
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.Do(req)
+	s, err := cs.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
 	if err != nil {
-		return "", err
+		return addr, nil
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return string(b), err
+	return svcproxy.ReachURL(s, port, addr), nil
 }
 
 // serveSamples makes the sample answer on every embedded spoke: kwok pods

@@ -188,11 +188,8 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 			if err != nil {
 				return "", nil, err
 			}
-			addr, err := fleet.ServiceAddr(wb, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
-			if err != nil {
-				return "", nil, err
-			}
-			return reachURL(ctx, cs, rec, addr), func() {}, nil
+			url, err := fleet.ReachService(ctx, wb, cs, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
+			return url, func() {}, err
 		}
 		return opts, nil, nil
 	}
@@ -214,23 +211,16 @@ func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs ku
 		if err != nil {
 			return "", nil, err
 		}
-		url := reachURL(ctx, cs, rec, f.Addr())
+		url := f.Addr()
+		if svc, err := cs.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{}); err == nil {
+			url = svcproxy.ReachURL(svc, rec.Port, url)
+		}
 		// intercept list and the UI, other processes, show it from here.
 		forget := intercept.RecordReach(stateDir(g), rec, url)
 		return url, func() { f.Close(); forget() }, nil
 	}
 	log.Info("traffic-agent runs as a pod", "cluster", cl.Name, "provider", cl.Provider, "image", image)
 	return opts, l, nil
-}
-
-// reachURL words addr, where the Service port of rec is served on this
-// machine, as intercept.ReachURL does.
-func reachURL(ctx context.Context, cs kubernetes.Interface, rec record.Record, addr string) string {
-	svc, err := cs.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{})
-	if err != nil {
-		return addr
-	}
-	return intercept.ReachURL(svc, rec.Port, addr)
 }
 
 // stateDir is the workbench's state folder.
@@ -252,11 +242,11 @@ func reachOf(ctx context.Context, g *globals, cs kubernetes.Interface, rec recor
 	if err != nil {
 		return "-"
 	}
-	addr, err := fleet.ServiceAddr(wb, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
+	url, err := fleet.ReachService(ctx, wb, cs, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
 	if err != nil {
 		return "-"
 	}
-	return reachURL(ctx, cs, rec, addr)
+	return url
 }
 
 // tetherImage reads tether's image from the cluster's own tether

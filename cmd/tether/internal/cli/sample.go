@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -107,19 +108,26 @@ runs one per spoke this way.`,
 					return err
 				}
 			}
+			// A stand-in that fails (the cluster gone, no rights on its
+			// pods) ends the server with its error: serving while nothing
+			// routes to it would hide why the sample does not answer.
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			return sample.Serve(ctx, listen, info, g.logger(), func(bound string) {
+			err := sample.Serve(ctx, listen, info, g.logger(), func(bound string) {
 				fmt.Fprintf(g.out, "Serving the sample at http://%s/ (Ctrl-C stops)\n", bound)
 				if cs == nil {
 					return
 				}
 				go func() {
 					if err := sample.StandIn(ctx, cs, standIn, bound, g.logger()); err != nil {
-						cancel(err)
+						cancel(fmt.Errorf("stand in for the sample's pods in namespace %s: %w", standIn, err))
 					}
 				}()
 			})
+			if cause := context.Cause(ctx); cmd.Context().Err() == nil && cause != nil {
+				return errors.Join(cause, err)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
