@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/tether-dev/tether/cluster/kubeapply"
 )
 
 // client resolves kinds to resources through discovery, so Apply and Delete
@@ -106,7 +108,7 @@ func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructu
 		if err != nil {
 			return fmt.Errorf("apply %s: %w", describe(obj), err)
 		}
-		if _, err := r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+		if err := kubeapply.Apply(ctx, r, obj, kubeapply.Options{FieldManager: fieldManager, Force: true}); err != nil {
 			return fmt.Errorf("apply %s: %w", describe(obj), err)
 		}
 	}

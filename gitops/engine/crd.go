@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 )
 
@@ -37,7 +38,7 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, docs ...[]byte) error {
 		if err := yaml.Unmarshal(doc, &crd.Object); err != nil {
 			return fmt.Errorf("decode CRD: %w", err)
 		}
-		if _, err := dyn.Resource(crdResource()).Apply(ctx, crd.GetName(), &crd, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if err := kubeapply.Apply(ctx, dyn.Resource(crdResource()), &crd, applyOptions(false)); err != nil {
 			return fmt.Errorf("install CRD %s: %w", crd.GetName(), err)
 		}
 		if err := e.waitEstablished(ctx, []string{crd.GetName()}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 )
 
@@ -91,7 +92,7 @@ func (e *Engine) sync(ctx context.Context, app *v1alpha1.Application, p *plan, p
 
 	if hasOption(app, v1alpha1.SyncOptionCreateNamespace) && !e.namespaceExists(ctx, app.Spec.Destination.Namespace) {
 		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": app.Spec.Destination.Namespace}}}
-		if _, err := e.dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Apply(ctx, ns.GetName(), ns, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if err := kubeapply.Apply(ctx, e.dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}), ns, applyOptions(false)); err != nil {
 			return fmt.Errorf("create namespace %s: %w", ns.GetName(), err)
 		}
 	}
@@ -165,20 +166,21 @@ func (e *Engine) sync(ctx context.Context, app *v1alpha1.Application, p *plan, p
 
 func ptrUID(u types.UID) *types.UID { return &u }
 
-// apply server-side applies one object (or dry-runs it). Force takes
-// ownership of fields another manager set: Git is the source of truth.
+// applyOptions are the engine's: Force takes ownership of fields another
+// manager set, because Git is the source of truth.
+func applyOptions(dryRun bool) kubeapply.Options {
+	return kubeapply.Options{FieldManager: FieldManager, Force: true, DryRun: dryRun}
+}
+
+// apply server-side applies one object (or dry-runs it).
 func (e *Engine) apply(ctx context.Context, t *target, dryRun bool) error {
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
 	obj := t.obj.DeepCopy()
 	obj.SetResourceVersion("")
 	var err error
 	if t.namespaced {
-		_, err = e.dyn.Resource(t.gvr).Namespace(obj.GetNamespace()).Apply(ctx, obj.GetName(), obj, opts)
+		err = kubeapply.Apply(ctx, e.dyn.Resource(t.gvr).Namespace(obj.GetNamespace()), obj, applyOptions(dryRun))
 	} else {
-		_, err = e.dyn.Resource(t.gvr).Apply(ctx, obj.GetName(), obj, opts)
+		err = kubeapply.Apply(ctx, e.dyn.Resource(t.gvr), obj, applyOptions(dryRun))
 	}
 	if err != nil {
 		if t.file != "" {

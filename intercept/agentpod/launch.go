@@ -2,7 +2,6 @@ package agentpod
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,11 +11,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/intercept/record"
 )
 
@@ -71,10 +69,7 @@ func (l *Launcher) Launch(ctx context.Context, rec *record.Record, token string)
 // someone else changed is drift to take back). dryRun asks the API server
 // to run admission and validation without persisting anything.
 func Apply(ctx context.Context, c kubernetes.Interface, set *Set, dryRun bool) error {
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
+	opts := kubeapply.Options{FieldManager: FieldManager, Force: true, DryRun: dryRun}
 	for _, obj := range set.List() {
 		if err := applyOne(ctx, c, obj, opts); err != nil {
 			return err
@@ -83,28 +78,23 @@ func Apply(ctx context.Context, c kubernetes.Interface, set *Set, dryRun bool) e
 	return nil
 }
 
-func applyOne(ctx context.Context, c kubernetes.Interface, obj runtime.Object, opts metav1.PatchOptions) error {
-	data, err := applyBody(obj)
+func applyOne(ctx context.Context, c kubernetes.Interface, obj runtime.Object, opts kubeapply.Options) error {
+	body, err := kubeapply.FromTyped(obj)
 	if err != nil {
-		return err
+		return fmt.Errorf("apply: %w", err)
 	}
-	var name, ns string
-	switch o := obj.(type) {
+	name, ns := body.GetName(), body.GetNamespace()
+	switch obj.(type) {
 	case *corev1.ServiceAccount:
-		name, ns = o.Name, o.Namespace
-		_, err = c.CoreV1().ServiceAccounts(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
+		err = kubeapply.Apply(ctx, c.CoreV1().ServiceAccounts(ns), body, opts)
 	case *rbacv1.Role:
-		name, ns = o.Name, o.Namespace
-		_, err = c.RbacV1().Roles(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
+		err = kubeapply.Apply(ctx, c.RbacV1().Roles(ns), body, opts)
 	case *rbacv1.RoleBinding:
-		name, ns = o.Name, o.Namespace
-		_, err = c.RbacV1().RoleBindings(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
+		err = kubeapply.Apply(ctx, c.RbacV1().RoleBindings(ns), body, opts)
 	case *corev1.Secret:
-		name, ns = o.Name, o.Namespace
-		_, err = c.CoreV1().Secrets(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
+		err = kubeapply.Apply(ctx, c.CoreV1().Secrets(ns), body, opts)
 	case *corev1.Pod:
-		name, ns = o.Name, o.Namespace
-		_, err = c.CoreV1().Pods(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
+		err = kubeapply.Apply(ctx, c.CoreV1().Pods(ns), body, opts)
 	default:
 		return fmt.Errorf("apply: unexpected object %T", obj)
 	}
@@ -112,19 +102,6 @@ func applyOne(ctx context.Context, c kubernetes.Interface, obj runtime.Object, o
 		return fmt.Errorf("apply %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, ns, name, err)
 	}
 	return nil
-}
-
-// applyBody is obj as an apply patch, without the empty status and null
-// creationTimestamp the typed structs carry: applying them would make the
-// field manager claim fields it does not mean to set.
-func applyBody(obj runtime.Object) ([]byte, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, fmt.Errorf("apply: convert %T: %w", obj, err)
-	}
-	unstructured.RemoveNestedField(m, "status")
-	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
-	return json.Marshal(m)
 }
 
 // Delete removes the objects of set, the pod first (immediately: the agent
