@@ -24,6 +24,8 @@ import (
 
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/tunnel"
+
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 )
 
 func TestParse(t *testing.T) {
@@ -143,10 +145,7 @@ func TestStopIsNotALostSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pl := netpipetest.Listen(t)
 	i := &Intercept{
 		opts: Options{Client: c, RenewInterval: time.Hour, Logger: log}, log: log,
 		rec: record.Record{Name: "web-80", Namespace: "shop", Service: "web", Port: 80, Lease: record.LeaseName("web-80")},
@@ -224,17 +223,11 @@ func TestOutboundProxyExplainsAnUnreachableHost(t *testing.T) {
 		}
 	}()
 	px := outboundProxy("spoke-1", func(ctx context.Context, addr string) (net.Conn, error) { return tunnel.Dial(ctx, sess, addr) }, log)
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(pl) }()
-	defer srv.Close()
+	proxyAddr := netpipetest.ServeHTTP(t, px)
 
 	const why = "no Service missing in namespace shop"
 	t.Run("CONNECT", func(t *testing.T) {
-		c, err := net.Dial("tcp", pl.Addr().String())
+		c, err := net.Dial("tcp", proxyAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +245,7 @@ func TestOutboundProxyExplainsAnUnreachableHost(t *testing.T) {
 		}
 	})
 	t.Run("HTTP", func(t *testing.T) {
-		proxyURL, _ := url.Parse("http://" + pl.Addr().String())
+		proxyURL, _ := url.Parse("http://" + proxyAddr)
 		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
 		resp, err := client.Get("http://missing.shop.svc/")
 		if err != nil {
@@ -267,7 +260,7 @@ func TestOutboundProxyExplainsAnUnreachableHost(t *testing.T) {
 	})
 	t.Run("HTTPS client", func(t *testing.T) {
 		// What a Go program in `intercept run` sees.
-		proxyURL, _ := url.Parse("http://" + pl.Addr().String())
+		proxyURL, _ := url.Parse("http://" + proxyAddr)
 		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
 		_, err := client.Get("https://missing.shop.svc/")
 		if err == nil || !strings.Contains(err.Error(), "cannot reach missing.shop.svc:443 from cluster spoke-1: "+why) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 )
 
 func TestParsePin(t *testing.T) {
@@ -38,31 +39,6 @@ func TestParsePin(t *testing.T) {
 			t.Errorf("%q: unhelpful error %v", bad, err)
 		}
 	}
-}
-
-// backend is a stand-in process: it greets each connection with its name,
-// then echoes lines until the connection closes.
-func backend(t *testing.T, name string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", name)
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
 
 func pod(name, addr string) *corev1.Pod {
@@ -168,12 +144,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 // A pinned Service port is served on its fixed address from the start,
 // before its Service exists, and routes once it does.
 func TestPinnedAddress(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pin := l.Addr().String()
-	l.Close()
+	pin := netpipetest.FreeAddr(t)
 	cs := fake.NewClientset()
 	key := ServicePort{"shop", "web", 80}
 	p := New(Options{Client: cs, Pinned: map[ServicePort]string{key: pin}})
@@ -186,7 +157,7 @@ func TestPinnedAddress(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	a := backend(t, "a")
+	a := netpipetest.Echo(t, "a")
 	if _, err := cs.CoreV1().Pods("shop").Create(ctx, pod("web-a", a), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +189,9 @@ func TestPinnedAddress(t *testing.T) {
 }
 
 func TestPinnedAddressTaken(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := netpipetest.Listen(t)
 	p := New(Options{Client: fake.NewClientset(), Pinned: map[ServicePort]string{{"shop", "web", 80}: l.Addr().String()}})
-	err = p.Run(context.Background())
+	err := p.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "pinned shop/web:80") {
 		t.Fatalf("Run = %v, want a refusal naming the pin", err)
 	}
@@ -235,7 +202,7 @@ func TestPinnedAddressTaken(t *testing.T) {
 // endpoints that stay are not.
 func TestClosesConnectionsOfDepartedEndpoints(t *testing.T) {
 	ctx := context.Background()
-	a, b := backend(t, "a"), backend(t, "b")
+	a, b := netpipetest.Echo(t, "a"), netpipetest.Echo(t, "b")
 	cs := fake.NewClientset(service(), pod("web-a", a), pod("web-b", b), slice("web-a"))
 	p := New(Options{Client: cs})
 	runProxy(t, p)

@@ -11,6 +11,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 )
 
 func TestParseServiceAddress(t *testing.T) {
@@ -33,27 +35,13 @@ func TestParseServiceAddress(t *testing.T) {
 // The Router follows Service → EndpointSlice → Pod annotation, and the
 // Proxy serves it on loopback.
 func TestProxyRoutesToAnnotatedPod(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("pong"))
-			c.Close()
-		}
-	}()
+	pong := netpipetest.Serve(t, netpipetest.Reply("pong"))
 	name, port, ready := "http", int32(8080), true
 	cs := fake.NewClientset(
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "shop",
-			Annotations: map[string]string{AnnotationLocalAddress: l.Addr().String()}}},
+			Annotations: map[string]string{AnnotationLocalAddress: pong}}},
 		&discoveryv1.EndpointSlice{
 			ObjectMeta:  metav1.ObjectMeta{Name: "web-x", Namespace: "shop", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
 			AddressType: discoveryv1.AddressTypeIPv4,

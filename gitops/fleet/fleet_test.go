@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 	"github.com/tether-dev/tether/cluster/pki"
 	"github.com/tether-dev/tether/cluster/process"
 	"github.com/tether-dev/tether/gitops/principal"
@@ -41,47 +42,22 @@ func TestWaitPrincipalService(t *testing.T) {
 	}
 
 	// A listener that closes every connection: the proxy without a route.
-	empty, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer empty.Close()
-	go func() {
-		for {
-			c, err := empty.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	empty := netpipetest.Serve(t, netpipetest.HangUp)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := waitPrincipalService(ctx, wb, empty.Addr().String(), spokes, nil, "logs"); err == nil {
+	if err := waitPrincipalService(ctx, wb, empty, spokes, nil, "logs"); err == nil {
 		t.Fatal("a listener that is not the principal passed")
 	}
 
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	handshakes := make(chan error, 16)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handshakes <- c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
+	principalAddr := netpipetest.Serve(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		defer tc.Close()
+		handshakes <- tc.Handshake()
+	})
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := waitPrincipalService(ctx, wb, l.Addr().String(), spokes, nil, "logs"); err != nil {
+	if err := waitPrincipalService(ctx, wb, principalAddr, spokes, nil, "logs"); err != nil {
 		t.Fatal(err)
 	}
 	// The probe presents an agent certificate: the principal sees a

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -28,6 +27,8 @@ import (
 	"k8s.io/klog/v2"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
 	streamspdy "k8s.io/streaming/pkg/httpstream/spdy"
+
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 )
 
 // fakeAPI stands in for the API server and kubelet behind the
@@ -42,13 +43,12 @@ type fakeAPI struct {
 	noWebsocket bool
 	wsRequests  atomic.Int32
 	spdyReqs    atomic.Int32
-	srv         *httptest.Server
+	url         string
 }
 
 func newFakeAPI(t *testing.T, ports map[int32]string, noWebsocket bool) *fakeAPI {
 	f := &fakeAPI{t: t, ports: ports, noWebsocket: noWebsocket}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.url = "http://" + netpipetest.ServeHTTP(t, http.HandlerFunc(f.serve))
 	return f
 }
 
@@ -161,30 +161,12 @@ func agentPod(port int32) *corev1.Pod {
 
 // echo serves one upper-casing echo per connection until EOF, then closes.
 func echo(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				_, _ = c.Write([]byte(strings.ToUpper(string(b))))
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return netpipetest.Serve(t, func(c net.Conn) { netpipetest.ShoutAfterEOF(c) })
 }
 
 func dialer(t *testing.T, f *fakeAPI) *PortForward {
 	t.Helper()
-	pf, err := NewPortForward(&rest.Config{Host: f.srv.URL})
+	pf, err := NewPortForward(&rest.Config{Host: f.url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,29 +205,16 @@ func TestPortForwardHalfCloseOverWebsocket(t *testing.T) {
 // One port-forward connection carries a whole yamux session: concurrent
 // streams in both directions, as the intercept's session uses it.
 func TestPortForwardCarriesAYamuxSession(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
+	agent := netpipetest.Serve(t, func(c net.Conn) {
 		s, err := yamux.Server(c, nil)
 		if err != nil {
 			return
 		}
-		for {
-			st, err := s.AcceptStream()
-			if err != nil {
-				return
-			}
-			go func() { defer st.Close(); _, _ = io.Copy(st, st) }()
-		}
-	}()
-	f := newFakeAPI(t, map[int32]string{7070: l.Addr().String()}, false)
+		defer s.Close()
+		netpipetest.ServeStreams(s.Accept, func(st net.Conn) { netpipetest.GreetAndEcho(st, "") })
+		<-s.CloseChan()
+	})
+	f := newFakeAPI(t, map[int32]string{7070: agent}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := dialer(t, f).Dial(ctx, agentPod(7070))
@@ -311,10 +280,7 @@ func TestPortForwardFallsBackToSPDY(t *testing.T) {
 }
 
 func TestPortForwardReportsTheKubeletError(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := l.Addr().String()
-	l.Close()
-	f := newFakeAPI(t, map[int32]string{7070: dead}, false)
+	f := newFakeAPI(t, map[int32]string{7070: netpipetest.FreeAddr(t)}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := dialer(t, f).Dial(ctx, agentPod(7070))
@@ -329,19 +295,7 @@ func TestPortForwardReportsTheKubeletError(t *testing.T) {
 }
 
 func TestPortForwardDeadlineEndsTheConnection(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err == nil {
-			defer c.Close()
-			time.Sleep(5 * time.Second) // says nothing
-		}
-	}()
-	f := newFakeAPI(t, map[int32]string{7070: l.Addr().String()}, false)
+	f := newFakeAPI(t, map[int32]string{7070: netpipetest.Serve(t, netpipetest.Silent)}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := dialer(t, f).Dial(ctx, agentPod(7070))
@@ -381,21 +335,8 @@ func TestPortForwardRefusesPodWithoutControlPort(t *testing.T) {
 
 func TestPortForwardHonoursContext(t *testing.T) {
 	// An API server that accepts the connection and never answers.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	pf, err := NewPortForward(&rest.Config{Host: "http://" + l.Addr().String()})
+	silent := netpipetest.Serve(t, netpipetest.Silent)
+	pf, err := NewPortForward(&rest.Config{Host: "http://" + silent})
 	if err != nil {
 		t.Fatal(err)
 	}

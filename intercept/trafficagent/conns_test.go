@@ -21,6 +21,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/tunnel"
@@ -59,12 +60,8 @@ func newRouting(t *testing.T) *routing {
 	var ports []record.Port
 	var ls []net.Listener
 	for _, p := range a.rec.Ports {
-		pod.Annotations[svcproxy.LocalAddressKey(p.TargetPort)] = serve(t, fmt.Sprintf("original:%d", p.Port))
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
+		pod.Annotations[svcproxy.LocalAddressKey(p.TargetPort)] = netpipetest.Echo(t, fmt.Sprintf("original:%d", p.Port))
+		l := netpipetest.Listen(t)
 		r.addrs[p.Port] = l.Addr().String()
 		ports = append(ports, p)
 		ls = append(ls, l)
@@ -78,11 +75,7 @@ func newRouting(t *testing.T) *routing {
 		go a.servePort(ctx, l, ports[i:i+1])
 	}
 
-	ctl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctl.Close() })
+	ctl := netpipetest.Listen(t)
 	r.ctl = ctl.Addr().String()
 	go a.acceptSessions(ctx, ctl)
 	return r
@@ -111,35 +104,6 @@ func (o *testOutput) end() {
 	o.mu.Unlock()
 }
 
-// serve runs a process that greets each connection with banner and then
-// echoes it, and returns its address.
-func serve(t *testing.T, banner string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go greetAndEcho(c, banner)
-		}
-	}()
-	return l.Addr().String()
-}
-
-func greetAndEcho(c net.Conn, banner string) {
-	defer c.Close()
-	if _, err := fmt.Fprintln(c, banner); err != nil {
-		return
-	}
-	_, _ = io.Copy(c, c)
-}
-
 // intercept creates a global intercept of port and attaches its workbench
 // through the agent's control listener, as start does. The workbench's
 // process greets with "workbench:<name>".
@@ -158,15 +122,7 @@ func (r *routing) intercept(name string, port, seconds int32) {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { s.Close() })
-	go func() {
-		for {
-			st, err := s.AcceptStream()
-			if err != nil {
-				return
-			}
-			go greetAndEcho(st, "workbench:"+name)
-		}
-	}()
+	netpipetest.ServeStreams(s.Accept, func(st net.Conn) { netpipetest.GreetAndEcho(st, "workbench:"+name) })
 	// The agent registers the session just after its OK.
 	r.eventually("workbench "+name+" attached", func() bool { return r.a.attached(name) })
 }
@@ -353,15 +309,7 @@ func TestReconcileRacesAccept(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		go func() {
-			for {
-				st, err := s.AcceptStream()
-				if err != nil {
-					return
-				}
-				go greetAndEcho(st, banner)
-			}
-		}()
+		netpipetest.ServeStreams(s.Accept, func(st net.Conn) { netpipetest.GreetAndEcho(st, banner) })
 		return func() { s.Close() }, nil
 	}
 	stop := make(chan struct{})

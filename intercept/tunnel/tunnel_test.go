@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/tether-dev/tether/cluster/netpipe/netpipetest"
 )
 
 func TestSessionDialAndIntercept(t *testing.T) {
@@ -38,20 +40,7 @@ func TestSessionDialAndIntercept(t *testing.T) {
 	}
 
 	// An upstream the agent side dials for the workbench.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		b, _ := io.ReadAll(c)
-		_, _ = c.Write([]byte(strings.ToUpper(string(b))))
-		c.Close()
-	}()
+	upstream := netpipetest.Serve(t, func(c net.Conn) { netpipetest.ShoutAfterEOF(c) })
 	go func() {
 		sess := r.s
 		for {
@@ -65,7 +54,7 @@ func TestSessionDialAndIntercept(t *testing.T) {
 			}, log)
 		}
 	}()
-	c, err := Dial(context.Background(), cli, l.Addr().String())
+	c, err := Dial(context.Background(), cli, upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
