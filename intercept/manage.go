@@ -13,7 +13,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/intercept/record"
@@ -280,80 +282,74 @@ func Sweep(ctx context.Context, c kubernetes.Interface) ([]string, error) {
 // "Kind namespace/name restored|removed", so a caller can tell a cluster
 // that had nothing of tether's from one it cleaned.
 func Uninstall(ctx context.Context, c kubernetes.Interface) ([]string, error) {
-	var done []string
-	var errs []error
+	var r uninstallReport
 	if svcs, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
 		for _, s := range svcs.Items {
 			if _, ok := s.Annotations[record.Annotation]; ok {
 				if _, err := record.Restore(ctx, c, s.Namespace, s.Name, ""); err != nil {
-					errs = append(errs, fmt.Errorf("restore service %s/%s: %w", s.Namespace, s.Name, err))
+					r.errs = append(r.errs, fmt.Errorf("restore service %s/%s: %w", s.Namespace, s.Name, err))
 				} else {
-					done = append(done, "Service "+s.Namespace+"/"+s.Name+" restored")
+					r.done = append(r.done, "Service "+s.Namespace+"/"+s.Name+" restored")
 				}
 			}
 		}
 	} else {
-		errs = append(errs, err)
+		r.errs = append(r.errs, err)
 	}
 	sel := metav1.ListOptions{LabelSelector: record.ComponentSelector}
-	// removed notes one deletion; one already gone (its owner took it
-	// along) was not this call's doing and is not reported.
-	removed := func(kind, ns, name string, err error) {
-		switch {
-		case err == nil:
-			done = append(done, kind+" "+ns+"/"+name+" removed")
-		case !apierrors.IsNotFound(err):
-			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", kind, ns, name, err))
-		}
+	deleteListed(ctx, &r, "Pod", c.CoreV1().Pods, sel, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	deleteListed(ctx, &r, "Deployment", c.AppsV1().Deployments, sel, metav1.DeleteOptions{})
+	deleteListed(ctx, &r, "Secret", c.CoreV1().Secrets, sel, metav1.DeleteOptions{})
+	deleteListed(ctx, &r, "ServiceAccount", c.CoreV1().ServiceAccounts, sel, metav1.DeleteOptions{})
+	deleteListed(ctx, &r, "RoleBinding", c.RbacV1().RoleBindings, sel, metav1.DeleteOptions{})
+	deleteListed(ctx, &r, "Role", c.RbacV1().Roles, sel, metav1.DeleteOptions{})
+	deleteListed(ctx, &r, "Lease", c.CoordinationV1().Leases, sel, metav1.DeleteOptions{})
+	return r.done, errors.Join(r.errs...)
+}
+
+// uninstallReport is what Uninstall removed and what failed.
+type uninstallReport struct {
+	done []string
+	errs []error
+}
+
+// removed notes one deletion; one already gone (its owner took it along)
+// was not this call's doing and is not reported.
+func (r *uninstallReport) removed(kind, ns, name string, err error) {
+	switch {
+	case err == nil:
+		r.done = append(r.done, kind+" "+ns+"/"+name+" removed")
+	case !apierrors.IsNotFound(err):
+		r.errs = append(r.errs, fmt.Errorf("delete %s %s/%s: %w", kind, ns, name, err))
 	}
-	if pods, err := c.CoreV1().Pods("").List(ctx, sel); err == nil {
-		for _, p := range pods.Items {
-			removed("Pod", p.Namespace, p.Name, c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
-		}
-	} else {
-		errs = append(errs, err)
+}
+
+// listDeleter is the part of a typed client-go client of one kind that
+// deleteListed uses; L is its list type (*corev1.PodList, say).
+type listDeleter[L any] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+// deleteListed deletes, one by one, every object of kind that sel lists
+// in all namespaces, noting each in r. It is not DeleteCollection: that
+// is served per namespace only, and Uninstall reports each object by
+// name. client is the kind's client getter, such as c.CoreV1().Pods.
+func deleteListed[L runtime.Object, C listDeleter[L]](ctx context.Context, r *uninstallReport, kind string, client func(namespace string) C, sel metav1.ListOptions, opts metav1.DeleteOptions) {
+	list, err := client(metav1.NamespaceAll).List(ctx, sel)
+	if err != nil {
+		r.errs = append(r.errs, err)
+		return
 	}
-	if deps, err := c.AppsV1().Deployments("").List(ctx, sel); err == nil {
-		for _, d := range deps.Items {
-			removed("Deployment", d.Namespace, d.Name, c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{}))
+	err = meta.EachListItem(list, func(o runtime.Object) error {
+		m, err := meta.Accessor(o)
+		if err != nil {
+			return err
 		}
-	} else {
-		errs = append(errs, err)
+		r.removed(kind, m.GetNamespace(), m.GetName(), client(m.GetNamespace()).Delete(ctx, m.GetName(), opts))
+		return nil
+	})
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("list %s: %w", kind, err))
 	}
-	if secs, err := c.CoreV1().Secrets("").List(ctx, sel); err == nil {
-		for _, s := range secs.Items {
-			removed("Secret", s.Namespace, s.Name, c.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	if sas, err := c.CoreV1().ServiceAccounts("").List(ctx, sel); err == nil {
-		for _, a := range sas.Items {
-			removed("ServiceAccount", a.Namespace, a.Name, c.CoreV1().ServiceAccounts(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{}))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	if rbs, err := c.RbacV1().RoleBindings("").List(ctx, sel); err == nil {
-		for _, b := range rbs.Items {
-			removed("RoleBinding", b.Namespace, b.Name, c.RbacV1().RoleBindings(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{}))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	if roles, err := c.RbacV1().Roles("").List(ctx, sel); err == nil {
-		for _, r := range roles.Items {
-			removed("Role", r.Namespace, r.Name, c.RbacV1().Roles(r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{}))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	if leases, err := c.CoordinationV1().Leases("").List(ctx, sel); err == nil {
-		for _, l := range leases.Items {
-			removed("Lease", l.Namespace, l.Name, c.CoordinationV1().Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{}))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	return done, errors.Join(errs...)
 }
