@@ -12,4 +12,11 @@
 // Live state comes from informers on the managed kinds, filtered to objects
 // the engine labelled, so a reconcile costs no API reads and a change to a
 // managed object (drift) wakes its Application within a moment.
+//
+// A reconcile is a list of named steps over one reconcilePass (in the
+// manner of kind's create actions): load, skip a delivered operation,
+// resolve, compare, decide, sync, write status, clear what was served,
+// schedule. Each step reads what earlier ones learnt; a failed step's error
+// names it. Objects are written through cluster/kubeapply, the workbench's
+// one server-side apply.
 package engine
