@@ -64,7 +64,7 @@ func configMapYAML(name, value string) string {
 // scenarios/catalog), run through the whole fleet by catalog_test.go.
 var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 	var (
-		wb      *harness.Workbench
+		wb      *harness.Driver
 		dyn     dynamic.Interface
 		cs      *kubernetes.Clientset
 		eng     *engine.Engine

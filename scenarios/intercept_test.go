@@ -38,7 +38,7 @@ func echoServer(name string) (addr string, stop func()) {
 var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	const ns = "shop"
 	var (
-		wb        *harness.Workbench
+		wb        *harness.Driver
 		cs        *kubernetes.Clientset
 		proxy     *svcproxy.Proxy
 		tmp       string

@@ -34,7 +34,7 @@ import (
 // needs a Docker engine and skips, saying so, where none answers.
 var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 	var (
-		wb            *harness.Workbench
+		wb            *harness.Driver
 		volumesBefore []string
 	)
 

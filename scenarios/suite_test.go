@@ -54,11 +54,11 @@ func scenarioProvider() string {
 // newWorkbench makes an isolated workbench: its own state folder and
 // kubeconfig, the user's binary cache (so the control plane is compiled once
 // per machine, not once per run).
-func newWorkbench() *harness.Workbench {
+func newWorkbench() *harness.Driver {
 	cache, err := cluster.DefaultCacheDir()
 	Expect(err).NotTo(HaveOccurred())
 	dir := GinkgoT().TempDir()
-	return &harness.Workbench{
+	return &harness.Driver{
 		Bin:        tetherBin,
 		StateDir:   dir + "/state",
 		CacheDir:   cache,

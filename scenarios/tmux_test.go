@@ -28,7 +28,7 @@ type tmuxUI struct {
 
 // startTmuxUI runs tether for wb in work (where its tether.yaml is) and
 // kills the tmux server when the spec ends.
-func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Workbench, work, session string) *tmuxUI {
+func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Driver, work, session string) *tmuxUI {
 	GinkgoHelper()
 	t := &tmuxUI{ctx: ctx, bin: tmuxBin, socket: filepath.Join(work, "tmux.sock"), session: session}
 	DeferCleanup(func(ctx SpecContext) { _, _ = t.run(ctx, "kill-server") }, NodeTimeout(30*time.Second))

@@ -209,7 +209,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 // Service answers from that server while the sample's Application stays
 // Synced (synced is its row on the Applications screen); stopping it with
 // x gives the sample its Service back. It returns on the Intercepts screen.
-func interceptSampleFromTheUI(ctx SpecContext, wb *harness.Workbench, press func(...string), waitScreen func(string, time.Duration, func(Gomega, string)) string, synced string) {
+func interceptSampleFromTheUI(ctx SpecContext, wb *harness.Driver, press func(...string), waitScreen func(string, time.Duration, func(Gomega, string)) string, synced string) {
 	GinkgoHelper()
 	began := time.Now()
 	const spoke, local = "spoke-1", "hello from the newcomer's machine"

@@ -29,7 +29,7 @@ import (
 // becomes Available and a deleted namespace disappears; a dead process is
 // reported and restarted; down leaves no process and no port behind.
 var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
-	var wb *harness.Workbench
+	var wb *harness.Driver
 	spokes := []string{"spoke-1", "spoke-2"}
 	all := append([]string{"hub"}, spokes...)
 

@@ -22,7 +22,7 @@ const Hub = "hub"
 // its clusters, a folder of its own, and the cleanups it registered.
 type Env struct {
 	name     string
-	wb       Workbench
+	wb       WorkbenchPaths
 	upArgs   []string
 	fleet    *fleet.State
 	dir      string
@@ -37,8 +37,9 @@ type cleanup struct {
 	fn   func(context.Context) error
 }
 
-// Workbench is the workbench the scenario runs on.
-func (e *Env) Workbench() Workbench { return e.wb }
+// Workbench names the binary and folders of the workbench the scenario
+// runs on.
+func (e *Env) Workbench() WorkbenchPaths { return e.wb }
 
 // Fleet is the GitOps system's record (fleet/fleet.json) as it was when
 // the scenario started: Git URLs, the principal's address, processes.
@@ -67,7 +68,7 @@ func (e *Env) NoteLog(path string) { e.logs = append(e.logs, path) }
 
 // Tether runs the tether binary against the workbench and waits for it.
 func (e *Env) Tether(ctx context.Context, args ...string) harness.Result {
-	return harnessFor(e.wb, &lineLog{obs: e.obs, scenario: e.name}).Run(ctx, args...)
+	return driverFor(e.wb, &lineLog{obs: e.obs, scenario: e.name}).Run(ctx, args...)
 }
 
 // TetherArgs are the flags that point a tether command at the workbench;
@@ -78,12 +79,12 @@ func (e *Env) TetherArgs(args ...string) []string {
 
 // Kube is a clientset for the tether-<cluster> context.
 func (e *Env) Kube(clusterName string) (*kubernetes.Clientset, error) {
-	return harnessFor(e.wb, nil).Client(clusterName)
+	return driverFor(e.wb, nil).Client(clusterName)
 }
 
 // Dynamic is a dynamic client for the tether-<cluster> context.
 func (e *Env) Dynamic(clusterName string) (dynamic.Interface, error) {
-	cfg, err := harnessFor(e.wb, nil).RESTConfig(clusterName)
+	cfg, err := driverFor(e.wb, nil).RESTConfig(clusterName)
 	if err != nil {
 		return nil, err
 	}
