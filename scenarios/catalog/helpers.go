@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -495,4 +497,65 @@ func agentStream(ctx context.Context, e *Env, spoke string) (string, error) {
 	since, _, _ := unstructured.NestedString(u.Object, "status", "connectedSince")
 	addr, _, _ := unstructured.NestedString(u.Object, "status", "address")
 	return "connected since " + dash(since) + " from " + dash(addr), nil
+}
+
+// sampleReady is the first step of most fleet scenarios: they start from a
+// fleet at rest.
+func sampleReady(e *Env) Step {
+	return Step{Name: "every spoke's sample is Synced and Healthy on the hub", Run: func(ctx context.Context) error {
+		return eventually(ctx, 2*time.Minute, "sample Synced everywhere", func(ctx context.Context) error {
+			return sampleSyncedAt(ctx, e, "")
+		})
+	}}
+}
+
+// converged waits until every spoke is Synced at sha with n replicas.
+func converged(ctx context.Context, e *Env, sha string, n int, within time.Duration) error {
+	return eventually(ctx, within, "every spoke Synced at "+short(sha)+" with "+strconv.Itoa(n)+" replicas", func(ctx context.Context) error {
+		if err := sampleSyncedAt(ctx, e, sha); err != nil {
+			return err
+		}
+		for _, s := range e.Spokes() {
+			if err := wantReplicas(ctx, e, s, int32(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// startLike starts a copy of a supervised component with its recorded
+// command line, output in the scenario's folder; a cleanup stops it.
+func startLike(e *Env, rec process.Record, edit func([]string) []string) (*harness.Process, error) {
+	args := append([]string(nil), rec.Args[1:]...)
+	if edit != nil {
+		args = edit(args)
+	}
+	bin := rec.Args[0]
+	if _, err := os.Stat(bin); err != nil {
+		// The binary that ran up is gone (a `go run` build): this one is
+		// the same command.
+		bin = e.wb.Bin
+	}
+	logPath := e.Dir() + "/" + rec.Name + ".log"
+	p, err := harness.Start(rec.Name, bin, logPath, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	e.NoteLog(logPath)
+	e.Logf("started a replacement %s: log %s", rec.Name, logPath)
+	e.Cleanup("stop the replacement "+rec.Name, func(context.Context) error {
+		p.Stop()
+		return nil
+	})
+	return p, nil
+}
+
+// readFile is os.ReadFile as a string, "" when unreadable.
+func readFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
