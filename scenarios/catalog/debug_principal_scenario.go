@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -518,7 +519,7 @@ func (d *debugRun) stop(ctx context.Context) error {
 			return err
 		}
 		if app.Status.Sync.Status != v1alpha1.SyncStatusSynced {
-			return fmt.Errorf("hub Application %s/%s is %s after the intercepts, want Synced; %s", s, fleet.SampleApp, dash(app.Status.Sync.Status), lookHub(e, s, fleet.SampleApp))
+			return fmt.Errorf("hub Application %s/%s is %s after the intercepts, want Synced; %s", s, fleet.SampleApp, cmp.Or(app.Status.Sync.Status, "-"), lookHub(e, s, fleet.SampleApp))
 		}
 	}
 	return nil

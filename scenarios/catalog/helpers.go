@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,7 +114,7 @@ func syncedAt(ctx context.Context, e *Env, ns, name, sha string) error {
 			conds = append(conds, c.Type+": "+c.Message)
 		}
 		return fmt.Errorf("hub Application %s/%s is %s/%s at %s, want %s (conditions: %s); %s",
-			ns, name, dash(s.Sync.Status), dash(s.Health.Status), short(s.Sync.Revision), want, dash(strings.Join(conds, "; ")), lookHub(e, ns, name))
+			ns, name, cmp.Or(s.Sync.Status, "-"), cmp.Or(s.Health.Status, "-"), short(s.Sync.Revision), want, cmp.Or(strings.Join(conds, "; "), "-"), lookHub(e, ns, name))
 	}
 	return nil
 }
@@ -467,14 +468,7 @@ func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
 	}
-	return dash(sha)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return cmp.Or(sha, "-")
 }
 
 func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
@@ -496,7 +490,7 @@ func agentStream(ctx context.Context, e *Env, spoke string) (string, error) {
 	}
 	since, _, _ := unstructured.NestedString(u.Object, "status", "connectedSince")
 	addr, _, _ := unstructured.NestedString(u.Object, "status", "address")
-	return "connected since " + dash(since) + " from " + dash(addr), nil
+	return "connected since " + cmp.Or(since, "-") + " from " + cmp.Or(addr, "-"), nil
 }
 
 // sampleReady is the first step of most fleet scenarios: they start from a

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,7 +118,7 @@ func (r *reshape) commit(ctx context.Context) error {
 		return fmt.Errorf("read the fleet record (fleet/fleet.json): %v", err)
 	}
 	r.before = st
-	r.e.Logf("principal's Service at %s (gRPC) and %s (HTTP), sample repository %s", dash(st.PrincipalService), dash(st.PrincipalServiceHTTP), st.GitURL)
+	r.e.Logf("principal's Service at %s (gRPC) and %s (HTTP), sample repository %s", cmp.Or(st.PrincipalService, "-"), cmp.Or(st.PrincipalServiceHTTP, "-"), st.GitURL)
 	// Whatever fails later, the workbench goes back to the spokes it had.
 	r.e.Cleanup("remove "+r.extra+" and "+r.ghost+" if they are still there", func(ctx context.Context) error {
 		var errs []error
@@ -231,7 +232,7 @@ func sameSet(got, want []string) error {
 	if len(extra) == 0 && len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s of spokes not in the fleet, %s of live spokes missing (want exactly %s)", dash(strings.Join(extra, ", ")), dash(strings.Join(missing, ", ")), strings.Join(want, ", "))
+	return fmt.Errorf("%s of spokes not in the fleet, %s of live spokes missing (want exactly %s)", cmp.Or(strings.Join(extra, ", "), "-"), cmp.Or(strings.Join(missing, ", "), "-"), strings.Join(want, ", "))
 }
 
 // gone checks that the hub holds nothing of spoke and exactly the base.
@@ -287,7 +288,7 @@ func (r *reshape) kept(ctx context.Context) error {
 		"gitURL (the Applications' repoURL)":             {r.before.GitURL, st.GitURL},
 	} {
 		if pair[0] != pair[1] {
-			return fmt.Errorf("fleet.json %s moved from %s to %s (up's log: %s)", what, dash(pair[0]), dash(pair[1]), r.e.ComponentLog("service-proxy"))
+			return fmt.Errorf("fleet.json %s moved from %s to %s (up's log: %s)", what, cmp.Or(pair[0], "-"), cmp.Or(pair[1], "-"), r.e.ComponentLog("service-proxy"))
 		}
 	}
 	files, err := readSample(ctx, r.e, sample.PlainDeployment, sample.OverlayDir(r.base[0])+"/kustomization.yaml")

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -177,7 +178,7 @@ func prune() Scenario {
 						}
 						if app.Status.Sync.Revision != sha || app.Status.Sync.Status != v1alpha1.SyncStatusOutOfSync {
 							return fmt.Errorf("hub Application %s/scn-prune-off is %s at %s, want OutOfSync at %s; %s",
-								spoke, dash(app.Status.Sync.Status), short(app.Status.Sync.Revision), short(sha), lookHub(e, spoke, "scn-prune-off"))
+								spoke, cmp.Or(app.Status.Sync.Status, "-"), short(app.Status.Sync.Revision), short(sha), lookHub(e, spoke, "scn-prune-off"))
 						}
 						for _, r := range app.Status.Resources {
 							if r.Name == "scn-prune-b" && r.RequiresPruning {
