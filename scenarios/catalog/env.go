@@ -151,17 +151,11 @@ func (e *Env) restoreComponents() {
 	e.restore = true
 	e.Cleanup("restore the supervised GitOps components (tether up)", func(ctx context.Context) error {
 		start := time.Now()
-		res := e.Tether(ctx, append([]string{"up"}, e.upArgs...)...)
-		if res.ExitCode != 0 {
-			return fmt.Errorf("tether up failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
-		}
 		// up restarts the whole set on new addresses: later cleanups
 		// (a commit to the Git server) need the new record.
-		st, err := loadFleet(e.wb)
-		if err != nil || st == nil {
-			return fmt.Errorf("read the fleet record after tether up: %v", err)
+		if _, err := e.reattach(ctx); err != nil {
+			return err
 		}
-		e.fleet = st
 		// up's own wait can pass on the hub's stale statuses; a push made
 		// before an agent's first stream to the new principal is only
 		// fetched at the agent's next poll (minutes). Wait for every agent
@@ -175,6 +169,23 @@ func (e *Env) restoreComponents() {
 			return nil
 		})
 	})
+}
+
+// reattach runs `tether up` with the run's arguments, as a user does to
+// reattach to the workbench or restart what died, and takes the fleet
+// record up leaves: restarted components may have new addresses. It
+// returns what up printed.
+func (e *Env) reattach(ctx context.Context) (harness.Result, error) {
+	res := e.Tether(ctx, append([]string{"up"}, e.upArgs...)...)
+	if res.ExitCode != 0 {
+		return res, fmt.Errorf("tether up failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
+	}
+	st, err := loadFleet(e.wb)
+	if err != nil || st == nil {
+		return res, fmt.Errorf("read the fleet record after tether up: %v", err)
+	}
+	e.fleet = st
+	return res, nil
 }
 
 func (e *Env) runCleanups(ctx context.Context) []string {

@@ -531,18 +531,55 @@ func startLike(e *Env, rec process.Record, edit func([]string) []string) (*harne
 		// the same command.
 		bin = e.wb.Bin
 	}
-	logPath := e.Dir() + "/" + rec.Name + ".log"
-	p, err := harness.Start(rec.Name, bin, logPath, nil, args...)
+	p, logPath, err := startProcess(e, rec.Name, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	e.NoteLog(logPath)
 	e.Logf("started a replacement %s: log %s", rec.Name, logPath)
-	e.Cleanup("stop the replacement "+rec.Name, func(context.Context) error {
-		p.Stop()
-		return nil
-	})
+	stopAtCleanup(e, "stop the replacement "+rec.Name, p)
 	return p, nil
+}
+
+// startProcess runs bin with args as the scenario's process name, its
+// output in name.log in the scenario's folder, which the result lists.
+func startProcess(e *Env, name, bin string, args ...string) (*harness.Process, string, error) {
+	logPath := filepath.Join(e.Dir(), name+".log")
+	p, err := harness.Start(name, bin, logPath, nil, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	e.NoteLog(logPath)
+	return p, logPath, nil
+}
+
+// stopAtCleanup registers stopping p, under the cleanup name what.
+func stopAtCleanup(e *Env, what string, p *harness.Process) {
+	e.Cleanup(what, func(context.Context) error { p.Stop(); return nil })
+}
+
+// startIntercept runs `tether intercept start args... -v` as process name,
+// stopped at cleanup, and waits until it says it intercepts: within on
+// embedded, 2 minutes on kind, where the traffic-agent is a pod that is
+// scheduled, started and probed first.
+func startIntercept(ctx context.Context, e *Env, name string, within time.Duration, args ...string) (*harness.Process, error) {
+	cmd := append(append([]string{"intercept", "start"}, args...), "-v")
+	p, logPath, err := startProcess(e, name, e.wb.Bin, e.TetherArgs(cmd...)...)
+	if err != nil {
+		return nil, err
+	}
+	stopAtCleanup(e, "stop intercept process "+name, p)
+	if e.Kind() {
+		within = 2 * time.Minute
+	}
+	return p, eventually(ctx, within, "tether intercept start ready ("+name+")", func(context.Context) error {
+		if p.Exited() {
+			return fmt.Errorf("tether %s exited: %s", strings.Join(cmd, " "), lastLines(p.Output(), 5))
+		}
+		if strings.Contains(p.Output(), "press Ctrl-C") {
+			return nil
+		}
+		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
+	})
 }
 
 // readFile is os.ReadFile as a string, "" when unreadable.
