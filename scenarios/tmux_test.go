@@ -2,9 +2,11 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -73,6 +75,29 @@ func (t *tmuxUI) waitScreen(what string, timeout time.Duration, match func(g Gom
 	}).WithContext(t.ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
 	GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
 	return last
+}
+
+// waitDone waits, as waitScreen does, until the screen says a long
+// operation of the UI (up, down, adding or removing a spoke) is "✓ done";
+// a screen that says it failed ends the wait at once, with the screen,
+// instead of after timeout. match checks the rest of the screen.
+func (t *tmuxUI) waitDone(what, operation string, timeout time.Duration, match func(g Gomega, s string)) string {
+	GinkgoHelper()
+	return t.waitScreen(what, timeout, func(g Gomega, s string) {
+		if strings.Contains(s, "failed after") {
+			StopTrying(operation+" failed").Attach("screen", s).Now()
+		}
+		g.Expect(s).To(ContainSubstring(operation + " ✓ done in"))
+		if match != nil {
+			match(g, s)
+		}
+	})
+}
+
+// clusterReady matches a cluster's row on the Clusters screen that says
+// it runs on provider and is ready.
+func clusterReady(name, provider string) string {
+	return fmt.Sprintf(`(?m)^%s\s+\S+\s+%s\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(name), regexp.QuoteMeta(provider))
 }
 
 // shq quotes s for sh.

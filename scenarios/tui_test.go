@@ -62,14 +62,10 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 
 		By("bringing the workbench and the GitOps system up with u")
 		press("u")
-		waitScreen("the workbench comes up", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("bringing the workbench up failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Bringing the workbench up ✓ done in"))
+		ui.waitDone("the workbench comes up", "Bringing the workbench up", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("start the principal on the hub"))
 			for _, c := range append([]string{"hub"}, spokes...) {
-				g.Expect(s).To(MatchRegexp(`(?m)^%s\s+\S+\s+embedded\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(c)))
+				g.Expect(s).To(MatchRegexp(clusterReady(c, "embedded")))
 			}
 		})
 
@@ -131,11 +127,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			g.Expect(s).To(MatchRegexp(`New spoke\s+spoke-3`))
 		})
 		press("Enter")
-		waitScreen("spoke-3 is added and synced", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("adding spoke-3 failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Adding spoke spoke-3 ✓ done in"))
+		ui.waitDone("spoke-3 is added and synced", "Adding spoke spoke-3", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("start the agent of spoke-3"))
 			g.Expect(s).To(MatchRegexp(`(?m)^spoke-3\s+spoke\s+embedded\s+https://\S+\s+\S+\s+✓ ready`))
 		})
@@ -144,11 +136,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			g.Expect(s).To(MatchRegexp(`Spoke to remove\s+spoke-3`))
 		})
 		press("Enter")
-		waitScreen("spoke-3 is removed", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("removing spoke-3 failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Removing spoke spoke-3 ✓ done in"))
+		ui.waitDone("spoke-3 is removed", "Removing spoke spoke-3", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).NotTo(MatchRegexp(`(?m)^spoke-3\s+spoke`))
 		})
 
