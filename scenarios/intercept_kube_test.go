@@ -283,8 +283,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 
-		localAddr, stopLocal := echoServer("local")
-		DeferCleanup(stopLocal)
+		localAddr := echoServer("local")
 		log := slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		agentDone := make(chan error, 1)
 		pods := &agentpod.Launcher{Client: cs, Options: agentpod.Options{Image: "tether.local/tether:scenario", ControlPort: control}, Logger: log}

@@ -186,8 +186,7 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Eventually(viaService).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal("ok"))
 
 		By("tether intercept start: the agent pod comes up and the Service routes to the laptop")
-		localAddr, stopLocal := echoServer("local")
-		DeferCleanup(stopLocal)
+		localAddr := echoServer("local")
 		tmp := GinkgoT().TempDir()
 		p, err := harness.Start("kind-intercept", tetherBin, filepath.Join(tmp, "intercept.log"), nil,
 			"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig,
