@@ -124,10 +124,7 @@ var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		wb = newWorkbench()
-		res := wb.Run(ctx, "up", "--provider", "embedded", "--spokes", "1", "--clusters-only")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
+		wb, _ = upWorkbench(ctx, "--provider", "embedded", "--spokes", "1", "--clusters-only")
 		cfg, err := wb.RESTConfig("spoke-1")
 		Expect(err).NotTo(HaveOccurred())
 		dyn = dynamic.NewForConfigOrDie(cfg)

@@ -156,11 +156,8 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		wb = newWorkbench()
+		wb, _ = upWorkbench(ctx, "--provider", "embedded", "--spokes", "0")
 		tmp = GinkgoT().TempDir()
-		res := wb.Run(ctx, "up", "--provider", "embedded", "--spokes", "0")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
 		var err error
 		cs, err = wb.Client("hub")
 		Expect(err).NotTo(HaveOccurred())
