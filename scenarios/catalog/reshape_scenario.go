@@ -22,6 +22,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
@@ -159,13 +161,19 @@ func (r *reshape) exactly(live []string) func(context.Context) error {
 	}
 }
 
+// hub is the typed and the dynamic client of the hub.
+func (r *reshape) hub() (*kubernetes.Clientset, dynamic.Interface, error) {
+	cs, err := r.e.Kube(Hub)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := r.e.Dynamic(Hub)
+	return cs, dyn, err
+}
+
 func (r *reshape) hubHolds(ctx context.Context, live []string) error {
 	e := r.e
-	cs, err := e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}
@@ -248,11 +256,7 @@ func (r *reshape) gone(spoke string) func(context.Context) error {
 // nothingOf checks that the hub holds no Application, namespace or Agent
 // of spoke. Removal waits for all of it, so no waiting here.
 func (r *reshape) nothingOf(ctx context.Context, spoke string) error {
-	cs, err := r.e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := r.e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}
@@ -409,11 +413,7 @@ func (r *reshape) upWithout(spoke string) func(context.Context) error {
 // with `tether spoke remove`, which used to refuse the name as unknown.
 func (r *reshape) removeGhost(ctx context.Context) error {
 	e, g := r.e, r.ghost
-	cs, err := e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}
