@@ -43,6 +43,22 @@ func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Driver, work, 
 	return t
 }
 
+// startUIWith runs the UI for wb in a new folder whose tether.yaml is
+// config: what the UI's u brings up (the file pins the provider, so a
+// Docker engine on the machine does not pick kind for an embedded run).
+// The UI leaves the system up when it quits, as `tether up` does; a
+// cleanup takes it down, within downTimeout, whatever happened.
+func startUIWith(ctx context.Context, tmuxBin string, wb *harness.Driver, config, session string, downTimeout time.Duration) *tmuxUI {
+	GinkgoHelper()
+	work := GinkgoT().TempDir()
+	Expect(os.WriteFile(filepath.Join(work, "tether.yaml"), []byte(config), 0o644)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		res := wb.Run(ctx, "down")
+		Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
+	}, NodeTimeout(downTimeout))
+	return startTmuxUI(ctx, tmuxBin, wb, work, session)
+}
+
 func (t *tmuxUI) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, t.bin, append([]string{"-S", t.socket}, args...)...)
 	cmd.Env = os.Environ()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -39,15 +38,8 @@ var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
 		// on a fresh machine), so the UI's wait is for clusters only.
 		res := wb.Run(ctx, "prepare", "--provider", "kind")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		work := GinkgoT().TempDir()
-		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
-			[]byte("provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n"), 0o644)).To(Succeed())
-
-		DeferCleanup(func(ctx SpecContext) {
-			res := wb.Run(ctx, "down")
-			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
-		}, NodeTimeout(5*time.Minute))
-		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-kind-%d", os.Getpid()))
+		ui := startUIWith(ctx, tmuxBin, wb, "provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n",
+			fmt.Sprintf("tether-tui-kind-%d", os.Getpid()), 5*time.Minute)
 		press, waitScreen := ui.press, ui.waitScreen
 
 		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {

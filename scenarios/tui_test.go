@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,20 +36,8 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 		}
 		wb := newWorkbench()
 		spokes := []string{"spoke-1", "spoke-2"}
-
-		// The UI brings up what ./tether.yaml says; the file pins the
-		// provider so a Docker engine on the machine does not pick kind.
-		work := GinkgoT().TempDir()
-		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
-			[]byte("provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n"), 0o644)).To(Succeed())
-
-		DeferCleanup(func(ctx SpecContext) {
-			// The UI leaves the system up when it quits, as `tether up`
-			// does; down takes it away whatever happened above.
-			res := wb.Run(ctx, "down")
-			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
-		}, NodeTimeout(3*time.Minute))
-		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess()))
+		ui := startUIWith(ctx, tmuxBin, wb, "provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n",
+			fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess()), 3*time.Minute)
 		press, waitScreen := ui.press, ui.waitScreen
 
 		By("starting on the Clusters screen of an empty workbench")
