@@ -18,7 +18,7 @@ import (
 // Bad input gets a one-line error that says what to do, and nothing
 // half-created is left behind.
 var _ = Describe("bad input", Label("fast"), func() {
-	var wb *harness.Workbench
+	var wb *harness.Driver
 
 	BeforeEach(func() {
 		wb = newWorkbench()

@@ -263,14 +263,14 @@ func benchTether(b *testing.B) string {
 // (so its own kind cluster names: they derive from it) and kubeconfig, the
 // user's cache, where the node image's binaries and root filesystem are
 // kept, as newWorkbench does for the suite.
-func kindBenchWorkbench(b *testing.B, bin, cache string) *harness.Workbench {
+func kindBenchWorkbench(b *testing.B, bin, cache string) *harness.Driver {
 	dir := b.TempDir()
-	return &harness.Workbench{Bin: bin, StateDir: dir + "/state", CacheDir: cache, Kubeconfig: dir + "/kubeconfig"}
+	return &harness.Driver{Bin: bin, StateDir: dir + "/state", CacheDir: cache, Kubeconfig: dir + "/kubeconfig"}
 }
 
 // kindPrepare runs `tether prepare --provider kind` and returns the image
 // it printed and how long it took.
-func kindPrepare(ctx context.Context, b *testing.B, wb *harness.Workbench) (string, time.Duration) {
+func kindPrepare(ctx context.Context, b *testing.B, wb *harness.Driver) (string, time.Duration) {
 	b.Helper()
 	start := time.Now()
 	res := wb.Run(ctx, "prepare", "--provider", "kind")
@@ -298,7 +298,7 @@ func isTetherNodeImage(image string) bool {
 // afterwards, which the rest of the benchmark uses. Nothing is forced: an
 // image a container still uses (a cluster running on it) is kept, and the
 // figure left out.
-func measureAssembly(ctx context.Context, b *testing.B, wb *harness.Workbench, image string) string {
+func measureAssembly(ctx context.Context, b *testing.B, wb *harness.Driver, image string) string {
 	b.Helper()
 	if !isTetherNodeImage(image) {
 		kindProgress("node image %s is not tether's offline build: no assembly to measure", image)

@@ -40,7 +40,7 @@ import (
 // Benchmarks print figures (go tool task bench); none is asserted.
 
 // benchWorkbench builds tether and brings up an embedded workbench.
-func benchWorkbench(b *testing.B, args ...string) (*harness.Workbench, *cluster.Workbench) {
+func benchWorkbench(b *testing.B, args ...string) (*harness.Driver, *cluster.Workbench) {
 	b.Helper()
 	ctx := context.Background()
 	root, err := harness.ModuleRoot()
@@ -59,7 +59,7 @@ func benchWorkbench(b *testing.B, args ...string) (*harness.Workbench, *cluster.
 		b.Fatalf("prepare: %v\n%s", err, out)
 	}
 	dir := b.TempDir()
-	wb := &harness.Workbench{Bin: bin, StateDir: dir + "/state", CacheDir: cache, Kubeconfig: dir + "/kubeconfig"}
+	wb := &harness.Driver{Bin: bin, StateDir: dir + "/state", CacheDir: cache, Kubeconfig: dir + "/kubeconfig"}
 	res := wb.Run(ctx, append([]string{"up", "--provider", "embedded"}, args...)...)
 	if res.ExitCode != 0 {
 		b.Fatalf("up: %s", res.Stderr)

@@ -21,7 +21,7 @@ var _ = Describe("catalog", Ordered, ContinueOnFailure, Label("embedded", "catal
 	BeforeAll(func(ctx SpecContext) {
 		wb := newWorkbench()
 		runner = &catalog.Runner{
-			Workbench: catalog.Workbench{Bin: wb.Bin, StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig},
+			Workbench: catalog.WorkbenchPaths{Bin: wb.Bin, StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig},
 			Provider:  scenarioProvider(),
 			WorkDir:   GinkgoT().TempDir(),
 			Observer:  ginkgoObserver{},

@@ -9,4 +9,9 @@
 // The named scenarios (fleet-rollout, prune, network-partition, ...) are
 // defined once in scenarios/catalog; catalog_test.go runs each as an It on
 // one shared workbench, as `tether scenario run` does from the CLI.
+//
+// Every suite drives its own isolated workbench through a harness.Driver
+// made by suite_test.go (newWorkbench, or upWorkbench, which also takes it
+// down after), so suites share the steps of bringing one up and tearing it
+// down; tmux_test.go drives the terminal UI the same way for the UI suites.
 package scenarios

@@ -58,7 +58,7 @@ var _ = Describe("docs", Label("docs"), func() {
 	Describe("walked as written on an embedded workbench", Ordered, ContinueOnFailure, Label("embedded"), func() {
 		var (
 			root string
-			wb   *harness.Workbench
+			wb   *harness.Driver
 			sh   *docsShell
 		)
 		BeforeAll(func(ctx SpecContext) {
@@ -75,7 +75,7 @@ var _ = Describe("docs", Label("docs"), func() {
 			dir := GinkgoT().TempDir()
 			home := filepath.Join(dir, "home")
 			// The pages' defaults: ~/.local/state/tether and ~/.kube/config.
-			wb = &harness.Workbench{
+			wb = &harness.Driver{
 				Bin:        tetherBin,
 				StateDir:   filepath.Join(home, ".local", "state", "tether"),
 				CacheDir:   cache,

@@ -64,7 +64,7 @@ func configMapYAML(name, value string) string {
 // scenarios/catalog), run through the whole fleet by catalog_test.go.
 var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 	var (
-		wb      *harness.Workbench
+		wb      *harness.Driver
 		dyn     dynamic.Interface
 		cs      *kubernetes.Clientset
 		eng     *engine.Engine
@@ -124,10 +124,7 @@ var _ = Describe("sync engine", Ordered, Label("embedded", "gitops"), func() {
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		wb = newWorkbench()
-		res := wb.Run(ctx, "up", "--provider", "embedded", "--spokes", "1", "--clusters-only")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
+		wb, _ = upWorkbench(ctx, "--provider", "embedded", "--spokes", "1", "--clusters-only")
 		cfg, err := wb.RESTConfig("spoke-1")
 		Expect(err).NotTo(HaveOccurred())
 		dyn = dynamic.NewForConfigOrDie(cfg)

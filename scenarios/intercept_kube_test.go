@@ -40,10 +40,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		w := newWorkbench()
-		res := w.Run(ctx, "up", "--provider", "embedded", "--spokes", "0", "--clusters-only")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		DeferCleanup(func(ctx SpecContext) { w.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
+		w, _ := upWorkbench(ctx, "--provider", "embedded", "--spokes", "0", "--clusters-only")
 		var err error
 		cs, err = w.Client("hub")
 		Expect(err).NotTo(HaveOccurred())
@@ -283,8 +280,7 @@ var _ = Describe("intercept on kind: the traffic-agent's objects", Ordered, Labe
 		}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 
-		localAddr, stopLocal := echoServer("local")
-		DeferCleanup(stopLocal)
+		localAddr := echoServer("local")
 		log := slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		agentDone := make(chan error, 1)
 		pods := &agentpod.Launcher{Client: cs, Options: agentpod.Options{Image: "tether.local/tether:scenario", ControlPort: control}, Logger: log}

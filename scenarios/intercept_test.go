@@ -27,18 +27,20 @@ import (
 )
 
 // echoServer is a local process standing in for a workload: it answers
-// every request with its name, and /stream with a tick every 100 ms.
-func echoServer(name string) (addr string, stop func()) {
+// every request with its name, and /stream with a tick every 100 ms. It
+// stops when the node that started it ends.
+func echoServer(name string) string {
 	GinkgoHelper()
 	addr, stop, err := harness.EchoServer(name)
 	Expect(err).NotTo(HaveOccurred())
-	return addr, stop
+	DeferCleanup(stop)
+	return addr
 }
 
 var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	const ns = "shop"
 	var (
-		wb        *harness.Workbench
+		wb        *harness.Driver
 		cs        *kubernetes.Clientset
 		proxy     *svcproxy.Proxy
 		tmp       string
@@ -154,24 +156,17 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		wb = newWorkbench()
+		wb, _ = upWorkbench(ctx, "--provider", "embedded", "--spokes", "0")
 		tmp = GinkgoT().TempDir()
-		res := wb.Run(ctx, "up", "--provider", "embedded", "--spokes", "0")
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
 		var err error
 		cs, err = wb.Client("hub")
 		Expect(err).NotTo(HaveOccurred())
 		_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 
-		origAddr, stop := echoServer("original")
-		DeferCleanup(stop)
-		var stopLocal func()
-		localAddr, stopLocal = echoServer("local")
-		DeferCleanup(stopLocal)
-		backendAddr, stopBackend := echoServer("backend")
-		DeferCleanup(stopBackend)
+		origAddr := echoServer("original")
+		localAddr = echoServer("local")
+		backendAddr := echoServer("backend")
 		makeWorkload(ctx, "echo-0", map[string]string{"app": "echo"}, origAddr)
 		makeWorkload(ctx, "backend-0", map[string]string{"app": "backend"}, backendAddr)
 		origSvc = makeService(ctx, "echo", map[string]string{"app": "echo"})
@@ -356,10 +351,8 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		Eventually(body()).WithTimeout(3 * time.Second).Should(Equal("original"))
 	}, SpecTimeout(time.Minute))
 	It("shares one Service between two personal intercepts of separate workbenches, and the last stop restores it exactly", func(ctx SpecContext) {
-		aliceAddr, stopAlice := echoServer("alice")
-		DeferCleanup(stopAlice)
-		bobAddr, stopBob := echoServer("bob")
-		DeferCleanup(stopBob)
+		aliceAddr := echoServer("alice")
+		bobAddr := echoServer("bob")
 		alice := startInterceptTo("shared-alice", aliceAddr, "--header", "X-Dev=alice")
 		Expect(alice.Output()).To(ContainSubstring("intercept echo-80:"))
 		bob := startInterceptTo("shared-bob", bobAddr, "--header", "X-Dev=bob")
@@ -408,10 +401,8 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 	}, SpecTimeout(3*time.Minute))
 
 	It("drops only the routes of a SIGKILLed workbench within 15 s; the other intercept keeps working", func(ctx SpecContext) {
-		aliceAddr, stopAlice := echoServer("alice")
-		DeferCleanup(stopAlice)
-		bobAddr, stopBob := echoServer("bob")
-		DeferCleanup(stopBob)
+		aliceAddr := echoServer("alice")
+		bobAddr := echoServer("bob")
 		alice := startInterceptTo("kill-alice", aliceAddr, "--header", "X-Dev=alice")
 		bob := startInterceptTo("kill-bob", bobAddr, "--header", "X-Dev=bob")
 		Eventually(body("X-Dev", "alice")).WithTimeout(5 * time.Second).Should(Equal("alice"))
@@ -493,12 +484,9 @@ var _ = Describe("intercept", Ordered, Label("embedded", "intercept"), func() {
 		Eventually(nothingLeft).WithTimeout(10 * time.Second).Should(Succeed())
 	}, SpecTimeout(2*time.Minute))
 	It("intercepts two ports of one Service from two workbenches through one agent", func(ctx SpecContext) {
-		adminAddr, stopAdmin := echoServer("original-admin")
-		DeferCleanup(stopAdmin)
-		origHTTP, stopOrig := echoServer("original-multi")
-		DeferCleanup(stopOrig)
-		localAdmin, stopLocalAdmin := echoServer("local-admin")
-		DeferCleanup(stopLocalAdmin)
+		adminAddr := echoServer("original-admin")
+		origHTTP := echoServer("original-multi")
+		localAdmin := echoServer("local-admin")
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "multi-0", Namespace: ns, Labels: map[string]string{"app": "multi"}, Annotations: map[string]string{
 				svcproxy.LocalAddressKey(8080): origHTTP, svcproxy.LocalAddressKey(9090): adminAddr,

@@ -18,13 +18,11 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tether-dev/tether/cluster"
-	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/scenarios/harness"
@@ -34,7 +32,7 @@ import (
 // needs a Docker engine and skips, saying so, where none answers.
 var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 	var (
-		wb            *harness.Workbench
+		wb            *harness.Driver
 		volumesBefore []string
 	)
 
@@ -64,12 +62,7 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		hub := dynamic.NewForConfigOrDie(hubCfg)
 		for _, s := range []string{"spoke-1", "spoke-2"} {
-			sync, health, _ := appStatus(ctx, hub, s, fleet.SampleApp)
-			Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}), s)
-			a, err := hub.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, s, metav1.GetOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			connected, _, _ := unstructured.NestedBool(a.Object, "status", "connected")
-			Expect(connected).To(BeTrue(), "agent %s", s)
+			expectSpokeOnHub(ctx, hub, s)
 			cs, err := wb.Client(s)
 			Expect(err).NotTo(HaveOccurred())
 			pods, err := cs.CoreV1().Pods("sample").List(ctx, metav1.ListOptions{})
@@ -186,8 +179,7 @@ var _ = Describe("workbench on kind", Ordered, Label("kind-only"), func() {
 		Eventually(viaService).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal("ok"))
 
 		By("tether intercept start: the agent pod comes up and the Service routes to the laptop")
-		localAddr, stopLocal := echoServer("local")
-		DeferCleanup(stopLocal)
+		localAddr := echoServer("local")
 		tmp := GinkgoT().TempDir()
 		p, err := harness.Start("kind-intercept", tetherBin, filepath.Join(tmp, "intercept.log"), nil,
 			"--state-dir", wb.StateDir, "--cache-dir", wb.CacheDir, "--kubeconfig", wb.Kubeconfig,

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"testing"
@@ -8,8 +9,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/api/v1alpha1"
+	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
@@ -54,15 +60,42 @@ func scenarioProvider() string {
 // newWorkbench makes an isolated workbench: its own state folder and
 // kubeconfig, the user's binary cache (so the control plane is compiled once
 // per machine, not once per run).
-func newWorkbench() *harness.Workbench {
+func newWorkbench() *harness.Driver {
 	cache, err := cluster.DefaultCacheDir()
 	Expect(err).NotTo(HaveOccurred())
 	dir := GinkgoT().TempDir()
-	return &harness.Workbench{
+	return &harness.Driver{
 		Bin:        tetherBin,
 		StateDir:   dir + "/state",
 		CacheDir:   cache,
 		Kubeconfig: dir + "/kubeconfig",
 		Log:        GinkgoWriter,
 	}
+}
+
+// upWorkbench brings a new isolated workbench up with `tether up args...`,
+// fails the node if up fails, and takes the workbench down when the node
+// ends (a BeforeAll's: after the last spec of its Ordered container).
+func upWorkbench(ctx context.Context, args ...string) (*harness.Driver, harness.Result) {
+	GinkgoHelper()
+	wb := newWorkbench()
+	res := wb.Run(ctx, append([]string{"up"}, args...)...)
+	Expect(res.ExitCode).To(Equal(0), "tether up failed:\n%s", res.Stderr)
+	DeferCleanup(func(ctx SpecContext) { wb.Run(ctx, "down") }, NodeTimeout(2*time.Minute))
+	return wb, res
+}
+
+// expectSpokeOnHub checks what the hub shows of spoke: its sample
+// Application Synced and Healthy, its agent connected.
+func expectSpokeOnHub(ctx context.Context, hub dynamic.Interface, spoke string) {
+	GinkgoHelper()
+	u, err := hub.Resource(v1alpha1.ApplicationsResource).Namespace(spoke).Get(ctx, fleet.SampleApp, metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+	health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+	Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}), spoke)
+	a, err := hub.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, spoke, metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	connected, _, _ := unstructured.NestedBool(a.Object, "status", "connected")
+	Expect(connected).To(BeTrue(), "agent %s", spoke)
 }

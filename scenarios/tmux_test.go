@@ -2,9 +2,11 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -28,7 +30,7 @@ type tmuxUI struct {
 
 // startTmuxUI runs tether for wb in work (where its tether.yaml is) and
 // kills the tmux server when the spec ends.
-func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Workbench, work, session string) *tmuxUI {
+func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Driver, work, session string) *tmuxUI {
 	GinkgoHelper()
 	t := &tmuxUI{ctx: ctx, bin: tmuxBin, socket: filepath.Join(work, "tmux.sock"), session: session}
 	DeferCleanup(func(ctx SpecContext) { _, _ = t.run(ctx, "kill-server") }, NodeTimeout(30*time.Second))
@@ -39,6 +41,22 @@ func startTmuxUI(ctx context.Context, tmuxBin string, wb *harness.Workbench, wor
 		"-e", "KUBECONFIG="+wb.Kubeconfig, "sh", "-c", script)
 	Expect(err).NotTo(HaveOccurred(), "tmux new-session: %s", out)
 	return t
+}
+
+// startUIWith runs the UI for wb in a new folder whose tether.yaml is
+// config: what the UI's u brings up (the file pins the provider, so a
+// Docker engine on the machine does not pick kind for an embedded run).
+// The UI leaves the system up when it quits, as `tether up` does; a
+// cleanup takes it down, within downTimeout, whatever happened.
+func startUIWith(ctx context.Context, tmuxBin string, wb *harness.Driver, config, session string, downTimeout time.Duration) *tmuxUI {
+	GinkgoHelper()
+	work := GinkgoT().TempDir()
+	Expect(os.WriteFile(filepath.Join(work, "tether.yaml"), []byte(config), 0o644)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		res := wb.Run(ctx, "down")
+		Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
+	}, NodeTimeout(downTimeout))
+	return startTmuxUI(ctx, tmuxBin, wb, work, session)
 }
 
 func (t *tmuxUI) run(ctx context.Context, args ...string) (string, error) {
@@ -73,6 +91,29 @@ func (t *tmuxUI) waitScreen(what string, timeout time.Duration, match func(g Gom
 	}).WithContext(t.ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed(), func() string { return what + "; last screen:\n" + last })
 	GinkgoWriter.Printf("--- %s:\n%s\n", what, last)
 	return last
+}
+
+// waitDone waits, as waitScreen does, until the screen says a long
+// operation of the UI (up, down, adding or removing a spoke) is "✓ done";
+// a screen that says it failed ends the wait at once, with the screen,
+// instead of after timeout. match checks the rest of the screen.
+func (t *tmuxUI) waitDone(what, operation string, timeout time.Duration, match func(g Gomega, s string)) string {
+	GinkgoHelper()
+	return t.waitScreen(what, timeout, func(g Gomega, s string) {
+		if strings.Contains(s, "failed after") {
+			StopTrying(operation+" failed").Attach("screen", s).Now()
+		}
+		g.Expect(s).To(ContainSubstring(operation + " ✓ done in"))
+		if match != nil {
+			match(g, s)
+		}
+	})
+}
+
+// clusterReady matches a cluster's row on the Clusters screen that says
+// it runs on provider and is ready.
+func clusterReady(name, provider string) string {
+	return fmt.Sprintf(`(?m)^%s\s+\S+\s+%s\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(name), regexp.QuoteMeta(provider))
 }
 
 // shq quotes s for sh.

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -41,15 +38,8 @@ var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
 		// on a fresh machine), so the UI's wait is for clusters only.
 		res := wb.Run(ctx, "prepare", "--provider", "kind")
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
-		work := GinkgoT().TempDir()
-		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
-			[]byte("provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n"), 0o644)).To(Succeed())
-
-		DeferCleanup(func(ctx SpecContext) {
-			res := wb.Run(ctx, "down")
-			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
-		}, NodeTimeout(5*time.Minute))
-		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-kind-%d", os.Getpid()))
+		ui := startUIWith(ctx, tmuxBin, wb, "provider: kind\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n",
+			fmt.Sprintf("tether-tui-kind-%d", os.Getpid()), 5*time.Minute)
 		press, waitScreen := ui.press, ui.waitScreen
 
 		waitScreen("the UI starts", time.Minute, func(g Gomega, s string) {
@@ -59,13 +49,9 @@ var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
 
 		By("u: kind clusters and the GitOps system come up, with live steps")
 		press("u")
-		waitScreen("the kind workbench comes up", 15*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("bringing the workbench up failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Bringing the workbench up ✓ done in"))
+		ui.waitDone("the kind workbench comes up", "Bringing the workbench up", 15*time.Minute, func(g Gomega, s string) {
 			for _, c := range []string{"hub", "spoke-1"} {
-				g.Expect(s).To(MatchRegexp(`(?m)^%s\s+\S+\s+kind\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(c)))
+				g.Expect(s).To(MatchRegexp(clusterReady(c, "kind")))
 			}
 		})
 
@@ -81,12 +67,7 @@ var _ = Describe("terminal UI on kind", Label("kind-only", "tui"), func() {
 		press("d")
 		time.Sleep(300 * time.Millisecond)
 		press("d")
-		waitScreen("the workbench is down", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("bringing the workbench down failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Bringing the workbench down ✓ done in"))
-		})
+		ui.waitDone("the workbench is down", "Bringing the workbench down", 5*time.Minute, nil)
 		press("q")
 		waitScreen("tether exits", 30*time.Second, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("tether exited with status 0"))

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,20 +36,8 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 		}
 		wb := newWorkbench()
 		spokes := []string{"spoke-1", "spoke-2"}
-
-		// The UI brings up what ./tether.yaml says; the file pins the
-		// provider so a Docker engine on the machine does not pick kind.
-		work := GinkgoT().TempDir()
-		Expect(os.WriteFile(filepath.Join(work, "tether.yaml"),
-			[]byte("provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n"), 0o644)).To(Succeed())
-
-		DeferCleanup(func(ctx SpecContext) {
-			// The UI leaves the system up when it quits, as `tether up`
-			// does; down takes it away whatever happened above.
-			res := wb.Run(ctx, "down")
-			Expect(res.ExitCode).To(Equal(0), "tether down: %s", res.Stderr)
-		}, NodeTimeout(3*time.Minute))
-		ui := startTmuxUI(ctx, tmuxBin, wb, work, fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess()))
+		ui := startUIWith(ctx, tmuxBin, wb, "provider: embedded\nhub:\n  name: hub\nspokes:\n  - name: spoke-1\n  - name: spoke-2\n",
+			fmt.Sprintf("tether-tui-%d-%d", os.Getpid(), GinkgoParallelProcess()), 3*time.Minute)
 		press, waitScreen := ui.press, ui.waitScreen
 
 		By("starting on the Clusters screen of an empty workbench")
@@ -62,14 +49,10 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 
 		By("bringing the workbench and the GitOps system up with u")
 		press("u")
-		waitScreen("the workbench comes up", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("bringing the workbench up failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Bringing the workbench up ✓ done in"))
+		ui.waitDone("the workbench comes up", "Bringing the workbench up", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("start the principal on the hub"))
 			for _, c := range append([]string{"hub"}, spokes...) {
-				g.Expect(s).To(MatchRegexp(`(?m)^%s\s+\S+\s+embedded\s+https://\S+\s+\S+\s+✓ ready`, regexp.QuoteMeta(c)))
+				g.Expect(s).To(MatchRegexp(clusterReady(c, "embedded")))
 			}
 		})
 
@@ -131,11 +114,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			g.Expect(s).To(MatchRegexp(`New spoke\s+spoke-3`))
 		})
 		press("Enter")
-		waitScreen("spoke-3 is added and synced", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("adding spoke-3 failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Adding spoke spoke-3 ✓ done in"))
+		ui.waitDone("spoke-3 is added and synced", "Adding spoke spoke-3", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).To(ContainSubstring("start the agent of spoke-3"))
 			g.Expect(s).To(MatchRegexp(`(?m)^spoke-3\s+spoke\s+embedded\s+https://\S+\s+\S+\s+✓ ready`))
 		})
@@ -144,11 +123,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 			g.Expect(s).To(MatchRegexp(`Spoke to remove\s+spoke-3`))
 		})
 		press("Enter")
-		waitScreen("spoke-3 is removed", 5*time.Minute, func(g Gomega, s string) {
-			if strings.Contains(s, "failed after") {
-				StopTrying("removing spoke-3 failed").Attach("screen", s).Now()
-			}
-			g.Expect(s).To(ContainSubstring("Removing spoke spoke-3 ✓ done in"))
+		ui.waitDone("spoke-3 is removed", "Removing spoke spoke-3", 5*time.Minute, func(g Gomega, s string) {
 			g.Expect(s).NotTo(MatchRegexp(`(?m)^spoke-3\s+spoke`))
 		})
 
@@ -209,7 +184,7 @@ var _ = Describe("terminal UI", Label("embedded", "tui"), func() {
 // Service answers from that server while the sample's Application stays
 // Synced (synced is its row on the Applications screen); stopping it with
 // x gives the sample its Service back. It returns on the Intercepts screen.
-func interceptSampleFromTheUI(ctx SpecContext, wb *harness.Workbench, press func(...string), waitScreen func(string, time.Duration, func(Gomega, string)) string, synced string) {
+func interceptSampleFromTheUI(ctx SpecContext, wb *harness.Driver, press func(...string), waitScreen func(string, time.Duration, func(Gomega, string)) string, synced string) {
 	GinkgoHelper()
 	began := time.Now()
 	const spoke, local = "spoke-1", "hello from the newcomer's machine"

@@ -14,13 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/tether-dev/tether/cluster"
-	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/scenarios/harness"
 )
@@ -29,7 +27,7 @@ import (
 // becomes Available and a deleted namespace disappears; a dead process is
 // reported and restarted; down leaves no process and no port behind.
 var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
-	var wb *harness.Workbench
+	var wb *harness.Driver
 	spokes := []string{"spoke-1", "spoke-2"}
 	all := append([]string{"hub"}, spokes...)
 
@@ -47,20 +45,16 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		if scenarioProvider() != cluster.ProviderEmbedded {
 			Skip("the workbench scenario inspects embedded processes; TETHER_SCENARIO_PROVIDER=" + scenarioProvider())
 		}
-		wb = newWorkbench()
 		// The first run on a machine compiles the control plane; that is
-		// what the long timeout is for.
-		res := wb.Run(ctx, "up", "--provider", "embedded")
-		Expect(res.ExitCode).To(Equal(0), "tether up failed:\n%s", res.Stderr)
+		// what the long timeout is for. up's down is a safety net if a
+		// spec fails before the down spec runs.
+		var res harness.Result
+		wb, res = upWorkbench(ctx, "--provider", "embedded")
 		Expect(res.Stdout).To(ContainSubstring("The workbench is up (embedded provider)"))
 		Expect(res.Stdout).To(ContainSubstring("Every spoke's sample Application is Synced and Healthy on the hub"))
 		for _, c := range all {
 			Expect(res.Stdout).To(ContainSubstring("tether-" + c))
 		}
-		DeferCleanup(func(ctx SpecContext) {
-			// Safety net if a spec failed before the down spec ran.
-			wb.Run(ctx, "down")
-		}, NodeTimeout(2*time.Minute))
 	}, NodeTimeout(5*time.Minute))
 
 	It("merges a tether-<cluster> context per cluster that kubectl can use", func(ctx SpecContext) {
@@ -85,15 +79,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		hub := dynamic.NewForConfigOrDie(hubCfg)
 		for _, s := range spokes {
-			u, err := hub.Resource(v1alpha1.ApplicationsResource).Namespace(s).Get(ctx, fleet.SampleApp, metav1.GetOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
-			health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
-			Expect([]string{sync, health}).To(Equal([]string{"Synced", "Healthy"}), s)
-			a, err := hub.Resource(v1alpha1.AgentsResource).Namespace(cluster.SystemNamespace).Get(ctx, s, metav1.GetOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			connected, _, _ := unstructured.NestedBool(a.Object, "status", "connected")
-			Expect(connected).To(BeTrue(), "agent %s", s)
+			expectSpokeOnHub(ctx, hub, s)
 			// The manifests kind would run were applied and validated here.
 			cs, err := wb.Client(s)
 			Expect(err).NotTo(HaveOccurred())

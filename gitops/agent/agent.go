@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,15 +83,21 @@ type Agent struct {
 // ClientTLS is the agent's TLS config: its client certificate and the
 // workbench CA to verify the principal.
 func ClientTLS(caPEM, certPEM, keyPEM []byte, serverName string) (*tls.Config, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, pool, err := protocol.KeyPairAndCA(caPEM, certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("agent certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("agent: no CA certificate in the CA file")
+		return nil, fmt.Errorf("agent TLS: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS13}, nil
+}
+
+// ClientTLSFromDir is ClientTLS of the agent's TLS folder
+// (protocol.ReadTLSDir).
+func ClientTLSFromDir(dir, serverName string) (*tls.Config, error) {
+	caPEM, certPEM, keyPEM, err := protocol.ReadTLSDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return ClientTLS(caPEM, certPEM, keyPEM, serverName)
 }
 
 // New builds an Agent; Run starts it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/tether-dev/tether/cluster/pki"
+	"github.com/tether-dev/tether/gitops/protocol"
 )
 
 // AgentOrganization marks agent client certificates. The workbench CA
@@ -22,13 +23,9 @@ func AgentCertificate(ca *pki.CA, spoke string) (pki.Pair, error) {
 // ServerTLS is the principal's TLS config: its serving certificate, and
 // client certificates required and verified against the workbench CA.
 func ServerTLS(caPEM, certPEM, keyPEM []byte) (*tls.Config, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, pool, err := protocol.KeyPairAndCA(caPEM, certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("principal certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("principal: no CA certificate in the CA file")
+		return nil, fmt.Errorf("principal TLS: %w", err)
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -36,6 +33,16 @@ func ServerTLS(caPEM, certPEM, keyPEM []byte) (*tls.Config, error) {
 		ClientCAs:    pool,
 		MinVersion:   tls.VersionTLS13,
 	}, nil
+}
+
+// ServerTLSFromDir is ServerTLS of the principal's TLS folder
+// (protocol.ReadTLSDir).
+func ServerTLSFromDir(dir string) (*tls.Config, error) {
+	caPEM, certPEM, keyPEM, err := protocol.ReadTLSDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return ServerTLS(caPEM, certPEM, keyPEM)
 }
 
 // agentName returns the agent identity of a verified peer certificate.

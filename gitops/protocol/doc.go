@@ -24,4 +24,9 @@
 // memory. Mode is part of Hello so autonomous mode (the spoke as source of
 // truth, the hub a read-only mirror) can be added as new message kinds
 // without changing the existing ones.
+//
+// The stream runs over mutual TLS with certificates of the workbench CA.
+// Both ends read their material from a TLS folder of one layout
+// (ReadTLSDir) and parse it the same way (KeyPairAndCA); the principal and
+// the agent each build their side's tls.Config from it.
 package protocol

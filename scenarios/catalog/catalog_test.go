@@ -101,7 +101,7 @@ func (r *recorder) ScenarioDone(x Result) { r.add("end %s %s", x.Name, x.Status)
 
 // fakeWorkbench writes a fleet record so RunScenario finds a system up,
 // without any cluster.
-func fakeWorkbench(t *testing.T, provider string) Workbench {
+func fakeWorkbench(t *testing.T, provider string) WorkbenchPaths {
 	t.Helper()
 	dir := t.TempDir()
 	st := fleet.State{Provider: provider, Spokes: []string{"spoke-1", "spoke-2"}}
@@ -112,7 +112,7 @@ func fakeWorkbench(t *testing.T, provider string) Workbench {
 	if err := os.WriteFile(filepath.Join(dir, "fleet", "fleet.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Workbench{Bin: "/bin/false", StateDir: dir, CacheDir: t.TempDir(), Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	return WorkbenchPaths{Bin: "/bin/false", StateDir: dir, CacheDir: t.TempDir(), Kubeconfig: filepath.Join(dir, "kubeconfig")}
 }
 
 func fakeScenario(failAt int) Scenario {
@@ -197,7 +197,7 @@ func TestRunScenarioSkipsByProvider(t *testing.T) {
 }
 
 func TestRunScenarioWithoutSystem(t *testing.T) {
-	r := &Runner{Workbench: Workbench{Bin: "/bin/false", StateDir: t.TempDir()}, WorkDir: t.TempDir()}
+	r := &Runner{Workbench: WorkbenchPaths{Bin: "/bin/false", StateDir: t.TempDir()}, WorkDir: t.TempDir()}
 	res := r.RunScenario(context.Background(), fakeScenario(-1))
 	if res.Status != Failed || !strings.Contains(res.Reason, "run `tether up`") {
 		t.Fatalf("%+v", res)
@@ -316,7 +316,7 @@ func TestUpDownReusesAnExistingWorkbench(t *testing.T) {
 
 func TestUpDownOfANewWorkbench(t *testing.T) {
 	bin, calls := fakeTether(t)
-	wb := Workbench{Bin: bin, StateDir: t.TempDir(), CacheDir: t.TempDir(), Kubeconfig: filepath.Join(t.TempDir(), "kc")}
+	wb := WorkbenchPaths{Bin: bin, StateDir: t.TempDir(), CacheDir: t.TempDir(), Kubeconfig: filepath.Join(t.TempDir(), "kc")}
 	r := &Runner{Workbench: wb}
 	if err := r.Up(context.Background()); err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestUpDownOfANewWorkbench(t *testing.T) {
 }
 
 func TestUpFailureSaysWhere(t *testing.T) {
-	wb := Workbench{Bin: "/bin/false", StateDir: t.TempDir()}
+	wb := WorkbenchPaths{Bin: "/bin/false", StateDir: t.TempDir()}
 	r := &Runner{Workbench: wb}
 	err := r.Up(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "tether up failed") || !strings.Contains(err.Error(), wb.StateDir) {

@@ -13,4 +13,14 @@
 //
 // A scenario cleans up what it created (Env.Cleanup); the workbench
 // itself belongs to the runner.
+//
+// Files by concern, so a scenario is found by its name: each
+// *_scenario.go or *_scenarios.go file holds the definitions it names
+// (sync_scenarios.go: fleet-rollout, drift-self-heal, prune, bad-manifest;
+// outage_scenarios.go: agent-restart, principal-restart, network-partition,
+// sync-while-disconnected; reshape_scenario.go: fleet-reshape;
+// intercept_scenarios.go: the intercepts of the echo "shop"). catalog.go is
+// the list and selection, runner.go and env.go run them, helpers.go holds
+// the checks and actions several scenarios share, kind.go and kindlog.go
+// the kind provider's side of them, junit.go the report.
 package catalog

@@ -22,7 +22,7 @@ const Hub = "hub"
 // its clusters, a folder of its own, and the cleanups it registered.
 type Env struct {
 	name     string
-	wb       Workbench
+	wb       WorkbenchPaths
 	upArgs   []string
 	fleet    *fleet.State
 	dir      string
@@ -37,8 +37,9 @@ type cleanup struct {
 	fn   func(context.Context) error
 }
 
-// Workbench is the workbench the scenario runs on.
-func (e *Env) Workbench() Workbench { return e.wb }
+// Workbench names the binary and folders of the workbench the scenario
+// runs on.
+func (e *Env) Workbench() WorkbenchPaths { return e.wb }
 
 // Fleet is the GitOps system's record (fleet/fleet.json) as it was when
 // the scenario started: Git URLs, the principal's address, processes.
@@ -67,7 +68,7 @@ func (e *Env) NoteLog(path string) { e.logs = append(e.logs, path) }
 
 // Tether runs the tether binary against the workbench and waits for it.
 func (e *Env) Tether(ctx context.Context, args ...string) harness.Result {
-	return harnessFor(e.wb, &lineLog{obs: e.obs, scenario: e.name}).Run(ctx, args...)
+	return driverFor(e.wb, &lineLog{obs: e.obs, scenario: e.name}).Run(ctx, args...)
 }
 
 // TetherArgs are the flags that point a tether command at the workbench;
@@ -78,12 +79,12 @@ func (e *Env) TetherArgs(args ...string) []string {
 
 // Kube is a clientset for the tether-<cluster> context.
 func (e *Env) Kube(clusterName string) (*kubernetes.Clientset, error) {
-	return harnessFor(e.wb, nil).Client(clusterName)
+	return driverFor(e.wb, nil).Client(clusterName)
 }
 
 // Dynamic is a dynamic client for the tether-<cluster> context.
 func (e *Env) Dynamic(clusterName string) (dynamic.Interface, error) {
-	cfg, err := harnessFor(e.wb, nil).RESTConfig(clusterName)
+	cfg, err := driverFor(e.wb, nil).RESTConfig(clusterName)
 	if err != nil {
 		return nil, err
 	}
@@ -150,17 +151,11 @@ func (e *Env) restoreComponents() {
 	e.restore = true
 	e.Cleanup("restore the supervised GitOps components (tether up)", func(ctx context.Context) error {
 		start := time.Now()
-		res := e.Tether(ctx, append([]string{"up"}, e.upArgs...)...)
-		if res.ExitCode != 0 {
-			return fmt.Errorf("tether up failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
-		}
 		// up restarts the whole set on new addresses: later cleanups
 		// (a commit to the Git server) need the new record.
-		st, err := loadFleet(e.wb)
-		if err != nil || st == nil {
-			return fmt.Errorf("read the fleet record after tether up: %v", err)
+		if _, err := e.reattach(ctx); err != nil {
+			return err
 		}
-		e.fleet = st
 		// up's own wait can pass on the hub's stale statuses; a push made
 		// before an agent's first stream to the new principal is only
 		// fetched at the agent's next poll (minutes). Wait for every agent
@@ -174,6 +169,23 @@ func (e *Env) restoreComponents() {
 			return nil
 		})
 	})
+}
+
+// reattach runs `tether up` with the run's arguments, as a user does to
+// reattach to the workbench or restart what died, and takes the fleet
+// record up leaves: restarted components may have new addresses. It
+// returns what up printed.
+func (e *Env) reattach(ctx context.Context) (harness.Result, error) {
+	res := e.Tether(ctx, append([]string{"up"}, e.upArgs...)...)
+	if res.ExitCode != 0 {
+		return res, fmt.Errorf("tether up failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
+	}
+	st, err := loadFleet(e.wb)
+	if err != nil || st == nil {
+		return res, fmt.Errorf("read the fleet record after tether up: %v", err)
+	}
+	e.fleet = st
+	return res, nil
 }
 
 func (e *Env) runCleanups(ctx context.Context) []string {

@@ -1,11 +1,14 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -111,7 +114,7 @@ func syncedAt(ctx context.Context, e *Env, ns, name, sha string) error {
 			conds = append(conds, c.Type+": "+c.Message)
 		}
 		return fmt.Errorf("hub Application %s/%s is %s/%s at %s, want %s (conditions: %s); %s",
-			ns, name, dash(s.Sync.Status), dash(s.Health.Status), short(s.Sync.Revision), want, dash(strings.Join(conds, "; ")), lookHub(e, ns, name))
+			ns, name, cmp.Or(s.Sync.Status, "-"), cmp.Or(s.Health.Status, "-"), short(s.Sync.Revision), want, cmp.Or(strings.Join(conds, "; "), "-"), lookHub(e, ns, name))
 	}
 	return nil
 }
@@ -465,14 +468,7 @@ func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
 	}
-	return dash(sha)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return cmp.Or(sha, "-")
 }
 
 func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
@@ -494,5 +490,103 @@ func agentStream(ctx context.Context, e *Env, spoke string) (string, error) {
 	}
 	since, _, _ := unstructured.NestedString(u.Object, "status", "connectedSince")
 	addr, _, _ := unstructured.NestedString(u.Object, "status", "address")
-	return "connected since " + dash(since) + " from " + dash(addr), nil
+	return "connected since " + cmp.Or(since, "-") + " from " + cmp.Or(addr, "-"), nil
+}
+
+// sampleReady is the first step of most fleet scenarios: they start from a
+// fleet at rest.
+func sampleReady(e *Env) Step {
+	return Step{Name: "every spoke's sample is Synced and Healthy on the hub", Run: func(ctx context.Context) error {
+		return eventually(ctx, 2*time.Minute, "sample Synced everywhere", func(ctx context.Context) error {
+			return sampleSyncedAt(ctx, e, "")
+		})
+	}}
+}
+
+// converged waits until every spoke is Synced at sha with n replicas.
+func converged(ctx context.Context, e *Env, sha string, n int, within time.Duration) error {
+	return eventually(ctx, within, "every spoke Synced at "+short(sha)+" with "+strconv.Itoa(n)+" replicas", func(ctx context.Context) error {
+		if err := sampleSyncedAt(ctx, e, sha); err != nil {
+			return err
+		}
+		for _, s := range e.Spokes() {
+			if err := wantReplicas(ctx, e, s, int32(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// startLike starts a copy of a supervised component with its recorded
+// command line, output in the scenario's folder; a cleanup stops it.
+func startLike(e *Env, rec process.Record, edit func([]string) []string) (*harness.Process, error) {
+	args := append([]string(nil), rec.Args[1:]...)
+	if edit != nil {
+		args = edit(args)
+	}
+	bin := rec.Args[0]
+	if _, err := os.Stat(bin); err != nil {
+		// The binary that ran up is gone (a `go run` build): this one is
+		// the same command.
+		bin = e.wb.Bin
+	}
+	p, logPath, err := startProcess(e, rec.Name, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	e.Logf("started a replacement %s: log %s", rec.Name, logPath)
+	stopAtCleanup(e, "stop the replacement "+rec.Name, p)
+	return p, nil
+}
+
+// startProcess runs bin with args as the scenario's process name, its
+// output in name.log in the scenario's folder, which the result lists.
+func startProcess(e *Env, name, bin string, args ...string) (*harness.Process, string, error) {
+	logPath := filepath.Join(e.Dir(), name+".log")
+	p, err := harness.Start(name, bin, logPath, nil, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	e.NoteLog(logPath)
+	return p, logPath, nil
+}
+
+// stopAtCleanup registers stopping p, under the cleanup name what.
+func stopAtCleanup(e *Env, what string, p *harness.Process) {
+	e.Cleanup(what, func(context.Context) error { p.Stop(); return nil })
+}
+
+// startIntercept runs `tether intercept start args... -v` as process name,
+// stopped at cleanup, and waits until it says it intercepts: within on
+// embedded, 2 minutes on kind, where the traffic-agent is a pod that is
+// scheduled, started and probed first.
+func startIntercept(ctx context.Context, e *Env, name string, within time.Duration, args ...string) (*harness.Process, error) {
+	cmd := append(append([]string{"intercept", "start"}, args...), "-v")
+	p, logPath, err := startProcess(e, name, e.wb.Bin, e.TetherArgs(cmd...)...)
+	if err != nil {
+		return nil, err
+	}
+	stopAtCleanup(e, "stop intercept process "+name, p)
+	if e.Kind() {
+		within = 2 * time.Minute
+	}
+	return p, eventually(ctx, within, "tether intercept start ready ("+name+")", func(context.Context) error {
+		if p.Exited() {
+			return fmt.Errorf("tether %s exited: %s", strings.Join(cmd, " "), lastLines(p.Output(), 5))
+		}
+		if strings.Contains(p.Output(), "press Ctrl-C") {
+			return nil
+		}
+		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
+	})
+}
+
+// readFile is os.ReadFile as a string, "" when unreadable.
+func readFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

@@ -17,9 +17,10 @@ import (
 	"github.com/tether-dev/tether/scenarios/harness"
 )
 
-// Workbench names the workbench scenarios run against: the tether binary
-// and the folders and kubeconfig it is run with.
-type Workbench struct {
+// WorkbenchPaths names the workbench scenarios run against: the tether
+// binary and the folders and kubeconfig it is run with. It is only names;
+// harness.Driver is what runs commands against them.
+type WorkbenchPaths struct {
 	// Bin is the tether binary scenarios run (the CLI passes its own
 	// executable, the Ginkgo suite the one it built).
 	Bin        string
@@ -31,7 +32,7 @@ type Workbench struct {
 // Runner brings a workbench up, runs scenarios on it and takes it down.
 // The zero value is not usable: set Workbench.
 type Runner struct {
-	Workbench Workbench
+	Workbench WorkbenchPaths
 	// Provider is passed to `tether up --provider`; empty lets up pick
 	// (the provider already running, else kind with Docker, else embedded).
 	Provider string
@@ -77,7 +78,7 @@ func (r *Runner) Up(ctx context.Context) error {
 	}
 	obs.StepStarted(workbenchScenario, step)
 	start := time.Now()
-	res := r.harness(workbenchScenario).Run(ctx, args...)
+	res := r.driver(workbenchScenario).Run(ctx, args...)
 	if res.ExitCode != 0 {
 		err = fmt.Errorf("tether up failed (exit %d): %s; state folder %s", res.ExitCode, lastLines(res.Stderr, 5), r.Workbench.StateDir)
 	}
@@ -97,7 +98,7 @@ func (r *Runner) Down(ctx context.Context) error {
 	obs := r.observer()
 	obs.StepStarted(workbenchScenario, "tether down")
 	start := time.Now()
-	res := r.harness(workbenchScenario).Run(ctx, "down")
+	res := r.driver(workbenchScenario).Run(ctx, "down")
 	var err error
 	if res.ExitCode != 0 {
 		err = fmt.Errorf("tether down failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
@@ -271,12 +272,12 @@ func (r *Runner) observer() Observer {
 	return r.Observer
 }
 
-func (r *Runner) harness(scenario string) *harness.Workbench {
-	return harnessFor(r.Workbench, &lineLog{obs: r.observer(), scenario: scenario})
+func (r *Runner) driver(scenario string) *harness.Driver {
+	return driverFor(r.Workbench, &lineLog{obs: r.observer(), scenario: scenario})
 }
 
-func harnessFor(w Workbench, log *lineLog) *harness.Workbench {
-	hw := &harness.Workbench{Bin: w.Bin, StateDir: w.StateDir, CacheDir: w.CacheDir, Kubeconfig: w.Kubeconfig}
+func driverFor(w WorkbenchPaths, log *lineLog) *harness.Driver {
+	hw := &harness.Driver{Bin: w.Bin, StateDir: w.StateDir, CacheDir: w.CacheDir, Kubeconfig: w.Kubeconfig}
 	if log != nil {
 		// Not a typed nil in the interface: harness checks Log == nil.
 		hw.Log = log
@@ -284,7 +285,7 @@ func harnessFor(w Workbench, log *lineLog) *harness.Workbench {
 	return hw
 }
 
-func loadFleet(w Workbench) (*fleet.State, error) {
+func loadFleet(w WorkbenchPaths) (*fleet.State, error) {
 	cw, err := cluster.New(cluster.Options{StateDir: w.StateDir, CacheDir: w.CacheDir, Kubeconfig: w.Kubeconfig})
 	if err != nil {
 		return nil, err

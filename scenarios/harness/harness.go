@@ -52,8 +52,12 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Workbench is one isolated tether workbench.
-type Workbench struct {
+// Driver drives one isolated workbench the way a user does: it runs the
+// tether binary with the workbench's own state folder, cache folder and
+// kubeconfig, and makes clients from that kubeconfig. Scenarios hold one
+// per workbench they brought up or were given. It does not bring the
+// workbench up; `Run(ctx, "up")` does, as for a user.
+type Driver struct {
 	Bin        string
 	StateDir   string
 	CacheDir   string
@@ -71,7 +75,7 @@ type Result struct {
 }
 
 // Run runs tether with args and waits for it.
-func (w *Workbench) Run(ctx context.Context, args ...string) Result {
+func (w *Driver) Run(ctx context.Context, args ...string) Result {
 	full := append([]string{"--state-dir", w.StateDir, "--cache-dir", w.CacheDir, "--kubeconfig", w.Kubeconfig}, args...)
 	cmd := exec.CommandContext(ctx, w.Bin, full...)
 	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+w.Kubeconfig), w.Env...)
@@ -96,7 +100,7 @@ func (w *Workbench) Run(ctx context.Context, args ...string) Result {
 
 // RESTConfig returns a client config for the tether-<cluster> context of
 // the workbench's kubeconfig: the same path kubectl --context takes.
-func (w *Workbench) RESTConfig(cluster string) (*rest.Config, error) {
+func (w *Driver) RESTConfig(cluster string) (*rest.Config, error) {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: w.Kubeconfig}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: "tether-" + cluster}).ClientConfig()
 	if err != nil {
@@ -107,7 +111,7 @@ func (w *Workbench) RESTConfig(cluster string) (*rest.Config, error) {
 }
 
 // Client returns a clientset for the tether-<cluster> context.
-func (w *Workbench) Client(cluster string) (*kubernetes.Clientset, error) {
+func (w *Driver) Client(cluster string) (*kubernetes.Clientset, error) {
 	cfg, err := w.RESTConfig(cluster)
 	if err != nil {
 		return nil, err

@@ -122,7 +122,7 @@ func scenarioRunner(ctx context.Context, g *globals, names []string, f scenarioR
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("find the tether binary to run scenarios with: %w", err)
 	}
-	wb := catalog.Workbench{Bin: bin, StateDir: g.stateDir, Kubeconfig: g.kubeconfig}
+	wb := catalog.WorkbenchPaths{Bin: bin, StateDir: g.stateDir, Kubeconfig: g.kubeconfig}
 	if wb.StateDir == "" {
 		if wb.StateDir, err = cluster.DefaultStateDir(); err != nil {
 			return nil, nil, nil, err
@@ -168,7 +168,7 @@ func runsAll(names []string, f scenarioRunFlags) bool {
 // --provider, else the one the workbench in the state folder runs on, else
 // the one ./tether.yaml names (the runner's `tether up` reads it), else
 // what up picks by itself.
-func scenarioProvider(ctx context.Context, wb catalog.Workbench, f scenarioRunFlags) (string, error) {
+func scenarioProvider(ctx context.Context, wb catalog.WorkbenchPaths, f scenarioRunFlags) (string, error) {
 	if f.provider != "" {
 		return f.provider, nil
 	}

@@ -254,7 +254,7 @@ func TestScenarioRunnerRunsEveryScenarioForTheProvider(t *testing.T) {
 // The run of every scenario says, before it starts, which provider it is
 // for and, in one line, what it leaves out.
 func TestAnnounceRun(t *testing.T) {
-	r := &catalog.Runner{Workbench: catalog.Workbench{StateDir: "/s"}, Provider: "kind"}
+	r := &catalog.Runner{Workbench: catalog.WorkbenchPaths{StateDir: "/s"}, Provider: "kind"}
 	picked := []catalog.Scenario{{Name: "fleet-rollout"}, {Name: "drift-self-heal"}}
 	var buf bytes.Buffer
 	announceRun(&buf, r, picked, []string{"prune", "bad-manifest", "debug-principal"}, true, "/w")
@@ -264,7 +264,7 @@ func TestAnnounceRun(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}
 	buf.Reset()
-	announceRun(&buf, &catalog.Runner{Workbench: catalog.Workbench{StateDir: "/s"}}, picked[:1], nil, false, "/w")
+	announceRun(&buf, &catalog.Runner{Workbench: catalog.WorkbenchPaths{StateDir: "/s"}}, picked[:1], nil, false, "/w")
 	if want := "running 1 scenario on the workbench in /s; scenario files and logs in /w\n"; buf.String() != want {
 		t.Errorf("named run: got %q, want %q", buf.String(), want)
 	}

@@ -114,14 +114,12 @@ func (s *shop) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	logPath := filepath.Join(s.e.Dir(), "service-proxy.log")
-	p, err := harness.Start("service-proxy", s.e.Workbench().Bin, logPath, nil,
+	p, _, err := startProcess(s.e, "service-proxy", s.e.Workbench().Bin,
 		s.e.TetherArgs("intercept", "service-proxy", Hub, "--mapping-file", s.mapping, "-v")...)
 	if err != nil {
 		return err
 	}
-	s.e.NoteLog(logPath)
-	s.e.Cleanup("stop tether intercept service-proxy", func(context.Context) error { p.Stop(); return nil })
+	stopAtCleanup(s.e, "stop tether intercept service-proxy", p)
 	return eventually(ctx, 30*time.Second, "echo answers through the service proxy", s.answers("original"))
 }
 
@@ -298,25 +296,7 @@ func (s *shop) answers(want string, header ...string) func(context.Context) erro
 // start runs `tether intercept start` for Service echo port 80 to the
 // local process, waiting until it is ready.
 func (s *shop) start(ctx context.Context, name string, extra ...string) (*harness.Process, error) {
-	logPath := filepath.Join(s.e.Dir(), name+".log")
-	args := s.e.TetherArgs(append([]string{"intercept", "start", Hub + "/" + s.ns + "/echo", "--port", "80", "--to", s.local, "-v"}, extra...)...)
-	p, err := harness.Start(name, s.e.Workbench().Bin, logPath, nil, args...)
-	if err != nil {
-		return nil, err
-	}
-	s.e.NoteLog(logPath)
-	s.e.Cleanup("stop intercept process "+name, func(context.Context) error { p.Stop(); return nil })
-	// On kind the traffic-agent is a pod: scheduled, started, probed.
-	err = eventually(ctx, s.wait(40*time.Second, 2*time.Minute), "tether intercept start ready", func(context.Context) error {
-		if p.Exited() {
-			return fmt.Errorf("tether intercept start exited: %s", lastLines(p.Output(), 5))
-		}
-		if strings.Contains(p.Output(), "press Ctrl-C") {
-			return nil
-		}
-		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
-	})
-	return p, err
+	return startIntercept(ctx, s.e, name, 40*time.Second, append([]string{Hub + "/" + s.ns + "/echo", "--port", "80", "--to", s.local}, extra...)...)
 }
 
 // asItWas checks Service echo's selector, annotations and ports are the

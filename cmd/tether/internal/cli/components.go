@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -13,87 +12,75 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/agent"
+	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/principal"
 )
 
 // Version is tether's version as agents report it.
 const Version = "v0.1.0-dev"
 
-// readTLSDir reads ca.crt, tls.crt and tls.key: the layout of a
-// kubernetes.io/tls Secret mounted in a pod, so the same flags work in
-// kind pods and in embedded child processes.
-func readTLSDir(dir string) (ca, cert, key []byte, err error) {
-	read := func(name string) []byte {
-		if err != nil {
-			return nil
-		}
-		var b []byte
-		b, err = os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			err = fmt.Errorf("read %s: %w (the TLS folder needs ca.crt, tls.crt and tls.key)", filepath.Join(dir, name), err)
-		}
-		return b
-	}
-	ca, cert, key = read("ca.crt"), read("tls.crt"), read("tls.key")
-	return ca, cert, key, err
+// componentFlags are what the principal and the agents both take: the
+// cluster they watch, chosen the way kubectl does, and their TLS folder
+// (protocol.ReadTLSDir).
+type componentFlags struct {
+	kube   kubeFlags
+	tlsDir string
+}
+
+// add registers --context, --namespace and --tls-dir; clusterRole names the
+// cluster (hub, spoke) and nsHolds says what the namespace holds there.
+func (c *componentFlags) add(cmd *cobra.Command, clusterRole, nsHolds string) {
+	cmd.Flags().StringVar(&c.kube.context, "context", "", "kubeconfig context of the "+clusterRole+" (default: current)")
+	cmd.Flags().StringVarP(&c.kube.namespace, "namespace", "n", cluster.SystemNamespace, clusterRole+" namespace for "+nsHolds)
+	cmd.Flags().StringVar(&c.tlsDir, "tls-dir", deploy.TLSMountPath, "folder with ca.crt, tls.crt and tls.key")
 }
 
 func newPrincipal(g *globals) *cobra.Command {
-	k := &kubeFlags{}
-	var listen, httpListen, tlsDir string
+	var c componentFlags
+	var listen, httpListen string
 	var maxStreamAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "principal",
 		Short: "Run the hub's principal: agents dial it; it mirrors Applications down and status up",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := k.restConfig(g)
+			cfg, err := c.kube.restConfig(g)
 			if err != nil {
 				return err
 			}
-			ca, cert, key, err := readTLSDir(tlsDir)
-			if err != nil {
-				return err
-			}
-			tlsCfg, err := principal.ServerTLS(ca, cert, key)
+			tlsCfg, err := principal.ServerTLSFromDir(c.tlsDir)
 			if err != nil {
 				return err
 			}
 			p, err := principal.New(principal.Options{Hub: cfg, Listen: listen, HTTPListen: httpListen, TLS: tlsCfg,
-				Namespace: k.namespace, Logger: g.logger(), Version: Version, MaxStreamAge: maxStreamAge})
+				Namespace: c.kube.namespace, Logger: g.logger(), Version: Version, MaxStreamAge: maxStreamAge})
 			if err != nil {
 				return err
 			}
 			return p.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&k.context, "context", "", "kubeconfig context of the hub (default: current)")
-	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "hub namespace for Agent objects")
+	c.add(cmd, "hub", "Agent objects")
 	cmd.Flags().StringVar(&listen, "listen", ":8443", "gRPC address agents dial")
 	cmd.Flags().StringVar(&httpListen, "http", ":8080", "address for /healthz and the Git push webhook (empty: none)")
-	cmd.Flags().StringVar(&tlsDir, "tls-dir", "/etc/tether/tls", "folder with ca.crt, tls.crt and tls.key")
 	cmd.Flags().DurationVar(&maxStreamAge, "max-stream-age", 0, "end each agent's connection after about this long, so agents follow their Service to a new endpoint (behind kube-proxy an open connection stays with its pod); 0: never")
 	return cmd
 }
 
 func newAgent(g *globals) *cobra.Command {
-	k := &kubeFlags{}
-	var name, addr, serverName, tlsDir, health string
+	var c componentFlags
+	var name, addr, serverName, health string
 	var poll time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a spoke's agent: dial the principal, sync the spoke's Applications, report status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := k.restConfig(g)
+			cfg, err := c.kube.restConfig(g)
 			if err != nil {
 				return err
 			}
-			ca, cert, key, err := readTLSDir(tlsDir)
-			if err != nil {
-				return err
-			}
-			tlsCfg, err := agent.ClientTLS(ca, cert, key, serverName)
+			tlsCfg, err := agent.ClientTLSFromDir(c.tlsDir, serverName)
 			if err != nil {
 				return err
 			}
@@ -101,7 +88,7 @@ func newAgent(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(agent.Options{Name: name, Spoke: cfg, Principal: addr, TLS: tlsCfg, Namespace: k.namespace,
+			a, err := agent.New(agent.Options{Name: name, Spoke: cfg, Principal: addr, TLS: tlsCfg, Namespace: c.kube.namespace,
 				CacheDir: filepath.Join(cacheDir, "agent", name), Logger: g.logger(), Version: Version, PollInterval: poll})
 			if err != nil {
 				return err
@@ -112,13 +99,11 @@ func newAgent(g *globals) *cobra.Command {
 			return a.Run(cmd.Context())
 		},
 	}
+	c.add(cmd, "spoke", "Applications")
 	cmd.Flags().StringVar(&health, "health-addr", "", "address for /healthz (empty: none)")
-	cmd.Flags().StringVar(&k.context, "context", "", "kubeconfig context of the spoke (default: current)")
-	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", cluster.SystemNamespace, "spoke namespace for Applications")
 	cmd.Flags().StringVar(&name, "name", "", "the spoke's name (must match its certificate)")
 	cmd.Flags().StringVar(&addr, "principal", "", "the principal's address, host:port")
 	cmd.Flags().StringVar(&serverName, "server-name", "tether-principal.tether-system.svc", "name to verify in the principal's certificate")
-	cmd.Flags().StringVar(&tlsDir, "tls-dir", "/etc/tether/tls", "folder with ca.crt, tls.crt and tls.key")
 	cmd.Flags().DurationVar(&poll, "poll", 3*time.Minute, "how often to fetch Git without a push")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("principal")

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -127,15 +128,11 @@ func (d *debugRun) agentsDialTheService(ctx context.Context) error {
 	e := d.e
 	// up (a reattach, or a restart of components an older up left) tells
 	// the user where the agents dial.
-	up := e.Tether(ctx, append([]string{"up"}, e.upArgs...)...)
-	if up.ExitCode != 0 {
-		return fmt.Errorf("tether up (reattach) failed (exit %d): %s", up.ExitCode, lastLines(up.Stderr, 5))
+	up, err := e.reattach(ctx)
+	if err != nil {
+		return err
 	}
-	st, err := loadFleet(e.wb)
-	if err != nil || st == nil {
-		return fmt.Errorf("read the fleet record after tether up: %v", err)
-	}
-	e.fleet = st
+	st := e.fleet
 	if e.Kind() {
 		// The agents dial the NodePort of the principal's Service on the
 		// hub node: kube-proxy sends them to whatever the Service selects.
@@ -257,15 +254,13 @@ func (d *debugRun) runLocal(ctx context.Context, name string) error {
 	if err != nil || len(clusters) == 0 {
 		return fmt.Errorf("the workbench's clusters (for the hub's admin kubeconfig): %v, %d clusters", err, len(clusters))
 	}
-	logPath := filepath.Join(e.Dir(), name+".log")
-	p, err := harness.Start(name, e.wb.Bin, logPath, nil,
+	p, logPath, err := startProcess(e, name, e.wb.Bin,
 		"principal", "--kubeconfig", clusters[0].AdminKubeconfig, "--listen", d.localGRPC, "--http", d.localHTTP,
 		"--tls-dir", filepath.Join(e.wb.StateDir, "fleet", "tls", "principal"), "-v")
 	if err != nil {
 		return err
 	}
 	d.local = p
-	e.NoteLog(logPath)
 	e.Logf("local principal %s: grpc %s, http %s, log %s", name, d.localGRPC, d.localHTTP, logPath)
 	client := &http.Client{Timeout: 2 * time.Second}
 	return eventually(ctx, 30*time.Second, "the local principal listening on "+d.localGRPC+" and "+d.localHTTP, func(ctx context.Context) error {
@@ -305,29 +300,7 @@ func (d *debugRun) startLocal(ctx context.Context) error {
 // intercept runs `tether intercept start` of the principal's Service port
 // to the local address to, until it says it is ready.
 func (d *debugRun) intercept(ctx context.Context, port int32, to string) (*harness.Process, error) {
-	e := d.e
-	name := fmt.Sprintf("intercept-%d", port)
-	logPath := filepath.Join(e.Dir(), name+".log")
-	p, err := harness.Start(name, e.wb.Bin, logPath, nil,
-		e.TetherArgs("intercept", "start", principalTarget, "--port", fmt.Sprint(port), "--to", to, "-v")...)
-	if err != nil {
-		return nil, err
-	}
-	e.NoteLog(logPath)
-	e.Cleanup(fmt.Sprintf("stop the intercept of port %d", port), func(context.Context) error { p.Stop(); return nil })
-	ready := 60 * time.Second
-	if e.Kind() {
-		ready = 2 * time.Minute // the traffic-agent is a pod: scheduled, started, probed
-	}
-	return p, eventually(ctx, ready, name+" ready", func(context.Context) error {
-		if p.Exited() {
-			return fmt.Errorf("tether intercept start --port %d exited: %s", port, lastLines(p.Output(), 5))
-		}
-		if strings.Contains(p.Output(), "press Ctrl-C") {
-			return nil
-		}
-		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
-	})
+	return startIntercept(ctx, d.e, fmt.Sprintf("intercept-%d", port), 60*time.Second, principalTarget, "--port", fmt.Sprint(port), "--to", to)
 }
 
 func (d *debugRun) interceptGRPC(ctx context.Context) (err error) {
@@ -518,7 +491,7 @@ func (d *debugRun) stop(ctx context.Context) error {
 			return err
 		}
 		if app.Status.Sync.Status != v1alpha1.SyncStatusSynced {
-			return fmt.Errorf("hub Application %s/%s is %s after the intercepts, want Synced; %s", s, fleet.SampleApp, dash(app.Status.Sync.Status), lookHub(e, s, fleet.SampleApp))
+			return fmt.Errorf("hub Application %s/%s is %s after the intercepts, want Synced; %s", s, fleet.SampleApp, cmp.Or(app.Status.Sync.Status, "-"), lookHub(e, s, fleet.SampleApp))
 		}
 	}
 	return nil

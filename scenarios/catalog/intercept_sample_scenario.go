@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -155,29 +154,11 @@ func (r *sampleRun) answersSample(ctx context.Context) error {
 // start runs `tether intercept start` of the sample's port 80 until it
 // says it is ready.
 func (r *sampleRun) start(ctx context.Context, name string, extra ...string) error {
-	e := r.e
-	logPath := filepath.Join(e.Dir(), name+".log")
-	p, err := harness.Start(name, e.Workbench().Bin, logPath, nil,
-		e.TetherArgs(append([]string{"intercept", "start", r.target(), "--port", "80", "--to", r.local, "-v"}, extra...)...)...)
-	if err != nil {
-		return err
+	p, err := startIntercept(ctx, r.e, name, 40*time.Second, append([]string{r.target(), "--port", "80", "--to", r.local}, extra...)...)
+	if p != nil {
+		r.p = p
 	}
-	r.p = p
-	e.NoteLog(logPath)
-	e.Cleanup("stop intercept process "+name, func(context.Context) error { p.Stop(); return nil })
-	ready := 40 * time.Second
-	if e.Kind() {
-		ready = 2 * time.Minute
-	}
-	return eventually(ctx, ready, "tether intercept start ready", func(context.Context) error {
-		if p.Exited() {
-			return fmt.Errorf("tether intercept start exited: %s", lastLines(p.Output(), 5))
-		}
-		if strings.Contains(p.Output(), "press Ctrl-C") {
-			return nil
-		}
-		return fmt.Errorf("no \"press Ctrl-C\" in %s yet", logPath)
-	})
+	return err
 }
 
 // interceptedAndSynced checks the Service routes to the traffic-agent and

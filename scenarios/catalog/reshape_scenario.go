@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
@@ -117,7 +120,7 @@ func (r *reshape) commit(ctx context.Context) error {
 		return fmt.Errorf("read the fleet record (fleet/fleet.json): %v", err)
 	}
 	r.before = st
-	r.e.Logf("principal's Service at %s (gRPC) and %s (HTTP), sample repository %s", dash(st.PrincipalService), dash(st.PrincipalServiceHTTP), st.GitURL)
+	r.e.Logf("principal's Service at %s (gRPC) and %s (HTTP), sample repository %s", cmp.Or(st.PrincipalService, "-"), cmp.Or(st.PrincipalServiceHTTP, "-"), st.GitURL)
 	// Whatever fails later, the workbench goes back to the spokes it had.
 	r.e.Cleanup("remove "+r.extra+" and "+r.ghost+" if they are still there", func(ctx context.Context) error {
 		var errs []error
@@ -158,13 +161,19 @@ func (r *reshape) exactly(live []string) func(context.Context) error {
 	}
 }
 
+// hub is the typed and the dynamic client of the hub.
+func (r *reshape) hub() (*kubernetes.Clientset, dynamic.Interface, error) {
+	cs, err := r.e.Kube(Hub)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := r.e.Dynamic(Hub)
+	return cs, dyn, err
+}
+
 func (r *reshape) hubHolds(ctx context.Context, live []string) error {
 	e := r.e
-	cs, err := e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}
@@ -231,7 +240,7 @@ func sameSet(got, want []string) error {
 	if len(extra) == 0 && len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s of spokes not in the fleet, %s of live spokes missing (want exactly %s)", dash(strings.Join(extra, ", ")), dash(strings.Join(missing, ", ")), strings.Join(want, ", "))
+	return fmt.Errorf("%s of spokes not in the fleet, %s of live spokes missing (want exactly %s)", cmp.Or(strings.Join(extra, ", "), "-"), cmp.Or(strings.Join(missing, ", "), "-"), strings.Join(want, ", "))
 }
 
 // gone checks that the hub holds nothing of spoke and exactly the base.
@@ -247,11 +256,7 @@ func (r *reshape) gone(spoke string) func(context.Context) error {
 // nothingOf checks that the hub holds no Application, namespace or Agent
 // of spoke. Removal waits for all of it, so no waiting here.
 func (r *reshape) nothingOf(ctx context.Context, spoke string) error {
-	cs, err := r.e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := r.e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}
@@ -287,7 +292,7 @@ func (r *reshape) kept(ctx context.Context) error {
 		"gitURL (the Applications' repoURL)":             {r.before.GitURL, st.GitURL},
 	} {
 		if pair[0] != pair[1] {
-			return fmt.Errorf("fleet.json %s moved from %s to %s (up's log: %s)", what, dash(pair[0]), dash(pair[1]), r.e.ComponentLog("service-proxy"))
+			return fmt.Errorf("fleet.json %s moved from %s to %s (up's log: %s)", what, cmp.Or(pair[0], "-"), cmp.Or(pair[1], "-"), r.e.ComponentLog("service-proxy"))
 		}
 	}
 	files, err := readSample(ctx, r.e, sample.PlainDeployment, sample.OverlayDir(r.base[0])+"/kustomization.yaml")
@@ -408,11 +413,7 @@ func (r *reshape) upWithout(spoke string) func(context.Context) error {
 // with `tether spoke remove`, which used to refuse the name as unknown.
 func (r *reshape) removeGhost(ctx context.Context) error {
 	e, g := r.e, r.ghost
-	cs, err := e.Kube(Hub)
-	if err != nil {
-		return err
-	}
-	dyn, err := e.Dynamic(Hub)
+	cs, dyn, err := r.hub()
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func agentIsolation() Scenario {
 						return err
 					}
 					dir := filepath.Join(e.Dir(), "tls-foreign")
-					workbenchCA, err := os.ReadFile(filepath.Join(tlsDir(own), "ca.crt"))
+					workbenchCA, err := os.ReadFile(filepath.Join(tlsDir(own), protocol.CAFile))
 					if err != nil {
 						return fmt.Errorf("read the workbench CA: %w", err)
 					}
@@ -176,12 +176,12 @@ func agentTarget(e *Env) string {
 	return e.Fleet().Principal
 }
 
-// writeTLS writes a kubernetes.io/tls-style folder.
+// writeTLS writes a component TLS folder (protocol.ReadTLSDir).
 func writeTLS(dir string, caPEM []byte, pair pki.Pair) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"ca.crt": caPEM, "tls.crt": pair.CertPEM, "tls.key": pair.KeyPEM} {
+	for name, data := range map[string][]byte{protocol.CAFile: caPEM, protocol.CertFile: pair.CertPEM, protocol.KeyFile: pair.KeyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return err
 		}
@@ -193,20 +193,7 @@ func writeTLS(dir string, caPEM []byte, pair pki.Pair) error {
 // hostile or buggy agent would. A refused handshake may show as an error
 // here or on the first Send/Recv.
 func rawAgent(ctx context.Context, dir, addr string) (protocol.Stream, func(), error) {
-	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
-	caPEM, err := read("ca.crt")
-	if err != nil {
-		return nil, nil, err
-	}
-	certPEM, err := read("tls.crt")
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err := read("tls.key")
-	if err != nil {
-		return nil, nil, err
-	}
-	tlsCfg, err := agent.ClientTLS(caPEM, certPEM, keyPEM, principalServerName)
+	tlsCfg, err := agent.ClientTLSFromDir(dir, principalServerName)
 	if err != nil {
 		return nil, nil, err
 	}
