@@ -122,8 +122,8 @@ func tuiStartIntercept(ctx context.Context, g *globals, spec tui.InterceptSpec) 
 	cmd := &cobra.Command{}
 	cmd.SetContext(ctx)
 	f := &interceptFlags{port: spec.Port, to: spec.To, headers: spec.Headers}
-	i, _, err := startIntercept(cmd, g, spec.Target(), f, false)
-	return i, err
+	st, err := startIntercept(cmd, g, spec.Target(), f, false)
+	return st.Intercept, err
 }
 
 // logWriter sends what a command prints to the UI's log, a line per
