@@ -135,7 +135,6 @@ func launchedImage(t *testing.T, cs *fake.Clientset, launch func(context.Context
 	}
 }
 
-
 // A start names the cluster it cannot find, and the ones there are,
 // before anything is touched.
 func TestStartOnWorkbenchUnknownCluster(t *testing.T) {
