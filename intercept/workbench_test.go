@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/deploy"
+	"github.com/tether-dev/tether/intercept/agentpod"
 	"github.com/tether-dev/tether/intercept/record"
 )
 
@@ -152,5 +153,14 @@ func TestStartOnWorkbenchUnknownCluster(t *testing.T) {
 	}
 	if _, err := StartOnWorkbench(ctx, wb, Request{Target: "nowhere", Port: 80}); err == nil {
 		t.Error("a target that is not <cluster>/<namespace>/<service> must be refused")
+	}
+}
+
+// agentpod repeats TokenEnv to spare an import of this package (which
+// imports it); the pod's agent reads this one. The test lives here, the
+// importing side, to keep the test import acyclic.
+func TestTokenEnvIsTheAgents(t *testing.T) {
+	if agentpod.TokenEnv != TokenEnv {
+		t.Fatalf("agentpod.TokenEnv %q, but the agent reads %q", agentpod.TokenEnv, TokenEnv)
 	}
 }
