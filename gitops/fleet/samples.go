@@ -12,7 +12,6 @@ import (
 	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/sample"
-	"k8s.io/client-go/kubernetes"
 )
 
 // waitSampleAnswers waits until the sample answers at every spoke's
@@ -34,18 +33,6 @@ func waitSampleAnswers(ctx context.Context, opts Options, st *State) error {
 	}
 	step.Done(nil)
 	return nil
-}
-
-// ReachService is how this machine reaches a Service port of an embedded
-// cluster, worded for a user (svcproxy.ReachURL): the address the
-// cluster's service proxy serves it on (ServiceAddr), read from the live
-// Service for its port's name.
-func ReachService(ctx context.Context, wb *cluster.Workbench, cs kubernetes.Interface, clusterName, ns, svc string, port int32) (string, error) {
-	addr, err := ServiceAddr(wb, clusterName, ns, svc, port)
-	if err != nil {
-		return "", err
-	}
-	return svcproxy.ReachAddr(ctx, cs, ns, svc, port, addr), nil
 }
 
 // serveSamples makes the sample answer on every embedded spoke: kwok pods
