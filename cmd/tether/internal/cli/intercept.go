@@ -16,10 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/record"
@@ -62,43 +60,31 @@ func (f *interceptFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "tether `image` the traffic-agent pod runs on kind and existing clusters, e.g. one pushed to a registry their nodes pull from (default: the image of the cluster's tether Deployments, which 'tether up' loads)")
 }
 
-// clusterClient returns a clientset and the workbench's record of cluster
-// name.
-func clusterClient(g *globals, name string) (kubernetes.Interface, cluster.Cluster, error) {
-	cfg, c, err := clusterConfig(g, name)
-	if err != nil {
-		return nil, c, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	return cs, c, err
-}
-
-// clusterConfig returns the REST config and the workbench's record of
-// cluster name.
-func clusterConfig(g *globals, name string) (*rest.Config, cluster.Cluster, error) {
+// clusterClient returns a clientset for the workbench's cluster name.
+func clusterClient(g *globals, name string) (kubernetes.Interface, error) {
 	wb, err := g.workbench()
 	if err != nil {
-		return nil, cluster.Cluster{}, err
+		return nil, err
 	}
 	cls, err := wb.Clusters()
 	if err != nil {
-		return nil, cluster.Cluster{}, err
-	}
-	for _, c := range cls {
-		if c.Name != name {
-			continue
-		}
-		cfg, err := wb.RESTConfig(name)
-		return cfg, c, err
+		return nil, err
 	}
 	var names []string
 	for _, c := range cls {
+		if c.Name == name {
+			cfg, err := wb.RESTConfig(name)
+			if err != nil {
+				return nil, err
+			}
+			return kubernetes.NewForConfig(cfg)
+		}
 		names = append(names, c.Name)
 	}
 	if len(names) == 0 {
-		return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
+		return nil, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
 	}
-	return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
 }
 
 // startIntercept is `intercept start` and `intercept run` up to the
@@ -447,7 +433,7 @@ the new routing (an intercept's takeover, and its end).`,
 				}
 				pinned[k] = addr
 			}
-			cs, _, err := clusterClient(g, args[0])
+			cs, err := clusterClient(g, args[0])
 			if err != nil {
 				return err
 			}
