@@ -72,9 +72,19 @@ func SpokeNames(n int) []ClusterConfig {
 	return out
 }
 
-// LoadConfig reads a tether.yaml. Unknown fields are errors: a typo must not
-// silently fall back to a default.
+// LoadConfig reads a tether.yaml and checks it (Validate). Unknown fields
+// are errors: a typo must not silently fall back to a default.
 func LoadConfig(path string) (Config, error) {
+	cfg, err := readConfig(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// readConfig is LoadConfig without the check, for a configuration that is
+// checked once when it is finally used (Workbench.Up).
+func readConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read %s: %w", path, err)
@@ -87,7 +97,33 @@ func LoadConfig(path string) (Config, error) {
 	if cfg.Hub.Name == "" {
 		cfg.Hub.Name = "hub"
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
+}
+
+// WorkbenchFile is the workbench file an up reads when there is one in
+// the working directory and no other is named.
+const WorkbenchFile = "tether.yaml"
+
+// BaseConfig is what an up starts from, for `tether up` (before its flags)
+// and the UI's u alike: the file at path, else ./tether.yaml when there is
+// one, else recorded (the clusters the workbench runs now, from
+// Workbench.RecordedConfig, so that an up does not undo `spoke add`), else
+// a hub and two spokes. A file that does not parse is an error; the
+// result is not checked here, but once by Workbench.Up, so one up checks
+// it once.
+func BaseConfig(path string, recorded Config) (Config, error) {
+	if path == "" {
+		if _, err := os.Stat(WorkbenchFile); !errors.Is(err, os.ErrNotExist) {
+			path = WorkbenchFile
+		}
+	}
+	switch {
+	case path != "":
+		return readConfig(path)
+	case recorded.Hub.Name != "":
+		return recorded, nil
+	}
+	return DefaultConfig(), nil
 }
 
 // Clusters returns the hub followed by the spokes.

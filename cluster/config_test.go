@@ -271,3 +271,70 @@ func TestClustersHubFirst(t *testing.T) {
 		t.Fatalf("Clusters() = %s", got)
 	}
 }
+
+func TestBaseConfigReadsTetherYAML(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("tether.yaml", []byte("provider: embedded\nhub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := BaseConfig("", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Provider != "embedded" || cfg.Hub.Name != "main" || len(cfg.Spokes) != 1 || cfg.Spokes[0].Name != "eu" {
+		t.Errorf("config = %+v", cfg)
+	}
+	if err := os.WriteFile("tether.yaml", []byte("hub: {name: main}\nspokez: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BaseConfig("", Config{}); err == nil {
+		t.Error("a typo in tether.yaml should be an error")
+	}
+}
+
+func TestBaseConfigKeepsTheRunningWorkbenchsSpokes(t *testing.T) {
+	t.Chdir(t.TempDir())
+	recorded := Config{Provider: "embedded", Hub: ClusterConfig{Name: "hub"},
+		Spokes: []ClusterConfig{{Name: "spoke-1"}, {Name: "spoke-2"}, {Name: "spoke-3"}}}
+	cfg, err := BaseConfig("", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Spokes) != 3 || cfg.Spokes[2].Name != "spoke-3" {
+		t.Errorf("a bare up on a workbench with an added spoke would bring up %+v", cfg.Spokes)
+	}
+	cfg, err = BaseConfig("", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Spokes) != 2 || cfg.Hub.Name != "hub" {
+		t.Errorf("without a workbench the default is a hub and two spokes, got %+v", cfg)
+	}
+	if err := os.WriteFile("tether.yaml", []byte("hub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = BaseConfig("", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Hub.Name != "main" || len(cfg.Spokes) != 1 {
+		t.Errorf("tether.yaml must win over the running workbench, got %+v", cfg)
+	}
+}
+
+// BaseConfig leaves the check to Workbench.Up, so one up checks once; a
+// file that does not parse is still an error at once.
+func TestBaseConfigDoesNotCheck(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("tether.yaml", []byte("spokes:\n- name: Bad_Name\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := BaseConfig("", Config{})
+	if err != nil || len(cfg.Spokes) != 1 || cfg.Spokes[0].Name != "Bad_Name" {
+		t.Fatalf("BaseConfig = %+v, %v; want the file as it is", cfg, err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "not DNS-safe") {
+		t.Errorf("Validate = %v", err)
+	}
+}

@@ -18,6 +18,14 @@
 // Options.Launch) reached through the API server's port-forward
 // (intercept/agentpod's PortForward.Dial as Options.DialAgent).
 //
+// StartOnWorkbench is that, on a cluster of a cluster.Workbench, as both
+// `tether intercept start` and the terminal UI ask for it: it decides from
+// the cluster's provider how the agent runs and is reached, sweeps the
+// leftovers of earlier intercepts, and opens a way to the intercepted
+// Service from this machine (the embedded service proxy's route, or a
+// port-forward it records for other processes, RecordReach). ReachOf
+// reads that way back for any intercept, whichever process holds it.
+//
 // See docs/intercept.md for why it is built this way.
 //
 // Files by concern: intercept.go (Start, Stop, Wait), spec.go (what a
@@ -26,5 +34,7 @@
 // (finding or installing the Service's traffic-agent and taking the
 // Service over), serve.go (the tunnel's streams and the outbound proxy),
 // manage.go (list, stop, sweep, uninstall), env.go (the workload's
-// environment for intercept run).
+// environment for intercept run), workbench.go (StartOnWorkbench: the
+// provider-specific wiring), reach.go (where this machine reaches an
+// intercepted Service).
 package intercept

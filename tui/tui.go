@@ -18,7 +18,6 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/progress"
-	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/tui/keys"
 	"github.com/tether-dev/tether/tui/styles"
 )
@@ -32,11 +31,12 @@ const statusEvery = 5 * time.Second
 
 // Options configure the UI.
 type Options struct {
-	// Workbench is the workbench shown. Build it with Reporter as its
-	// Progress and a logger from OpenLog, so nothing writes to the screen.
+	// Workbench is the workbench shown, and the one its actions (up,
+	// down, spokes, intercepts, scenarios) act on through the same domain
+	// functions the CLI calls. Build it with Reporter as its Progress and
+	// a logger from OpenLog, so nothing writes to the screen. What `u`
+	// brings up is worked out when it is pressed (cluster.BaseConfig).
 	Workbench *cluster.Workbench
-	// Config is what `u` brings up.
-	Config cluster.Config
 	// LogFile receives the UI's own logs, and is offered on the Logs
 	// screen. Empty discards them. Run leaves the process-wide loggers
 	// (log, slog's default, client-go's klog) alone: a program that
@@ -52,24 +52,12 @@ type Options struct {
 	Source Source
 	// Now is the clock for elapsed times (tests fix it); nil is time.Now.
 	Now func() time.Time
-	// CacheDir is where diffs keep their Git copies; empty is the
-	// default cache folder.
+	// CacheDir is where diffs keep their Git copies and scenarios their
+	// builds; empty is the default cache folder.
 	CacheDir string
-
-	// The actions below live in the tether command next to their CLI
-	// commands (the UI cannot import it); a nil one is reported as not
-	// available when the user asks for it.
-
-	// AddSpoke and RemoveSpoke are `tether spoke add/remove`.
-	AddSpoke, RemoveSpoke func(ctx context.Context, name string) error
-	// StartIntercept starts an intercept the way `tether intercept start`
-	// does; the UI holds it until it is stopped or the UI quits.
-	StartIntercept func(ctx context.Context, spec InterceptSpec) (*intercept.Intercept, error)
-	// Scenarios lists the named scenarios, and RunScenario runs one,
-	// reporting its steps on events as Source.RunScenario describes. Nil
-	// shows "no scenarios are wired".
-	Scenarios   func(ctx context.Context) ([]ScenarioInfo, error)
-	RunScenario func(ctx context.Context, name string, events chan<- ScenarioEvent) error
+	// Verbosity is passed to the processes the UI starts (traffic-agents)
+	// as -v flags, as the CLI passes its own.
+	Verbosity int
 }
 
 // Run shows the UI until the user quits or ctx ends. An Up or Down still

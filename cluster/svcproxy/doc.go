@@ -21,4 +21,9 @@
 // would strand the streams on a traffic-agent that is going away. Closing
 // makes them reconnect through the Service and follow its current routing.
 // Connections to endpoints that remain are never touched.
+//
+// A Proxy keeps a record of its routes (Options.MappingFile; for a
+// workbench's proxies, RoutesFile). LookupRoute and Reach read it, so that
+// whoever shows where this machine reaches a Service (intercepts, the
+// sample's URL) asks this package and not the fleet that started the proxy.
 package svcproxy

@@ -12,8 +12,6 @@ import (
 	"github.com/tether-dev/tether/cluster/svcproxy"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/sample"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // waitSampleAnswers waits until the sample answers at every spoke's
@@ -35,22 +33,6 @@ func waitSampleAnswers(ctx context.Context, opts Options, st *State) error {
 	}
 	step.Done(nil)
 	return nil
-}
-
-// ReachService is how this machine reaches a Service port of an embedded
-// cluster, worded for a user (svcproxy.ReachURL): the address the
-// cluster's service proxy serves it on, read from the live Service for its
-// port's name. The CLI and the UI show intercepts' Services with it.
-func ReachService(ctx context.Context, wb *cluster.Workbench, cs kubernetes.Interface, clusterName, ns, svc string, port int32) (string, error) {
-	addr, err := ServiceAddr(wb, clusterName, ns, svc, port)
-	if err != nil {
-		return "", err
-	}
-	s, err := cs.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
-	if err != nil {
-		return addr, nil
-	}
-	return svcproxy.ReachURL(s, port, addr), nil
 }
 
 // serveSamples makes the sample answer on every embedded spoke: kwok pods
@@ -104,7 +86,7 @@ func serveSamples(ctx context.Context, opts Options, prev *State, st *State, spo
 // routesPath is where the service proxy of an embedded cluster writes its
 // Service → loopback address table.
 func routesPath(wb *cluster.Workbench, clusterName string) string {
-	return filepath.Join(dir(wb), "routes-"+clusterName+".json")
+	return svcproxy.RoutesFile(wb.StateDir(), clusterName)
 }
 
 // ServiceAddr is where this machine reaches a Service port of a cluster:
@@ -124,17 +106,14 @@ func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32)
 			st.Provider, clusterName, ns, svc, port, clusterName, ns, svc, port)
 	}
 	path := routesPath(wb, clusterName)
-	routes, err := svcproxy.ReadMapping(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	addr, err := svcproxy.LookupRoute(path, ns, svc, port)
+	switch {
+	case err == nil:
+		return addr, nil
+	case errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("no service proxy serves cluster %q on this machine (no %s): is it one of the workbench's clusters? `tether status` lists them; `tether up` starts the proxies", clusterName, path)
-	}
-	if err != nil {
+	case !errors.Is(err, svcproxy.ErrNotServed):
 		return "", fmt.Errorf("read the service proxy's table of %s: %w", clusterName, err)
-	}
-	for _, r := range routes {
-		if r.Namespace == ns && r.Service == svc && r.Port == port {
-			return r.Address, nil
-		}
 	}
 	if clusterName == hubName(wb) {
 		return "", fmt.Errorf("the hub's service proxy serves only namespace %s, not %s/%s:%d: run `tether intercept service-proxy %s --namespace %s` for it", deploy.DefaultNamespace, ns, svc, port, clusterName, ns)

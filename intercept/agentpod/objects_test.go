@@ -16,17 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/intercept/record"
 )
-
-// TokenEnv is repeated here to spare package intercept an import cycle;
-// the agent reads intercept.TokenEnv.
-func TestTokenEnvIsTheAgents(t *testing.T) {
-	if TokenEnv != intercept.TokenEnv {
-		t.Fatalf("TokenEnv %q, but the agent reads %q", TokenEnv, intercept.TokenEnv)
-	}
-}
 
 func testRecord() *record.Record {
 	return &record.Record{

@@ -21,10 +21,7 @@ stay; only what tether created inside them is removed.`,
 			if err != nil {
 				return err
 			}
-			if err := fleet.Down(cmd.Context(), wb); err != nil {
-				return fmt.Errorf("stop the GitOps components: %w", err)
-			}
-			if err := wb.Down(cmd.Context()); err != nil {
+			if err := fleet.DownWorkbench(cmd.Context(), wb); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.out, "The workbench is down.")

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,18 +15,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/svcproxy"
-	"github.com/tether-dev/tether/gitops/deploy"
-	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
-	"github.com/tether-dev/tether/intercept/agentpod"
 	"github.com/tether-dev/tether/intercept/record"
 	"github.com/tether-dev/tether/intercept/trafficagent"
 )
@@ -68,211 +60,63 @@ func (f *interceptFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "tether `image` the traffic-agent pod runs on kind and existing clusters, e.g. one pushed to a registry their nodes pull from (default: the image of the cluster's tether Deployments, which 'tether up' loads)")
 }
 
-// clusterClient returns a clientset and the workbench's record of cluster
-// name.
-func clusterClient(g *globals, name string) (kubernetes.Interface, cluster.Cluster, error) {
-	cfg, c, err := clusterConfig(g, name)
-	if err != nil {
-		return nil, c, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	return cs, c, err
-}
-
-// clusterConfig returns the REST config and the workbench's record of
-// cluster name.
-func clusterConfig(g *globals, name string) (*rest.Config, cluster.Cluster, error) {
+// clusterClient returns a clientset for the workbench's cluster name.
+func clusterClient(g *globals, name string) (kubernetes.Interface, error) {
 	wb, err := g.workbench()
 	if err != nil {
-		return nil, cluster.Cluster{}, err
+		return nil, err
 	}
 	cls, err := wb.Clusters()
 	if err != nil {
-		return nil, cluster.Cluster{}, err
-	}
-	for _, c := range cls {
-		if c.Name != name {
-			continue
-		}
-		cfg, err := wb.RESTConfig(name)
-		return cfg, c, err
+		return nil, err
 	}
 	var names []string
 	for _, c := range cls {
+		if c.Name == name {
+			cfg, err := wb.RESTConfig(name)
+			if err != nil {
+				return nil, err
+			}
+			return kubernetes.NewForConfig(cfg)
+		}
 		names = append(names, c.Name)
 	}
 	if len(names) == 0 {
-		return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
+		return nil, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
 	}
-	return nil, cluster.Cluster{}, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
 }
 
-// startIntercept sweeps leftovers, then starts the intercept.
-func startIntercept(cmd *cobra.Command, g *globals, target string, f *interceptFlags, noProbe bool) (*intercept.Intercept, kubernetes.Interface, error) {
-	clusterName, ns, svc, err := intercept.ParseTarget(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	if f.port <= 0 {
-		return nil, nil, errors.New("--port is required: the Service port to intercept")
-	}
-	headers, err := intercept.ParseHeaders(f.headers)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg, cl, err := clusterConfig(g, clusterName)
-	if err != nil {
-		return nil, nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+// startIntercept is `intercept start` and `intercept run` up to the
+// intercept: the flags go to intercept.StartOnWorkbench, and what it swept
+// is said on stderr.
+func startIntercept(cmd *cobra.Command, g *globals, target string, f *interceptFlags, noProbe bool) (intercept.Started, error) {
 	wb, err := g.workbench()
 	if err != nil {
-		return nil, nil, err
+		return intercept.Started{}, err
 	}
-	// One agent per Service: on embedded clusters its log is per Service
-	// too (appended to by successive agents).
-	logPath := filepath.Join(wb.StateDir(), "intercept", fmt.Sprintf("%s-%s-%s.log", clusterName, ns, svc))
-	ctx := cmd.Context()
-	// Wired before the sweep: a cluster the agent cannot run on is
-	// refused before anything in it is touched.
-	opts, _, err := interceptOptions(ctx, g, cl, cs, cfg, f.agentImage, logPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	if swept, err := intercept.Sweep(ctx, cs); err != nil {
-		opts.Logger.Warn("sweep of earlier intercepts", "err", err)
-	} else if len(swept) > 0 {
-		fmt.Fprintf(g.errw, "cleaned up leftovers of earlier intercepts: %s\n", strings.Join(swept, ", "))
-	}
-	i, err := intercept.Start(ctx, opts, intercept.Spec{
-		Cluster: clusterName, Namespace: ns, Service: svc, Port: f.port, To: f.to, Headers: headers, Name: f.name, NoProbe: noProbe,
+	st, err := intercept.StartOnWorkbench(cmd.Context(), wb, intercept.Request{
+		Target: target, Port: f.port, To: f.to, Headers: f.headers, Name: f.name, AgentImage: f.agentImage,
+		NoProbe: noProbe, Verbosity: g.verbosity, Logger: g.logger(),
 	})
-	return i, cs, err
-}
-
-// podAgentTimeout bounds the wait for a traffic-agent pod to be ready: it
-// is scheduled, its container started and, with --agent-image, its image
-// pulled, which the 30 s default of a local process does not allow for.
-const podAgentTimeout = 60 * time.Second
-
-// interceptOptions wires the traffic-agent for cluster cl. On embedded
-// clusters it is a local process beside a kwok Pod, reached over loopback,
-// and logs to logPath. Elsewhere it is a bare Pod of tether's image
-// (image, or the one the cluster's tether Deployments run), reached
-// through a port-forward; the Launcher is returned for inspection.
-func interceptOptions(ctx context.Context, g *globals, cl cluster.Cluster, cs kubernetes.Interface, cfg *rest.Config, image, logPath string) (intercept.Options, *agentpod.Launcher, error) {
-	log := g.logger()
-	opts := intercept.Options{Client: cs, Embedded: cl.Provider == cluster.ProviderEmbedded, Logger: log}
-	var verbose []string
-	if g.verbosity > 0 {
-		verbose = []string{"-" + strings.Repeat("v", g.verbosity)}
+	if len(st.Swept) > 0 {
+		fmt.Fprintf(g.errw, "cleaned up leftovers of earlier intercepts: %s\n", strings.Join(st.Swept, ", "))
 	}
-	if opts.Embedded {
-		if image != "" {
-			return opts, nil, fmt.Errorf("--agent-image: cluster %s is embedded, where the traffic-agent is a local process, not a pod; leave the flag out", cl.Name)
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			return opts, nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
-			return opts, nil, err
-		}
-		argv := append([]string{exe, "intercept", "agent", "--cluster-kubeconfig", cl.AdminKubeconfig, "--embedded"}, verbose...)
-		opts.Launch = intercept.ExecAgent(argv, logPath)
-		opts.Reach = func(ctx context.Context, rec record.Record) (string, func(), error) {
-			wb, err := g.workbench()
-			if err != nil {
-				return "", nil, err
-			}
-			url, err := fleet.ReachService(ctx, wb, cs, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
-			return url, func() {}, err
-		}
-		return opts, nil, nil
-	}
-	if image == "" {
-		var err error
-		if image, err = tetherImage(ctx, cs, cl); err != nil {
-			return opts, nil, err
-		}
-	}
-	pf, err := agentpod.NewPortForward(cfg)
-	if err != nil {
-		return opts, nil, err
-	}
-	pf.Logger = log
-	l := &agentpod.Launcher{Client: cs, Options: agentpod.Options{Image: image, Args: verbose}, Logger: log}
-	opts.Launch, opts.DialAgent, opts.AgentTimeout = l.Launch, pf.Dial, podAgentTimeout
-	opts.Reach = func(ctx context.Context, rec record.Record) (string, func(), error) {
-		f, err := agentpod.ForwardService(cs, pf, rec.Namespace, rec.Service, rec.Port, "127.0.0.1:0", log)
-		if err != nil {
-			return "", nil, err
-		}
-		url := f.Addr()
-		if svc, err := cs.CoreV1().Services(rec.Namespace).Get(ctx, rec.Service, metav1.GetOptions{}); err == nil {
-			url = svcproxy.ReachURL(svc, rec.Port, url)
-		}
-		// intercept list and the UI, other processes, show it from here.
-		forget := intercept.RecordReach(stateDir(g), rec, url)
-		return url, func() { f.Close(); forget() }, nil
-	}
-	log.Info("traffic-agent runs as a pod", "cluster", cl.Name, "provider", cl.Provider, "image", image)
-	return opts, l, nil
-}
-
-// stateDir is the workbench's state folder.
-func stateDir(g *globals) string {
-	if wb, err := g.workbench(); err == nil {
-		return wb.StateDir()
-	}
-	return g.stateDir
+	return st, err
 }
 
 // reachOf is where this machine reaches the Service of an intercept for
-// intercept list: the port-forward its holder on this machine opened, or
-// the embedded service proxy's address; "-" when neither.
+// intercept list (intercept.ReachOf); "-" when there is no way known.
 func reachOf(ctx context.Context, g *globals, cs kubernetes.Interface, rec record.Record) string {
-	if r := intercept.RecordedReach(stateDir(g), rec); r != "" {
-		return r
-	}
 	wb, err := g.workbench()
 	if err != nil {
 		return "-"
 	}
-	url, err := fleet.ReachService(ctx, wb, cs, rec.Cluster, rec.Namespace, rec.Service, rec.Port)
+	url, err := intercept.ReachOf(ctx, wb.StateDir(), cs, rec)
 	if err != nil {
 		return "-"
 	}
 	return url
-}
-
-// tetherImage reads tether's image from the cluster's own tether
-// Deployment (the principal's on the hub, the agent's on a spoke): the
-// fleet does not record it, and the image the components run is one the
-// nodes have (`tether up` loads it into kind's nodes, where no registry
-// serves it).
-func tetherImage(ctx context.Context, cs kubernetes.Interface, cl cluster.Cluster) (string, error) {
-	ns := deploy.DefaultNamespace
-	for _, name := range []string{deploy.PrincipalName, deploy.AgentName, deploy.GitName} {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("read deployment %s/%s of cluster %s for tether's image (or pass --agent-image): %w", ns, name, cl.Name, err)
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			if c.Image != "" {
-				return c.Image, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("intercepts on %s clusters run tether's image, which `tether up` loads: run `tether up` first "+
-		"(cluster %s has no deployment %s/%s or %s/%s to read the image from), or pass --agent-image with a tether image its nodes can pull",
-		cl.Provider, cl.Name, ns, deploy.PrincipalName, ns, deploy.AgentName)
 }
 
 func describe(rec record.Record) string {
@@ -300,10 +144,11 @@ func newInterceptStart(g *globals) *cobra.Command {
 		Short: "Intercept a Service port until Ctrl-C",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			i, _, err := startIntercept(cmd, g, args[0], f, false)
+			st, err := startIntercept(cmd, g, args[0], f, false)
 			if err != nil {
 				return err
 			}
+			i := st.Intercept
 			rec := i.Record()
 			fmt.Fprintf(g.out, "intercept %s: %s port %d → %s (%s)\n", rec.Name, args[0], rec.Port, f.to, describe(rec))
 			if r := i.Reach(); r != "" {
@@ -344,12 +189,13 @@ outbound proxy. COMMAND should listen at --to. The intercept ends with it.`,
 			if cmd.ArgsLenAtDash() != 1 {
 				return errors.New("usage: tether intercept run <target> --port PORT --to ADDRESS -- COMMAND [ARGS...]")
 			}
-			i, cs, err := startIntercept(cmd, g, args[0], f, true)
+			st, err := startIntercept(cmd, g, args[0], f, true)
 			if err != nil {
 				return err
 			}
+			i := st.Intercept
 			rec := i.Record()
-			env, err := intercept.WorkloadEnv(cmd.Context(), cs, &rec)
+			env, err := intercept.WorkloadEnv(cmd.Context(), st.Client, &rec)
 			if err != nil {
 				return errors.Join(err, stopQuietly(i))
 			}
@@ -587,7 +433,7 @@ the new routing (an intercept's takeover, and its end).`,
 				}
 				pinned[k] = addr
 			}
-			cs, _, err := clusterClient(g, args[0])
+			cs, err := clusterClient(g, args[0])
 			if err != nil {
 				return err
 			}

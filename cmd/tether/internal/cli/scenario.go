@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/scenarios/catalog"
 )
 
@@ -58,10 +57,6 @@ type scenarioRunFlags struct {
 	report   string
 	workDir  string
 	upArgs   []string
-	// engine says whether a Docker engine answers, for a run of every
-	// scenario with no provider to go by; nil is
-	// cluster.DockerEngineAnswers. Tests stand in for it.
-	engine func(context.Context) error
 }
 
 func newScenarioRun(g *globals) *cobra.Command {
@@ -102,129 +97,19 @@ Exit status is non-zero when any scenario failed.`,
 	return cmd
 }
 
-// scenarioRunner checks the arguments and builds the runner; it touches
-// nothing, so bad input fails before any workbench is started. With no
-// names and no label it picks every scenario for the workbench's provider
-// (scenarioProvider); leftOut then names those that cannot run there.
-func scenarioRunner(ctx context.Context, g *globals, names []string, f scenarioRunFlags) (r *catalog.Runner, picked []catalog.Scenario, leftOut []string, err error) {
-	switch f.provider {
-	case "", cluster.ProviderEmbedded, cluster.ProviderKind, cluster.ProviderExisting:
-	default:
-		return nil, nil, nil, fmt.Errorf("unknown provider %q: use embedded, kind or existing", f.provider)
+// runOptions are the run the arguments ask for, reported as lines on
+// stdout.
+func runOptions(g *globals, names []string, f scenarioRunFlags) catalog.RunOptions {
+	return catalog.RunOptions{
+		Names: names, Label: f.label, Provider: f.provider, Keep: f.keep, WorkDir: f.workDir, UpArgs: f.upArgs,
+		StateDir: g.stateDir, CacheDir: g.cacheDir, Kubeconfig: g.kubeconfig,
+		Observer: newLineObserver(g.out, g.verbosity > 0),
 	}
-	all := runsAll(names, f)
-	if !all {
-		if picked, err = catalog.Select(names, f.label); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("find the tether binary to run scenarios with: %w", err)
-	}
-	wb := catalog.WorkbenchPaths{Bin: bin, StateDir: g.stateDir, Kubeconfig: g.kubeconfig}
-	if wb.StateDir == "" {
-		if wb.StateDir, err = cluster.DefaultStateDir(); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	if wb.CacheDir, err = g.cache(); err != nil {
-		return nil, nil, nil, err
-	}
-	if wb.Kubeconfig == "" {
-		wb.Kubeconfig = cluster.DefaultKubeconfigPath()
-	}
-	r = &catalog.Runner{
-		Workbench: wb,
-		Provider:  f.provider,
-		UpArgs:    f.upArgs,
-		Keep:      f.keep,
-		WorkDir:   f.workDir,
-		Observer:  newLineObserver(g.out, g.verbosity > 0),
-	}
-	if all {
-		provider, err := scenarioProvider(ctx, wb, f)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		picked, leftOut = scenariosFor(catalog.All(), provider)
-		if len(picked) == 0 {
-			return nil, nil, nil, fmt.Errorf("no scenario runs on the %s provider; every one is labelled for another (%s)", provider, strings.Join(leftOut, ", "))
-		}
-		// The workbench is brought up (or reattached) on the provider
-		// the scenarios were picked for, never on another one.
-		r.Provider = provider
-	}
-	return r, picked, leftOut, nil
-}
-
-// runsAll says the run picks no scenarios by name or label: it runs
-// every one the workbench's provider supports.
-func runsAll(names []string, f scenarioRunFlags) bool {
-	return len(names) == 0 && strings.TrimSpace(f.label) == ""
-}
-
-// scenarioProvider finds the provider a run of every scenario is for:
-// --provider, else the one the workbench in the state folder runs on, else
-// the one ./tether.yaml names (the runner's `tether up` reads it), else
-// what up picks by itself.
-func scenarioProvider(ctx context.Context, wb catalog.WorkbenchPaths, f scenarioRunFlags) (string, error) {
-	if f.provider != "" {
-		return f.provider, nil
-	}
-	cw, err := cluster.New(cluster.Options{StateDir: wb.StateDir, CacheDir: wb.CacheDir, Kubeconfig: wb.Kubeconfig})
-	if err != nil {
-		return "", err
-	}
-	running, err := cw.Provider()
-	if err != nil {
-		return "", err
-	}
-	var configured string
-	if running == "" && fileExists("tether.yaml") {
-		cfg, err := cluster.LoadConfig("tether.yaml")
-		if err != nil {
-			return "", err
-		}
-		configured = cfg.Provider
-	}
-	engine := f.engine
-	if engine == nil {
-		engine = cluster.DockerEngineAnswers
-	}
-	return pickProvider(ctx, running, configured, engine), nil
-}
-
-// pickProvider is running (the workbench's provider) when set, else
-// configured (tether.yaml's), else up's own choice: kind when a Docker
-// engine answers, else embedded. engine is asked only then.
-func pickProvider(ctx context.Context, running, configured string, engine func(context.Context) error) string {
-	for _, p := range []string{running, configured} {
-		if p != "" {
-			return p
-		}
-	}
-	if engine(ctx) == nil {
-		return cluster.ProviderKind
-	}
-	return cluster.ProviderEmbedded
-}
-
-// scenariosFor splits all into the scenarios a workbench of provider runs,
-// in order, and the names of those labelled for another provider.
-func scenariosFor(all []catalog.Scenario, provider string) (run []catalog.Scenario, leftOut []string) {
-	for _, s := range all {
-		if catalog.SkipReason(s, provider) != "" {
-			leftOut = append(leftOut, s.Name)
-			continue
-		}
-		run = append(run, s)
-	}
-	return run, leftOut
 }
 
 func runScenarios(ctx context.Context, g *globals, names []string, f scenarioRunFlags) error {
-	r, picked, leftOut, err := scenarioRunner(ctx, g, names, f)
+	opts := runOptions(g, names, f)
+	r, picked, leftOut, err := catalog.NewRunner(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -232,7 +117,7 @@ func runScenarios(ctx context.Context, g *globals, names []string, f scenarioRun
 	if err != nil {
 		return err
 	}
-	announceRun(g.out, r, picked, leftOut, runsAll(names, f), dir)
+	announceRun(g.out, r, picked, leftOut, opts.RunsAll(), dir)
 	results, runErr := r.Run(ctx, picked)
 	if f.report != "" {
 		if err := writeReport(f.report, results); err != nil {

@@ -1,21 +1,17 @@
 package cli
 
 import (
-	"context"
 	"io"
 	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/klog/v2"
 
 	"github.com/tether-dev/tether/cluster"
-	"github.com/tether-dev/tether/gitops/fleet"
-	"github.com/tether-dev/tether/intercept"
 	"github.com/tether-dev/tether/tui"
 )
 
@@ -50,7 +46,8 @@ func redirectLogs(logger *slog.Logger) func() {
 
 // tuiOptions builds the workbench the way g.workbench does, except that
 // its progress goes to the UI and its logs to <state dir>/tui.log: a line
-// on stderr would tear the screen.
+// on stderr would tear the screen. The UI's actions call the same domain
+// functions as the commands, on that workbench.
 func tuiOptions(g *globals) (tui.Options, func() error, error) {
 	stateDir := g.stateDir
 	if stateDir == "" {
@@ -71,7 +68,6 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		return tui.Options{}, nil, err
 	}
 	rep := tui.NewReporter(nil)
-	var cfg cluster.Config
 	wb, err := cluster.New(cluster.Options{
 		StateDir:   stateDir,
 		CacheDir:   g.cacheDir,
@@ -83,70 +79,9 @@ func tuiOptions(g *globals) (tui.Options, func() error, error) {
 		_ = closeLog()
 		return tui.Options{}, nil, err
 	}
-	recorded, err := wb.RecordedConfig()
-	if err == nil {
-		cfg, err = tuiConfig(recorded)
-	}
-	if err != nil {
-		_ = closeLog()
-		return tui.Options{}, nil, err
-	}
-	// The UI's actions run as their commands do, with progress on the UI
-	// and logs in the file; so does everything the commands print
-	// (a line on stderr would tear the screen).
-	ug := *g
-	ug.out, ug.errw = logWriter{logger}, logWriter{logger}
-	fo := func() fleet.Options { return fleet.Options{Workbench: wb, Progress: rep, Logger: logger} }
 	return tui.Options{
-		Workbench: wb, Config: cfg, LogFile: logPath, Logger: logger, Reporter: rep, CacheDir: g.cacheDir,
-		AddSpoke: func(ctx context.Context, name string) error {
-			return fleet.AddSpoke(ctx, fo(), cluster.ClusterConfig{Name: name})
-		},
-		RemoveSpoke: func(ctx context.Context, name string) error {
-			_, err := fleet.RemoveSpoke(ctx, fo(), name)
-			return err
-		},
-		StartIntercept: func(ctx context.Context, spec tui.InterceptSpec) (*intercept.Intercept, error) {
-			return tuiStartIntercept(ctx, &ug, spec)
-		},
-		Scenarios:   tuiScenarios,
-		RunScenario: tuiRunScenario(&ug),
+		Workbench: wb, LogFile: logPath, Logger: logger, Reporter: rep, CacheDir: g.cacheDir, Verbosity: g.verbosity,
 	}, closeLog, nil
-}
-
-// tuiStartIntercept is `tether intercept start` for the UI: the same
-// startIntercept, with the form's fields as its flags. The intercept must
-// outlive the form's request, so it is not bound to ctx beyond the start;
-// the UI stops it (Source.Close) when it quits.
-func tuiStartIntercept(ctx context.Context, g *globals, spec tui.InterceptSpec) (*intercept.Intercept, error) {
-	cmd := &cobra.Command{}
-	cmd.SetContext(ctx)
-	f := &interceptFlags{port: spec.Port, to: spec.To, headers: spec.Headers}
-	i, _, err := startIntercept(cmd, g, spec.Target(), f, false)
-	return i, err
-}
-
-// logWriter sends what a command prints to the UI's log, a line per
-// record.
-type logWriter struct{ log *slog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		if l != "" {
-			w.log.Info(l)
-		}
-	}
-	return len(p), nil
-}
-
-// tuiConfig is what `u` brings up: what a bare `tether up` would, the
-// defaults overlaid with ./tether.yaml when there is one.
-func tuiConfig(recorded cluster.Config) (cluster.Config, error) {
-	cfg, err := baseConfig("", recorded)
-	if err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
 }
 
 // interactive reports whether the bare command should open the UI: it

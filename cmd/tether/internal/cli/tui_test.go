@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,82 +48,23 @@ func TestTUIOptions(t *testing.T) {
 	if opts.Workbench == nil || opts.Workbench.StateDir() != e.stateDir || opts.Reporter == nil {
 		t.Errorf("workbench or reporter not set up: %+v", opts)
 	}
-	if got, want := len(opts.Config.Spokes), len(cluster.DefaultConfig().Spokes); got != want || opts.Config.Hub.Name != "hub" {
-		t.Errorf("config = %+v, want the default", opts.Config)
+	// What `u` brings up on an empty workbench with no tether.yaml.
+	recorded, err := opts.Workbench.RecordedConfig()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The actions that live in this package reach the UI.
-	if opts.AddSpoke == nil || opts.RemoveSpoke == nil || opts.StartIntercept == nil {
-		t.Error("the spoke and intercept actions are not wired")
+	cfg, err := cluster.BaseConfig("", recorded)
+	if got, want := len(cfg.Spokes), len(cluster.DefaultConfig().Spokes); err != nil || got != want || cfg.Hub.Name != "hub" {
+		t.Errorf("config = %+v, %v; want the default", cfg, err)
 	}
-	// On an empty workbench they fail the way the commands do, and what
-	// they would print goes to the log, not the screen.
-	if err := opts.RemoveSpoke(context.Background(), "spoke-1"); err == nil || !strings.Contains(err.Error(), "no clusters") {
+	// The UI's actions call the commands' domain functions on this
+	// workbench: on an empty one they fail the way the commands do.
+	src := tui.WorkbenchSource(opts, opts.Reporter, opts.Logger)
+	if err := src.RemoveSpoke(context.Background(), "spoke-1"); err == nil || !strings.Contains(err.Error(), "no clusters") {
 		t.Errorf("RemoveSpoke on an empty workbench = %v", err)
 	}
-	_, err = opts.StartIntercept(context.Background(), tui.InterceptSpec{Cluster: "nowhere", Namespace: "default", Service: "web", Port: 80, To: "127.0.0.1:1"})
+	_, _, err = src.StartIntercept(context.Background(), tui.InterceptSpec{Cluster: "nowhere", Namespace: "default", Service: "web", Port: 80, To: "127.0.0.1:1"})
 	if err == nil || !strings.Contains(err.Error(), `no cluster "nowhere"`) {
 		t.Errorf("StartIntercept on an unknown cluster = %v", err)
-	}
-}
-
-func TestLogWriter(t *testing.T) {
-	var buf bytes.Buffer
-	w := logWriter{slog.New(slog.NewTextHandler(&buf, nil))}
-	if n, err := w.Write([]byte("cleaned up leftovers\nsecond line\n")); err != nil || n != 33 {
-		t.Fatalf("Write = %d, %v", n, err)
-	}
-	if got := strings.Count(buf.String(), "level=INFO"); got != 2 || !strings.Contains(buf.String(), `msg="second line"`) {
-		t.Errorf("log = %q, want one record per line", buf.String())
-	}
-}
-
-func TestTUIConfigReadsTetherYAML(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	if err := os.WriteFile("tether.yaml", []byte("provider: embedded\nhub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := tuiConfig(cluster.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Provider != "embedded" || cfg.Hub.Name != "main" || len(cfg.Spokes) != 1 || cfg.Spokes[0].Name != "eu" {
-		t.Errorf("config = %+v", cfg)
-	}
-	if err := os.WriteFile("tether.yaml", []byte("hub: {name: main}\nspokez: []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tuiConfig(cluster.Config{}); err == nil {
-		t.Error("a typo in tether.yaml should be an error")
-	}
-}
-
-func TestBaseConfigKeepsTheRunningWorkbenchsSpokes(t *testing.T) {
-	t.Chdir(t.TempDir())
-	recorded := cluster.Config{Provider: "embedded", Hub: cluster.ClusterConfig{Name: "hub"},
-		Spokes: []cluster.ClusterConfig{{Name: "spoke-1"}, {Name: "spoke-2"}, {Name: "spoke-3"}}}
-	cfg, err := baseConfig("", recorded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Spokes) != 3 || cfg.Spokes[2].Name != "spoke-3" {
-		t.Errorf("a bare up on a workbench with an added spoke would bring up %+v", cfg.Spokes)
-	}
-	cfg, err = baseConfig("", cluster.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Spokes) != 2 || cfg.Hub.Name != "hub" {
-		t.Errorf("without a workbench the default is a hub and two spokes, got %+v", cfg)
-	}
-	if err := os.WriteFile("tether.yaml", []byte("hub:\n  name: main\nspokes:\n  - name: eu\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = baseConfig("", recorded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Hub.Name != "main" || len(cfg.Spokes) != 1 {
-		t.Errorf("tether.yaml must win over the running workbench, got %+v", cfg)
 	}
 }

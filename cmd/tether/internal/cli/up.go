@@ -54,16 +54,12 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 			if err != nil {
 				return err
 			}
-			clusters, err := wb.Up(cmd.Context(), cfg)
+			clusters, st, err := fleet.UpWorkbench(cmd.Context(), fleet.Options{Workbench: wb, Progress: g.progress(), Logger: g.logger(), Wait: f.wait}, cfg, f.clustersOnly)
+			printWarnings(g, clusters)
 			if err != nil {
 				return err
 			}
-			printWarnings(g, clusters)
-			if !f.clustersOnly {
-				st, err := fleet.Up(cmd.Context(), fleet.Options{Workbench: wb, Clusters: clusters, Progress: g.progress(), Logger: g.logger(), Wait: f.wait})
-				if err != nil {
-					return fmt.Errorf("the clusters are up, but the GitOps system is not: %w", err)
-				}
+			if st != nil {
 				defer printFleet(g, st)
 			}
 			printUp(g, wb, clusters)
@@ -83,12 +79,13 @@ Settings come from tether.yaml (or --config) and then from flags.`,
 	return cmd
 }
 
-// resolve layers the base (tether.yaml, else the running workbench, else
-// the defaults) and flags. recorded is the workbench's record of its
-// clusters (empty when none runs): without it a bare `up` would remove a
-// spoke added with `tether spoke add`.
+// resolve layers the base (cluster.BaseConfig: tether.yaml, else the
+// running workbench, else the defaults) and flags. recorded is the
+// workbench's record of its clusters (empty when none runs): without it a
+// bare `up` would remove a spoke added with `tether spoke add`. The result
+// is checked once, by the workbench's Up.
 func (f *upFlags) resolve(cmd *cobra.Command, recorded cluster.Config) (cluster.Config, error) {
-	cfg, err := baseConfig(f.config, recorded)
+	cfg, err := cluster.BaseConfig(f.config, recorded)
 	if err != nil {
 		return cfg, err
 	}
@@ -134,7 +131,7 @@ func (f *upFlags) resolve(cmd *cobra.Command, recorded cluster.Config) (cluster.
 			return cfg, fmt.Errorf("--context %q: there is no cluster named %q (clusters: %s)", kv, name, clusterNames(cfg))
 		}
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 func clusterNames(cfg cluster.Config) string {
@@ -175,7 +172,8 @@ func printFleet(g *globals, st *fleet.State) {
 
 // printWarnings says, one line each, what of the configuration the
 // clusters do not follow (a pinned apiServerPort a running cluster keeps
-// another port than), before the GitOps system's progress buries it.
+// another port than), after the GitOps system's progress and before the
+// summary, also when the GitOps system failed.
 func printWarnings(g *globals, clusters []cluster.Cluster) {
 	for _, c := range clusters {
 		for _, w := range c.Warnings {
@@ -235,20 +233,4 @@ func hostReaches(goos, provider, addr string) bool {
 // kindNetworkNote says why addresses are missing from up's output.
 func kindNetworkNote(goos string) string {
 	return fmt.Sprintf("(Addresses on the kind network are not shown: that network is not routable from this host on %s, where Docker runs in a VM. Use the loopback addresses, the tether-* contexts, or kubectl port-forward.)", goos)
-}
-
-// baseConfig is what `up` and the UI start from: an explicit file, else
-// ./tether.yaml, else the clusters the workbench runs now, else a hub and
-// two spokes.
-func baseConfig(path string, recorded cluster.Config) (cluster.Config, error) {
-	if path == "" && fileExists("tether.yaml") {
-		path = "tether.yaml"
-	}
-	switch {
-	case path != "":
-		return cluster.LoadConfig(path)
-	case recorded.Hub.Name != "":
-		return recorded, nil
-	}
-	return cluster.DefaultConfig(), nil
 }

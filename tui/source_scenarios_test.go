@@ -1,4 +1,4 @@
-package cli
+package tui
 
 import (
 	"context"
@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/scenarios/catalog"
-	"github.com/tether-dev/tether/tui"
 )
 
-func TestTUIScenariosListTheCatalog(t *testing.T) {
-	got, err := tuiScenarios(context.Background())
+func TestWorkbenchScenariosListTheCatalog(t *testing.T) {
+	got, err := (&workbenchSource{}).Scenarios(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +25,7 @@ func TestTUIScenariosListTheCatalog(t *testing.T) {
 }
 
 func TestEventObserverSendsEveryStepInOrder(t *testing.T) {
-	events := make(chan tui.ScenarioEvent, 16)
+	events := make(chan ScenarioEvent, 16)
 	o := &eventObserver{ctx: context.Background(), events: events}
 	boom := errors.New("boom")
 	o.ScenarioStarted("x", []string{"a", "b"})
@@ -38,10 +37,10 @@ func TestEventObserverSendsEveryStepInOrder(t *testing.T) {
 	close(events)
 	type want struct {
 		step  string
-		phase tui.ScenarioPhase
+		phase ScenarioPhase
 	}
-	wants := []want{{"a", tui.StepPending}, {"b", tui.StepPending}, {"a", tui.StepStarted}, {"", tui.StepDetail},
-		{"a", tui.StepPassed}, {"b", tui.StepStarted}, {"b", tui.StepFailed}}
+	wants := []want{{"a", StepPending}, {"b", StepPending}, {"a", StepStarted}, {"", StepDetail},
+		{"a", StepPassed}, {"b", StepStarted}, {"b", StepFailed}}
 	i := 0
 	for ev := range events {
 		if i >= len(wants) {
@@ -50,7 +49,7 @@ func TestEventObserverSendsEveryStepInOrder(t *testing.T) {
 		if ev.Step != wants[i].step || ev.Phase != wants[i].phase {
 			t.Fatalf("event %d = %q/%v, want %q/%v", i, ev.Step, ev.Phase, wants[i].step, wants[i].phase)
 		}
-		if ev.Phase == tui.StepFailed && !errors.Is(ev.Err, boom) {
+		if ev.Phase == StepFailed && !errors.Is(ev.Err, boom) {
 			t.Fatalf("failed step lost its error: %v", ev.Err)
 		}
 		i++
@@ -63,7 +62,7 @@ func TestEventObserverSendsEveryStepInOrder(t *testing.T) {
 func TestEventObserverStopsSendingWhenTheUIIsGone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	o := &eventObserver{ctx: ctx, events: make(chan tui.ScenarioEvent)} // nobody reads
+	o := &eventObserver{ctx: ctx, events: make(chan ScenarioEvent)} // nobody reads
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -73,5 +72,19 @@ func TestEventObserverStopsSendingWhenTheUIIsGone(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatal("StepStarted blocked after the UI's context was cancelled")
+	}
+}
+
+// The screen knows pass and fail only: a skipped scenario must not read
+// as passed.
+func TestVerdictOf(t *testing.T) {
+	if err := verdictOf([]catalog.Result{{Name: "a", Status: catalog.Passed}}); err != nil {
+		t.Errorf("passed: %v", err)
+	}
+	if err := verdictOf([]catalog.Result{{Name: "a", Status: catalog.Failed, Reason: "expected x"}}); err == nil || err.Error() != "expected x" {
+		t.Errorf("failed: %v", err)
+	}
+	if err := verdictOf([]catalog.Result{{Name: "a", Status: catalog.Skipped, Reason: "needs embedded"}}); err == nil || err.Error() != "skipped: needs embedded" {
+		t.Errorf("skipped: %v", err)
 	}
 }
