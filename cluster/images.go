@@ -1,0 +1,56 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tether-dev/tether/cluster/internal/providers/kind"
+)
+
+// PrepareKind makes sure Docker has the kind provider's node image, as the
+// first kind `up` would: the given image (pulled if Docker lacks it), else
+// tether's offline-built image or kind's default one, pulling kind's or
+// building tether's when Docker has neither. It returns the image.
+func (w *Workbench) PrepareKind(ctx context.Context, nodeImage string) (string, error) {
+	if err := validNodeImage(nodeImage); err != nil {
+		return "", err
+	}
+	if err := w.opts.EngineCheck(ctx); err != nil {
+		return "", fmt.Errorf("--provider kind needs a Docker engine: %w", err)
+	}
+	env := w.env(nil)
+	env.NodeImage = nodeImage
+	prov, err := w.providerFor(ProviderKind, env)
+	if err != nil {
+		return "", err
+	}
+	ip, ok := prov.(interface {
+		NodeImage(context.Context) (string, error)
+	})
+	if !ok {
+		return "", fmt.Errorf("the %s provider has no node image", prov.Name())
+	}
+	return ip.NodeImage(ctx)
+}
+
+// DockerEngineAnswers returns nil when a Docker engine (not just the docker
+// client) answers, else an error saying what to start or install.
+func DockerEngineAnswers(ctx context.Context) error { return kind.EngineAnswers(ctx) }
+
+// LoadImage loads an image archive (docker-archive tarball) into every node
+// of a kind cluster of the workbench. Other providers have no image store:
+// their components run as local processes.
+func (w *Workbench) LoadImage(ctx context.Context, name, archive string) error {
+	st, err := w.store.Load()
+	if err != nil {
+		return err
+	}
+	c, ok := st.Find(name)
+	if !ok {
+		return fmt.Errorf("no cluster %q in the workbench", name)
+	}
+	if c.Provider != ProviderKind {
+		return fmt.Errorf("cluster %q runs on the %s provider, which has no image store", name, c.Provider)
+	}
+	return kind.New(w.env(nil)).LoadImageArchive(ctx, name, archive)
+}
