@@ -15,7 +15,7 @@ import (
 )
 
 func (w *Workbench) deleteCluster(ctx context.Context, prov providers.Provider, c state.Cluster) error {
-	if c.Provider == ProviderExisting && c.OwnsSystemNamespace {
+	if prov.Traits().Adopted && c.OwnsSystemNamespace {
 		// The cluster is the user's: take back only what tether put in it.
 		if err := deleteSystemNamespace(ctx, c.Kubeconfig); err != nil {
 			w.opts.Logger.Warn("could not remove tether's namespace", "cluster", c.Name, "err", err)

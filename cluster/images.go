@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tether-dev/tether/cluster/internal/providers"
 	"github.com/tether-dev/tether/cluster/internal/providers/kind"
 )
 
@@ -38,8 +39,9 @@ func (w *Workbench) PrepareKind(ctx context.Context, nodeImage string) (string, 
 func DockerEngineAnswers(ctx context.Context) error { return kind.EngineAnswers(ctx) }
 
 // LoadImage loads an image archive (docker-archive tarball) into every node
-// of a kind cluster of the workbench. Other providers have no image store:
-// their components run as local processes.
+// of a cluster of the workbench whose provider has an image store
+// (Traits.ImageStore: kind). Other providers have none: their components
+// run as local processes.
 func (w *Workbench) LoadImage(ctx context.Context, name, archive string) error {
 	st, err := w.store.Load()
 	if err != nil {
@@ -49,8 +51,16 @@ func (w *Workbench) LoadImage(ctx context.Context, name, archive string) error {
 	if !ok {
 		return fmt.Errorf("no cluster %q in the workbench", name)
 	}
-	if c.Provider != ProviderKind {
+	prov, err := w.provider(c.Provider, nil)
+	if err != nil {
+		return err
+	}
+	il, ok := prov.(providers.ImageLoader)
+	if !ok {
 		return fmt.Errorf("cluster %q runs on the %s provider, which has no image store", name, c.Provider)
 	}
-	return kind.New(w.env(nil)).LoadImageArchive(ctx, name, archive)
+	if err := il.LoadImageArchive(ctx, name, archive); err != nil {
+		return fmt.Errorf("load image %s into cluster %q: %w", archive, name, err)
+	}
+	return nil
 }

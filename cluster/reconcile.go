@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -30,131 +31,248 @@ func (w *Workbench) Up(ctx context.Context, cfg Config) ([]Cluster, error) {
 
 // reconcile is Up with the configuration computed from the record under
 // the workbench lock, so AddSpoke and RemoveSpoke change the clusters that
-// exist at that moment and a concurrent change cannot be lost.
+// exist at that moment and a concurrent change cannot be lost. It runs
+// upSteps in order; a step that does work a user waits for reports it on
+// the progress reporter itself, so up's output names what it does, not
+// the bookkeeping in between.
 func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Config, error)) ([]Cluster, error) {
 	unlock, err := w.store.Lock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := w.store.Load()
-	if err != nil {
-		return nil, err
+	r := &upRun{w: w, want: want}
+	for _, s := range upSteps() {
+		started := time.Now()
+		err := s.run(ctx, r)
+		w.opts.Logger.Debug("up step", "step", s.name, "took", time.Since(started), "err", err)
+		if err != nil {
+			if s.wrap {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+			return nil, err
+		}
 	}
-	cfg, err := want(st)
+	return r.out, nil
+}
+
+// upStep is one named step of reconcile, in the manner of kind's create
+// actions: a name and a function over the run's shared state.
+type upStep struct {
+	name string
+	run  func(ctx context.Context, r *upRun) error
+	// wrap prefixes the step's errors with its name. Steps whose errors
+	// already say what failed and what to do, in words users and tests
+	// rely on, leave it off.
+	wrap bool
+}
+
+// upRun is what the steps of one reconcile share; each step reads what
+// earlier ones set.
+type upRun struct {
+	w    *Workbench
+	want func(*state.File) (Config, error)
+
+	st  *state.File
+	cfg Config
+	// provName is the provider the clusters run on; checker is it made
+	// without a CA, enough for its traits and its preflight.
+	provName string
+	checker  providers.Provider
+	specs    []providers.Spec
+	ca       *pki.CA
+	// prov is the provider that makes the clusters.
+	prov providers.Provider
+	// removed are clusters this run deleted, whose contexts go too.
+	removed []string
+	out     []Cluster
+}
+
+// upSteps are the steps of reconcile, in order.
+func upSteps() []upStep {
+	return []upStep{
+		{name: "read the record and the configuration", run: readConfig},
+		{name: "choose the provider", run: chooseProvider},
+		{name: "check pinned API server ports", run: checkPinnedPorts},
+		{name: "check that the provider can run here", run: preflight},
+		{name: "load the workbench CA", run: loadCA, wrap: true},
+		{name: "prepare the provider", run: prepareProvider},
+		{name: "remove clusters no longer configured", run: removeUnwanted},
+		{name: "remove clusters an interrupted up left", run: sweepLeftovers, wrap: true},
+		{name: "record the provider", run: recordProvider},
+		{name: "create or reattach the clusters", run: ensureClusters},
+		{name: "record the clusters in order", run: recordOrder},
+		{name: "merge the kubeconfig contexts", run: mergeKubeconfig},
+		{name: "report the clusters", run: reportClusters},
+	}
+}
+
+func readConfig(_ context.Context, r *upRun) error {
+	st, err := r.w.store.Load()
 	if err != nil {
-		return nil, err
+		return err
+	}
+	cfg, err := r.want(st)
+	if err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return err
 	}
-	requested := cfg.Provider
-	if requested == "" && len(st.Clusters) > 0 {
-		requested = st.Provider // stay with what is running
+	r.st, r.cfg = st, cfg
+	return nil
+}
+
+func chooseProvider(ctx context.Context, r *upRun) error {
+	requested := r.cfg.Provider
+	if requested == "" && len(r.st.Clusters) > 0 {
+		requested = r.st.Provider // stay with what is running
 	}
-	provName, err := w.ResolveProvider(ctx, requested)
+	provName, err := r.w.ResolveProvider(ctx, requested)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(st.Clusters) > 0 && st.Provider != provName {
-		return nil, fmt.Errorf("the workbench in %s runs on the %s provider: run `tether down` before switching to %s", w.opts.StateDir, st.Provider, provName)
+	if len(r.st.Clusters) > 0 && r.st.Provider != provName {
+		return fmt.Errorf("the workbench in %s runs on the %s provider: run `tether down` before switching to %s", r.w.opts.StateDir, r.st.Provider, provName)
 	}
-	// Pinned ports are checked before anything (the CA included) is made.
-	specs := make([]providers.Spec, 0, len(cfg.Spokes)+1)
-	for i, c := range cfg.Clusters() {
+	// Making a provider creates nothing; the CA it needs to make clusters
+	// comes later, once nothing can refuse the run any more.
+	checker, err := r.w.provider(provName, nil)
+	if err != nil {
+		return err
+	}
+	r.provName, r.checker = provName, checker
+	return nil
+}
+
+// checkPinnedPorts refuses a pinned port something else holds before
+// anything (the CA included) is made.
+func checkPinnedPorts(_ context.Context, r *upRun) error {
+	traits := r.checker.Traits()
+	r.specs = make([]providers.Spec, 0, len(r.cfg.Spokes)+1)
+	for i, c := range r.cfg.Clusters() {
 		role := providers.RoleSpoke
 		if i == 0 {
 			role = providers.RoleHub
 		}
 		spec := providers.Spec{Name: c.Name, Role: role, APIServerPort: c.APIServerPort, Context: c.Context}
-		prev, _ := st.Find(c.Name)
-		if err := pinnedPortFree(provName, spec, prev); err != nil {
-			return nil, err
+		prev, _ := r.st.Find(c.Name)
+		if err := pinnedPortFree(traits, spec, prev); err != nil {
+			return err
 		}
-		specs = append(specs, spec)
+		r.specs = append(r.specs, spec)
 	}
-	// Preflight needs no CA; checking first means a provider that cannot
-	// run here leaves no CA behind either.
-	checker, err := w.provider(provName, nil)
+	return nil
+}
+
+// preflight needs no CA; checking first means a provider that cannot run
+// here leaves no CA behind either.
+func preflight(ctx context.Context, r *upRun) error {
+	if err := r.checker.Preflight(ctx); err != nil {
+		return fmt.Errorf("the %s provider cannot run here: %w", r.provName, err)
+	}
+	return nil
+}
+
+func loadCA(_ context.Context, r *upRun) error {
+	ca, err := pki.LoadOrCreateCA(filepath.Join(r.w.opts.StateDir, "pki"), "tether workbench CA")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := checker.Preflight(ctx); err != nil {
-		return nil, fmt.Errorf("the %s provider cannot run here: %w", provName, err)
-	}
-	ca, err := pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
-	if err != nil {
-		return nil, err
-	}
-	env := w.env(ca)
+	r.ca = ca
+	return nil
+}
+
+func prepareProvider(_ context.Context, r *upRun) error {
+	env := r.w.env(r.ca)
 	switch {
-	case provName == ProviderKind:
-		env.NodeImage = cfg.Kind.NodeImage
-		st.KindNodeImage = cfg.Kind.NodeImage
-	case cfg.Kind.NodeImage != "":
+	case r.provName == ProviderKind:
+		// kind: in tether.yaml is the kind provider's own configuration.
+		env.NodeImage = r.cfg.Kind.NodeImage
+		r.st.KindNodeImage = r.cfg.Kind.NodeImage
+	case r.cfg.Kind.NodeImage != "":
 		// Validate refuses it with an explicit other provider; here the
 		// automatic choice fell on one without node images.
-		w.opts.Logger.Warn("the node image is for the kind provider; ignoring it", "nodeImage", cfg.Kind.NodeImage, "provider", provName)
+		r.w.opts.Logger.Warn("the node image is for the kind provider; ignoring it", "nodeImage", r.cfg.Kind.NodeImage, "provider", r.provName)
 	}
-	prov, err := w.providerFor(provName, env)
+	prov, err := r.w.providerFor(r.provName, env)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	r.prov = prov
+	return nil
+}
 
-	// Clusters no longer in the configuration go first, freeing their ports.
+// removeUnwanted deletes the recorded clusters no longer configured first,
+// freeing their ports.
+func removeUnwanted(ctx context.Context, r *upRun) error {
 	wanted := map[string]bool{}
-	for _, s := range specs {
+	for _, s := range r.specs {
 		wanted[s.Name] = true
 	}
-	var removed []string
-	for _, c := range append([]state.Cluster(nil), st.Clusters...) {
+	for _, c := range append([]state.Cluster(nil), r.st.Clusters...) {
 		if wanted[c.Name] {
 			continue
 		}
-		step := w.opts.Progress.Start(fmt.Sprintf("remove cluster %s (no longer configured)", c.Name))
-		err := w.deleteCluster(ctx, prov, c)
+		step := r.w.opts.Progress.Start(fmt.Sprintf("remove cluster %s (no longer configured)", c.Name))
+		err := r.w.deleteCluster(ctx, r.prov, c)
 		step.Done(err)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("remove cluster %q (no longer configured): %w", c.Name, err)
 		}
-		st.Remove(c.Name)
-		removed = append(removed, c.Name)
+		r.st.Remove(c.Name)
+		r.removed = append(r.removed, c.Name)
 	}
-	// Clusters of this workbench that no record lists (an earlier up was
-	// interrupted mid-create) and that are not wanted go too; wanted ones
-	// are repaired or adopted by Ensure.
-	if sw, ok := prov.(providers.Sweeper); ok {
-		keep := make([]string, 0, len(specs))
-		for _, s := range specs {
-			keep = append(keep, s.Name)
-		}
-		swept, err := sw.Sweep(ctx, keep)
-		if err != nil {
-			return nil, fmt.Errorf("remove clusters an interrupted up left: %w", err)
-		}
-		removed = append(removed, swept...)
-	}
-	if err := removeContexts(w.opts.Kubeconfig, removed); err != nil {
-		return nil, err
-	}
-	st.Provider = provName
-	if err := w.store.Save(st); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
+// sweepLeftovers removes clusters of this workbench that no record lists
+// (an earlier up was interrupted mid-create) and that are not wanted;
+// wanted ones are repaired or adopted by Ensure.
+func sweepLeftovers(ctx context.Context, r *upRun) error {
+	sw, ok := r.prov.(providers.Sweeper)
+	if !ok {
+		return nil
+	}
+	keep := make([]string, 0, len(r.specs))
+	for _, s := range r.specs {
+		keep = append(keep, s.Name)
+	}
+	swept, err := sw.Sweep(ctx, keep)
+	if err != nil {
+		return err
+	}
+	r.removed = append(r.removed, swept...)
+	return nil
+}
+
+func recordProvider(_ context.Context, r *upRun) error {
+	if err := removeContexts(r.w.opts.Kubeconfig, r.removed); err != nil {
+		return err
+	}
+	r.st.Provider = r.provName
+	return r.w.store.Save(r.st)
+}
+
+// ensureClusters creates, reattaches or repairs every configured cluster
+// in parallel, recording each as it is ready. If one fails, the clusters
+// this run made are removed again; those that were there stay as they
+// were.
+func ensureClusters(ctx context.Context, r *upRun) error {
+	w, st, prov := r.w, r.st, r.prov
 	var mu sync.Mutex
 	var created []state.Cluster
 	// What each cluster was is read before any goroutine writes the
 	// record: Find would race with the Puts below.
-	prevs := make([]*state.Cluster, len(specs))
-	for i, spec := range specs {
+	prevs := make([]*state.Cluster, len(r.specs))
+	for i, spec := range r.specs {
 		if prev, ok := st.Find(spec.Name); ok {
 			c := *prev
 			prevs[i] = &c
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i, spec := range specs {
+	for i, spec := range r.specs {
 		prevCopy := prevs[i]
 		g.Go(func() error {
 			c, err := prov.Ensure(gctx, spec, prevCopy)
@@ -178,52 +296,60 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 			return w.store.Save(st)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		// Nothing half-created stays behind: undo the clusters this run
-		// made; clusters that were already there are left as they were.
-		cleanup := context.WithoutCancel(ctx)
-		for _, c := range created {
-			step := w.opts.Progress.Start(fmt.Sprintf("remove cluster %s (up failed)", c.Name))
-			step.Done(w.deleteCluster(cleanup, prov, c))
-			st.Remove(c.Name)
-		}
-		if len(st.Clusters) == 0 {
-			// Nothing runs: leave no CA or empty folders behind either.
-			if cerr := w.clearStateDir(); cerr != nil {
-				err = errors.Join(err, cerr)
-			}
-			return nil, err
-		}
-		if serr := w.store.Save(st); serr != nil {
-			err = errors.Join(err, serr)
-		}
-		return nil, err
+	err := g.Wait()
+	if err == nil {
+		return nil
 	}
-	// Keep the configured order (hub first) in the record and the output.
-	ordered := make([]state.Cluster, 0, len(specs))
-	for _, s := range specs {
-		c, _ := st.Find(s.Name)
+	// Nothing half-created stays behind.
+	cleanup := context.WithoutCancel(ctx)
+	for _, c := range created {
+		step := w.opts.Progress.Start(fmt.Sprintf("remove cluster %s (up failed)", c.Name))
+		step.Done(w.deleteCluster(cleanup, prov, c))
+		st.Remove(c.Name)
+	}
+	if len(st.Clusters) == 0 {
+		// Nothing runs: leave no CA or empty folders behind either.
+		if cerr := w.clearStateDir(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return err
+	}
+	if serr := w.store.Save(st); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// recordOrder keeps the configured order (hub first) in the record and
+// the output.
+func recordOrder(_ context.Context, r *upRun) error {
+	ordered := make([]state.Cluster, 0, len(r.specs))
+	for _, s := range r.specs {
+		c, _ := r.st.Find(s.Name)
 		ordered = append(ordered, *c)
 	}
-	st.Clusters = ordered
-	if err := w.store.Save(st); err != nil {
-		return nil, err
-	}
-	step := w.opts.Progress.Start("merge kubeconfig contexts into " + w.opts.Kubeconfig)
-	err = mergeContexts(w.opts.Kubeconfig, ordered, cfg.Hub.Name)
+	r.st.Clusters = ordered
+	return r.w.store.Save(r.st)
+}
+
+func mergeKubeconfig(_ context.Context, r *upRun) error {
+	step := r.w.opts.Progress.Start("merge kubeconfig contexts into " + r.w.opts.Kubeconfig)
+	err := mergeContexts(r.w.opts.Kubeconfig, r.st.Clusters, r.cfg.Hub.Name)
 	step.Done(err)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Cluster, 0, len(ordered))
-	for i, c := range ordered {
-		d := w.describe(c)
-		if msg := portNotApplied(provName, specs[i], c); msg != "" {
+	return err
+}
+
+func reportClusters(_ context.Context, r *upRun) error {
+	traits := r.prov.Traits()
+	r.out = make([]Cluster, 0, len(r.st.Clusters))
+	for i, c := range r.st.Clusters {
+		d := r.w.describe(c)
+		if msg := portNotApplied(traits, r.specs[i], c); msg != "" {
 			d.Warnings = append(d.Warnings, msg)
 		}
-		out = append(out, d)
+		r.out = append(r.out, d)
 	}
-	return out, nil
+	return nil
 }
 
 // portNotApplied says so when a cluster runs on another API server port
@@ -231,8 +357,9 @@ func (w *Workbench) reconcile(ctx context.Context, want func(*state.File) (Confi
 // (moving its API server would cut off every client of it, the GitOps
 // components included), and a kind cluster's port is fixed when it is
 // made. "" when the pin holds or there is none.
-func portNotApplied(provider string, spec providers.Spec, c state.Cluster) string {
-	if spec.APIServerPort == 0 || provider == ProviderExisting {
+// An adopted cluster's port is the user's, never pinned.
+func portNotApplied(t providers.Traits, spec providers.Spec, c state.Cluster) string {
+	if spec.APIServerPort == 0 || t.Adopted {
 		return ""
 	}
 	running := endpointPort(c.Endpoint)
@@ -246,9 +373,9 @@ func portNotApplied(provider string, spec providers.Spec, c state.Cluster) strin
 
 // pinnedPortFree refuses a pinned API server port that something else holds
 // before anything is created, unless it is this cluster's own running API
-// server.
-func pinnedPortFree(provider string, spec providers.Spec, prev *state.Cluster) error {
-	if spec.APIServerPort == 0 || provider == ProviderExisting {
+// server. An adopted cluster's port is the user's, not tether's to check.
+func pinnedPortFree(t providers.Traits, spec providers.Spec, prev *state.Cluster) error {
+	if spec.APIServerPort == 0 || t.Adopted {
 		return nil
 	}
 	if prev != nil && endpointPort(prev.Endpoint) == spec.APIServerPort {

@@ -12,11 +12,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tether-dev/tether/cluster/internal/providers/embedded"
+	"github.com/tether-dev/tether/cluster/internal/providers"
 )
 
-// ProcessInfo is one control-plane process of an embedded cluster.
-type ProcessInfo = embedded.ProcessInfo
+// ProcessInfo is one process of a cluster whose provider runs it on this
+// machine (embedded: its control plane).
+type ProcessInfo = providers.Process
 
 // ClusterStatus is what status reports of one cluster.
 type ClusterStatus struct {
@@ -44,8 +45,8 @@ func (w *Workbench) Status(ctx context.Context) (provider string, out []ClusterS
 	for i, c := range st.Clusters {
 		g.Go(func() error {
 			s := ClusterStatus{Cluster: w.describe(c)}
-			if c.Provider == ProviderEmbedded {
-				s.Processes = embedded.Processes(c)
+			if pl, ok := prov.(providers.ProcessLister); ok {
+				s.Processes = pl.Processes(c)
 			}
 			problems := prov.Problems(ctx, c)
 			nodes, apiErr := apiStatus(ctx, c.Kubeconfig)
