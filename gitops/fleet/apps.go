@@ -15,9 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/repo"
 	"github.com/tether-dev/tether/gitops/sample"
 )
 
@@ -194,4 +196,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ensureSample seeds the sample repository at url when it has no sample
+// yet and otherwise keeps its commits (sample.Ensure): a second up must not
+// undo `tether sample scale` or a scenario's commit.
+func ensureSample(ctx context.Context, step progress.Step, url string, spokes []string, w sample.Workload) error {
+	head, seeded, err := sample.Ensure(ctx, url, spokes, w, sample.DefaultAuthor)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		step.Update("seeded at " + repo.ShortSHA(head))
+	} else {
+		step.Update("kept, at " + repo.ShortSHA(head))
+	}
+	return nil
 }

@@ -30,8 +30,10 @@
 // spoke serves its Services on loopback (ServiceAddr, `tether sample url`).
 //
 // Files by concern: fleet.go (Up, Down), state.go (the record), certs.go,
-// local.go (the components as supervised processes), kind.go (as pods),
-// apps.go (manifests, sample Applications, the wait for Synced), samples.go
+// local.go (the components as supervised processes), pods.go (as pods of
+// tether's image), image.go (building that image), forward.go
+// (port-forwards to the Git server's pod), apps.go (manifests, the sample
+// repository's seed, sample Applications, the wait for Synced), samples.go
 // (the sample answering on embedded), spokes.go (AddSpoke, RemoveSpoke,
 // pruning), commit.go and watch.go (changes to the sample and their
 // rollout).

@@ -1,0 +1,18 @@
+package fleet
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/sample"
+)
+
+func TestLocalWorkload(t *testing.T) {
+	if w := localWorkload(cluster.ProviderEmbedded); w.Image != sample.DefaultImage || !slices.Contains(w.Args, "serve") {
+		t.Errorf("embedded: %+v, want tether's server with the placeholder image", w)
+	}
+	if w := localWorkload(cluster.ProviderExisting); w.Image != sample.NginxWorkload.Image {
+		t.Errorf("existing: %+v, want a public image", w)
+	}
+}
