@@ -41,16 +41,10 @@ func DockerEngineAnswers(ctx context.Context) error { return kind.EngineAnswers(
 // LoadImage loads an image archive (docker-archive tarball) into every node
 // of a cluster of the workbench whose provider has an image store
 // (Traits.ImageStore: kind). Other providers have none: their components
-// run as local processes.
-func (w *Workbench) LoadImage(ctx context.Context, name, archive string) error {
-	st, err := w.store.Load()
-	if err != nil {
-		return err
-	}
-	c, ok := st.Find(name)
-	if !ok {
-		return fmt.Errorf("no cluster %q in the workbench", name)
-	}
+// run as local processes. The cluster is as Up or Clusters reported it;
+// the record is not read again.
+func (w *Workbench) LoadImage(ctx context.Context, c Cluster, archive string) error {
+	name := c.Name
 	prov, err := w.provider(c.Provider, nil)
 	if err != nil {
 		return err

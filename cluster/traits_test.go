@@ -51,7 +51,7 @@ func TestRecordedClustersHaveTraits(t *testing.T) {
 	}
 	// The embedded provider has no image store: LoadImage says so rather
 	// than asking kind.
-	err = wb.LoadImage(context.Background(), "hub", filepath.Join(t.TempDir(), "image.tar"))
+	err = wb.LoadImage(context.Background(), clusters[0], filepath.Join(t.TempDir(), "image.tar"))
 	if err == nil || !strings.Contains(err.Error(), "no image store") {
 		t.Errorf("LoadImage on an embedded cluster: %v, want one saying it has no image store", err)
 	}

@@ -39,7 +39,7 @@ type manifestOptions struct {
 
 func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, m manifestOptions) error {
 	wb := opts.Workbench
-	hubCfg, err := wb.RESTConfig(hub.Name)
+	hubCfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 		return fmt.Errorf("hub %q: %w", hub.Name, err)
 	}
 	for _, s := range spokes {
-		cfg, err := wb.RESTConfig(s.Name)
+		cfg, err := s.RESTConfig()
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 // createSampleApps puts one Application per spoke into the hub namespace
 // named after it: the hub is the source of truth (managed mode).
 func createSampleApps(ctx context.Context, opts Options, st *State, hub cluster.Cluster, spokes []cluster.Cluster) error {
-	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes [
 	if len(spokes) == 0 {
 		return nil
 	}
-	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,15 @@
 // per spoke stands in for the sample's kwok pods and a service proxy per
 // spoke serves its Services on loopback (ServiceAddr, `tether sample url`).
 //
+// What differs by provider is asked of the clusters' traits
+// (cluster.Traits: components as pods where the nodes have an image store,
+// sample stand-ins where they run no containers), never of the provider's
+// name; a record, which names only its provider, gets them from
+// cluster.ProviderTraits. Up, AddSpoke and RemoveSpoke work on the
+// clusters they are given (Options.Clusters, or those AddSpoke and
+// RemoveSpoke just left) and find the hub by its role; only when given
+// none do they read the workbench's record.
+//
 // Files by concern: fleet.go (Up, Down), state.go (the record), certs.go,
 // local.go (the components as supervised processes), pods.go (as pods of
 // tether's image), image.go (building that image), forward.go

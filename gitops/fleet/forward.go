@@ -22,8 +22,8 @@ import (
 // withGitForward port-forwards a local port to the Git server pod on the
 // hub (client-go's port-forward, the path kubectl port-forward takes) for
 // the duration of fn.
-func withGitForward(ctx context.Context, wb *cluster.Workbench, hub string, fn func(base string) error) error {
-	base, stop, err := gitForward(ctx, wb, hub)
+func withGitForward(ctx context.Context, hub cluster.Cluster, fn func(base string) error) error {
+	base, stop, err := gitForward(ctx, hub)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func withGitForward(ctx context.Context, wb *cluster.Workbench, hub string, fn f
 func ReachRepo(ctx context.Context, wb *cluster.Workbench, repoURL string) (string, func(), error) {
 	noop := func() {}
 	st, err := Load(wb)
-	if err != nil || st == nil || st.Provider != cluster.ProviderKind {
+	if err != nil || st == nil || !componentsAsPods(recordedTraits(st)) {
 		return repoURL, noop, err
 	}
 	want, err1 := url.Parse(st.GitURL)
@@ -46,11 +46,11 @@ func ReachRepo(ctx context.Context, wb *cluster.Workbench, repoURL string) (stri
 	if err1 != nil || err2 != nil || want.Host != got.Host {
 		return repoURL, noop, nil
 	}
-	clusters, err := wb.Clusters()
-	if err != nil || len(clusters) == 0 {
-		return "", noop, fmt.Errorf("no hub to reach the Git server on: %v", err)
+	hub, err := hubOf(wb)
+	if err != nil {
+		return "", noop, fmt.Errorf("no hub to reach the Git server on: %w", err)
 	}
-	base, stop, err := gitForward(ctx, wb, clusters[0].Name)
+	base, stop, err := gitForward(ctx, hub)
 	if err != nil {
 		return "", noop, err
 	}
@@ -59,8 +59,9 @@ func ReachRepo(ctx context.Context, wb *cluster.Workbench, repoURL string) (stri
 
 // gitForward port-forwards a local port to the Git server's pod on the hub
 // and returns its base URL.
-func gitForward(ctx context.Context, wb *cluster.Workbench, hub string) (string, func(), error) {
-	cfg, err := wb.RESTConfig(hub)
+func gitForward(ctx context.Context, c cluster.Cluster) (string, func(), error) {
+	hub := c.Name
+	cfg, err := c.RESTConfig()
 	if err != nil {
 		return "", nil, err
 	}

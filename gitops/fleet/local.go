@@ -82,7 +82,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
 	}
 	if err == nil {
-		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Provider))
+		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Traits))
 	}
 	step.Done(err)
 	if err != nil {
@@ -161,7 +161,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 			return fail(err)
 		}
 	}
-	if hub.Provider == cluster.ProviderEmbedded {
+	if standsInForSample(hub.Traits) {
 		if err := serveSamples(ctx, opts, prev, st, spokes, start, logs); err != nil {
 			return fail(err)
 		}
@@ -179,10 +179,11 @@ func addrNames() []string {
 // previousAddrs are the loopback addresses a previous upLocal gave the
 // Git server, the principal (gRPC, HTTP) and the principal's Service
 // (8443, 8080), in that order; "" where the record has none (nothing
-// recorded, another provider, or an older tether that did not record it).
+// recorded, components that ran as pods, whose addresses are NodePorts,
+// or an older tether that did not record it).
 func previousAddrs(prev *State) []string {
 	out := make([]string, len(addrNames()))
-	if prev == nil || prev.Provider == cluster.ProviderKind {
+	if prev == nil || componentsAsPods(recordedTraits(prev)) {
 		return out
 	}
 	if u, err := url.Parse(prev.GitURL); err == nil {
@@ -193,14 +194,14 @@ func previousAddrs(prev *State) []string {
 }
 
 // localWorkload is what the sample runs when the components run as local
-// processes. On the embedded provider kwok runs no containers, so the
+// processes. Where the nodes run no containers (embedded: kwok), the
 // sample names tether's server with the placeholder image the components'
 // manifests use too, and the API server validates the same Deployment kind
-// runs. An existing cluster has real nodes but no image store tether could
-// load its image into, and nothing publishes that image: it runs a public
-// one.
-func localWorkload(provider string) sample.Workload {
-	if provider == cluster.ProviderExisting {
+// runs. Real nodes without an image store tether could load its image
+// into (an existing cluster) cannot run that image, which nothing
+// publishes: they run a public one.
+func localWorkload(t cluster.Traits) sample.Workload {
+	if t.RunsContainers && !t.ImageStore {
 		return sample.NginxWorkload
 	}
 	return sample.TetherWorkload(sample.DefaultImage)
@@ -274,7 +275,7 @@ func restartReason(prev *State, spokes []cluster.Cluster) string {
 		return "none running"
 	case prev.PrincipalService == "" || prev.PrincipalServiceHTTP == "":
 		return "an older tether started them, without the principal's Service addresses"
-	case prev.Provider == cluster.ProviderEmbedded && len(prev.SampleServices) != len(spokes):
+	case standsInForSample(recordedTraits(prev)) && len(prev.SampleServices) != len(spokes):
 		return "an older tether started them, without the sample's servers"
 	case !allAlive(prev.Processes):
 		return "some are gone"

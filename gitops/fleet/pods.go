@@ -25,11 +25,11 @@ const (
 	gitNodePort       int32 = 30444
 )
 
-// upKind builds tether's image (no daemon, no Dockerfile) for the Docker
+// upPods builds tether's image (no daemon, no Dockerfile) for the Docker
 // engine's platform, loads it into every node, deploys the components as
 // pods, and seeds the sample repository through a port-forward to the Git
 // server pod when it has no sample yet.
-func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
+func upPods(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster) (*State, error) {
 	wb := opts.Workbench
 	hubHost := hostOf(hub.InternalEndpoint)
 	if hubHost == "" {
@@ -58,7 +58,7 @@ func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 	step = opts.Progress.Start("load " + ref + " into every node")
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range append([]cluster.Cluster{hub}, spokes...) {
-		g.Go(func() error { return wb.LoadImage(gctx, c.Name, archive) })
+		g.Go(func() error { return wb.LoadImage(gctx, c, archive) })
 	}
 	err = g.Wait()
 	step.Done(err)
@@ -66,7 +66,7 @@ func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 		return nil, err
 	}
 	st := &State{
-		Provider:  cluster.ProviderKind,
+		Provider:  hub.Provider,
 		GitURL:    fmt.Sprintf("http://%s:%d/%s.git", hubHost, gitNodePort, SampleRepo),
 		Principal: fmt.Sprintf("%s:%d", hubHost, principalNodePort),
 	}
@@ -79,7 +79,7 @@ func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 	step = opts.Progress.Start("deploy the principal, the Git server and the agents")
 	err = applyManifests(ctx, opts, hub, spokes, manifestOptions{image: ref, principalAddr: st.Principal, gitURL: st.GitURL, nodePort: principalNodePort, gitArgs: gitArgs})
 	if err == nil {
-		err = waitRollout(ctx, opts, hub.Name, deploy.GitName, deploy.PrincipalName)
+		err = waitRollout(ctx, hub, deploy.GitName, deploy.PrincipalName)
 	}
 	step.Done(err)
 	if err != nil {
@@ -88,7 +88,7 @@ func upKind(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 	// The sample runs the image just loaded into every node: nothing to
 	// pull, which an air-gapped kind could not do anyway.
 	step = opts.Progress.Start("seed the sample repository")
-	err = withGitForward(ctx, wb, hub.Name, func(base string) error {
+	err = withGitForward(ctx, hub, func(base string) error {
 		return ensureSample(ctx, step, base+"/"+SampleRepo+".git", st.Spokes, sample.TetherWorkload(ref))
 	})
 	step.Done(err)
@@ -111,8 +111,9 @@ func rolledOut(d *appsv1.Deployment) bool {
 	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas >= want && s.Replicas == s.UpdatedReplicas && s.AvailableReplicas >= want && want >= 1
 }
 
-func waitRollout(ctx context.Context, opts Options, clusterName string, names ...string) error {
-	cfg, err := opts.Workbench.RESTConfig(clusterName)
+func waitRollout(ctx context.Context, c cluster.Cluster, names ...string) error {
+	clusterName := c.Name
+	cfg, err := c.RESTConfig()
 	if err != nil {
 		return err
 	}

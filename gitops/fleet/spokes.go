@@ -37,12 +37,16 @@ func AddSpoke(ctx context.Context, opts Options, spoke cluster.ClusterConfig) er
 	if err != nil {
 		return err
 	}
-	if _, err := opts.Workbench.AddSpoke(ctx, spoke); err != nil {
+	clusters, err := opts.Workbench.AddSpoke(ctx, spoke)
+	if err != nil {
 		return err
 	}
 	if fst == nil {
 		return nil
 	}
+	// The clusters with the new spoke are the ones to bring the system up
+	// on, whatever the caller had.
+	opts.Clusters = clusters
 	if _, err := Up(ctx, opts); err != nil {
 		return fmt.Errorf("spoke %s is created, but the GitOps system is not up with it: %w", spoke.Name, err)
 	}
@@ -71,13 +75,18 @@ func RemoveSpoke(ctx context.Context, opts Options, name string) (Removal, error
 		return Removal{}, err
 	}
 	wb := opts.Workbench
-	cfg, err := wb.RecordedConfig()
+	clusters, err := opts.clusters()
 	if err != nil {
 		return Removal{}, err
 	}
-	if len(cfg.Clusters()) == 0 || cfg.Hub.Name == "" {
+	if len(clusters) == 0 {
 		return Removal{}, fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters; run `tether up` first", name, wb.StateDir())
 	}
+	hub, spokes, err := hubAndSpokes(clusters)
+	if err != nil {
+		return Removal{}, fmt.Errorf("cannot remove spoke %q: %w", name, err)
+	}
+	cfg := configOf(hub, spokes)
 	fst, err := Load(wb)
 	if err != nil {
 		return Removal{}, err
@@ -88,23 +97,33 @@ func RemoveSpoke(ctx context.Context, opts Options, name string) (Removal, error
 			// on the hub belongs to a spoke.
 			return Removal{}, unknown
 		}
-		return Removal{}, removeGhost(ctx, opts, fst, cfg.Hub.Name, name, unknown)
+		return Removal{}, removeGhost(ctx, opts, fst, hub, name, unknown)
 	}
+	// After the cluster went, the system comes up on the clusters the
+	// workbench has left; if it did not go, Up reads them from the record.
+	upOpts := opts
+	upOpts.Clusters = nil
 	r := spokeRemoval{
-		name:          name,
-		progress:      opts.Progress,
-		removeCluster: func(ctx context.Context) error { _, err := wb.RemoveSpoke(ctx, name); return err },
+		name:     name,
+		progress: opts.Progress,
+		removeCluster: func(ctx context.Context) error {
+			left, err := wb.RemoveSpoke(ctx, name)
+			if err == nil {
+				upOpts.Clusters = left
+			}
+			return err
+		},
 	}
 	if fst != nil {
 		r.stopAgents = agentStoppers(fst, name)
 		r.deleteApps = func(ctx context.Context) error {
-			h, err := newHubSide(wb, cfg.Hub.Name)
+			h, err := newHubSide(hub)
 			if err != nil {
 				return err
 			}
 			return h.forget(ctx, name)
 		}
-		r.fleetUp = func(ctx context.Context) error { _, err := Up(ctx, opts); return err }
+		r.fleetUp = func(ctx context.Context) error { _, err := Up(ctx, upOpts); return err }
 	}
 	return Removal{Cluster: true}, r.run(ctx)
 }
@@ -124,9 +143,9 @@ func agentStoppers(fst *State, name string) []func(context.Context) error {
 // removeGhost removes what the fleet still holds of a spoke the workbench
 // has no cluster for. unknown is the refusal to return when there is
 // nothing of it anywhere: then the name is simply wrong.
-func removeGhost(ctx context.Context, opts Options, fst *State, hubName, name string, unknown error) error {
+func removeGhost(ctx context.Context, opts Options, fst *State, hub cluster.Cluster, name string, unknown error) error {
 	wb := opts.Workbench
-	h, err := newHubSide(wb, hubName)
+	h, err := newHubSide(hub)
 	if err != nil {
 		return fmt.Errorf("%w; the hub could not be asked for leftovers of it: %v", unknown, err)
 	}
@@ -174,7 +193,7 @@ func holdsSpoke(name string, fst *State, local []string, seen hubSpokes) bool {
 // not make, of a name tether never knew as a spoke, are the user's and
 // stay; `tether spoke remove <name>` removes them explicitly.
 func pruneLeftSpokes(ctx context.Context, opts Options, prev *State, hub cluster.Cluster, spokes []cluster.Cluster) error {
-	h, err := newHubSide(opts.Workbench, hub.Name)
+	h, err := newHubSide(hub)
 	if err != nil {
 		return err
 	}
@@ -275,8 +294,8 @@ type hubSide struct {
 	namespaceGone time.Duration
 }
 
-func newHubSide(wb *cluster.Workbench, hub string) (hubSide, error) {
-	cfg, err := wb.RESTConfig(hub)
+func newHubSide(hub cluster.Cluster) (hubSide, error) {
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return hubSide{}, err
 	}
@@ -289,7 +308,17 @@ func newHubSide(wb *cluster.Workbench, hub string) (hubSide, error) {
 	if err != nil {
 		return hubSide{}, err
 	}
-	return hubSide{cs: cs, dyn: dyn, context: cluster.ContextName(hub), namespaceGone: time.Minute}, nil
+	return hubSide{cs: cs, dyn: dyn, context: cluster.ContextName(hub.Name), namespaceGone: time.Minute}, nil
+}
+
+// configOf is the workbench's configuration as its clusters show it, for
+// the refusals cluster.Config words (the hub, a name that is no spoke).
+func configOf(hub cluster.Cluster, spokes []cluster.Cluster) cluster.Config {
+	cfg := cluster.Config{Provider: hub.Provider, Hub: cluster.ClusterConfig{Name: hub.Name}}
+	for _, s := range spokes {
+		cfg.Spokes = append(cfg.Spokes, cluster.ClusterConfig{Name: s.Name})
+	}
+	return cfg
 }
 
 // hubSpokes is what the hub holds, by spoke name.
