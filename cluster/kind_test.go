@@ -38,6 +38,7 @@ func (k *fakeKind) Preflight(context.Context) error { return nil }
 func (k *fakeKind) Problems(context.Context, state.Cluster) []string {
 	return nil
 }
+func (k *fakeKind) Traits() providers.Traits { return providers.Traits{RunsContainers: true} }
 
 func (k *fakeKind) Ensure(_ context.Context, spec providers.Spec, _ *state.Cluster) (*state.Cluster, error) {
 	k.mu.Lock()

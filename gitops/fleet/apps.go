@@ -15,9 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/engine"
+	"github.com/tether-dev/tether/gitops/repo"
 	"github.com/tether-dev/tether/gitops/sample"
 )
 
@@ -37,7 +39,7 @@ type manifestOptions struct {
 
 func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spokes []cluster.Cluster, m manifestOptions) error {
 	wb := opts.Workbench
-	hubCfg, err := wb.RESTConfig(hub.Name)
+	hubCfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 		return fmt.Errorf("hub %q: %w", hub.Name, err)
 	}
 	for _, s := range spokes {
-		cfg, err := wb.RESTConfig(s.Name)
+		cfg, err := s.RESTConfig()
 		if err != nil {
 			return err
 		}
@@ -90,7 +92,7 @@ func applyManifests(ctx context.Context, opts Options, hub cluster.Cluster, spok
 // createSampleApps puts one Application per spoke into the hub namespace
 // named after it: the hub is the source of truth (managed mode).
 func createSampleApps(ctx context.Context, opts Options, st *State, hub cluster.Cluster, spokes []cluster.Cluster) error {
-	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes [
 	if len(spokes) == 0 {
 		return nil
 	}
-	cfg, err := opts.Workbench.RESTConfig(hub.Name)
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -194,4 +196,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ensureSample seeds the sample repository at url when it has no sample
+// yet and otherwise keeps its commits (sample.Ensure): a second up must not
+// undo `tether sample scale` or a scenario's commit.
+func ensureSample(ctx context.Context, step progress.Step, url string, spokes []string, w sample.Workload) error {
+	head, seeded, err := sample.Ensure(ctx, url, spokes, w, sample.DefaultAuthor)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		step.Update("seeded at " + repo.ShortSHA(head))
+	} else {
+		step.Update("kept, at " + repo.ShortSHA(head))
+	}
+	return nil
 }

@@ -42,12 +42,12 @@ func Commit(ctx context.Context, wb *cluster.Workbench, msg string, edits ...sam
 	if st.LocalGitURL != "" {
 		return sample.Commit(ctx, st.LocalGitURL, msg, edits...)
 	}
-	clusters, err := wb.Clusters()
-	if err != nil || len(clusters) == 0 {
-		return "", fmt.Errorf("no hub to reach the Git server on: %v", err)
+	hub, err := hubOf(wb)
+	if err != nil {
+		return "", fmt.Errorf("no hub to reach the Git server on: %w", err)
 	}
 	var sha string
-	err = withGitForward(ctx, wb, clusters[0].Name, func(base string) error {
+	err = withGitForward(ctx, hub, func(base string) error {
 		var cerr error
 		sha, cerr = sample.Commit(ctx, base+"/"+SampleRepo+".git", msg, edits...)
 		return cerr

@@ -29,10 +29,23 @@
 // per spoke stands in for the sample's kwok pods and a service proxy per
 // spoke serves its Services on loopback (ServiceAddr, `tether sample url`).
 //
-// Files by concern: fleet.go (Up, Down), state.go (the record), certs.go,
-// local.go (the components as supervised processes), kind.go (as pods),
-// apps.go (manifests, sample Applications, the wait for Synced), samples.go
-// (the sample answering on embedded), spokes.go (AddSpoke, RemoveSpoke,
-// pruning), commit.go and watch.go (changes to the sample and their
-// rollout).
+// What differs by provider is asked of the clusters' traits
+// (cluster.Traits: components as pods where the nodes have an image store,
+// sample stand-ins where they run no containers), never of the provider's
+// name; a record, which names only its provider, gets them from
+// cluster.ProviderTraits. Up, AddSpoke and RemoveSpoke work on the
+// clusters they are given (Options.Clusters, or those AddSpoke and
+// RemoveSpoke just left) and find the hub by its role; only when given
+// none do they read the workbench's record.
+//
+// Files by concern: fleet.go (Up, Down, what fleet asks of a provider),
+// state.go (the record), certs.go, local.go (the components as supervised
+// processes), components.go (their status and stop), wait.go (waiting for
+// them to answer), pods.go (the components as pods of tether's image),
+// image.go (building that image), forward.go (port-forwards to the Git
+// server's pod), apps.go (manifests, the sample repository's seed, sample
+// Applications, the wait for Synced), samples.go (the sample answering on
+// embedded), spokes.go (AddSpoke, RemoveSpoke, pruning), hubside.go (what
+// the hub holds of each spoke, and removing it), commit.go and watch.go
+// (changes to the sample and their rollout).
 package fleet

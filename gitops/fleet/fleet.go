@@ -98,18 +98,14 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 		return nil, err
 	}
 	wb := opts.Workbench
-	clusters := opts.Clusters
-	if clusters == nil {
-		var err error
-		if clusters, err = wb.Clusters(); err != nil {
-			return nil, err
-		}
+	clusters, err := opts.clusters()
+	if err != nil {
+		return nil, err
 	}
 	hub, spokes, err := hubAndSpokes(clusters)
 	if err != nil {
 		return nil, err
 	}
-	provider := hub.Provider
 	if err := os.MkdirAll(dir(wb), 0o700); err != nil {
 		return nil, err
 	}
@@ -125,10 +121,9 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 		return nil, err
 	}
 	var st *State
-	switch provider {
-	case cluster.ProviderKind:
-		st, err = upKind(ctx, opts, hub, spokes)
-	default:
+	if componentsAsPods(hub.Traits) {
+		st, err = upPods(ctx, opts, hub, spokes)
+	} else {
 		st, err = upLocal(ctx, opts, prev, hub, spokes)
 	}
 	if err != nil {
@@ -160,6 +155,49 @@ func Down(ctx context.Context, wb *cluster.Workbench) error {
 	}
 	stopAll(ctx, st.Processes)
 	return os.RemoveAll(dir(wb))
+}
+
+// componentsAsPods says whether tether's components run as pods of its
+// own image: only where the provider can load that image into the nodes
+// and does not run them as local processes instead. Anything else (traits
+// a caller left zero included) runs them here, as up always has.
+func componentsAsPods(t cluster.Traits) bool { return t.ImageStore && !t.LocalComponents }
+
+// standsInForSample says whether up runs the sample's stand-ins on this
+// machine: the nodes run no containers (kwok), so a tether sample server
+// answers for the sample's pods, and this machine reaches its Service
+// through tether's service proxy.
+func standsInForSample(t cluster.Traits) bool { return !t.RunsContainers && t.ServiceProxy }
+
+// recordedTraits are the traits of the provider a record names: the
+// record keeps the provider's name, never its traits, so a record an
+// older tether wrote answers them too. An unknown name claims nothing.
+func recordedTraits(st *State) cluster.Traits {
+	if st == nil {
+		return cluster.Traits{}
+	}
+	t, _ := cluster.ProviderTraits(st.Provider)
+	return t
+}
+
+// clusters are the workbench's clusters: those the caller gave, else the
+// workbench's record.
+func (o Options) clusters() ([]cluster.Cluster, error) {
+	if o.Clusters != nil {
+		return o.Clusters, nil
+	}
+	return o.Workbench.Clusters()
+}
+
+// hubOf finds the hub of the workbench's record by its role, for
+// operations that are given no clusters.
+func hubOf(wb *cluster.Workbench) (cluster.Cluster, error) {
+	clusters, err := wb.Clusters()
+	if err != nil {
+		return cluster.Cluster{}, err
+	}
+	hub, _, err := hubAndSpokes(clusters)
+	return hub, err
 }
 
 func hostOf(endpoint string) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,69 @@ func TestHubAndSpokes(t *testing.T) {
 		if _, _, err := hubAndSpokes(bad); err == nil || !strings.Contains(err.Error(), "tether") {
 			t.Errorf("hubAndSpokes(%v): err %v, want one saying what to run", bad, err)
 		}
+	}
+}
+
+// What fleet asks of a provider it learns from the provider's traits, for
+// the clusters it is given and for a record that only names a provider
+// (one an older tether wrote included).
+func TestProviderAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		provider             string
+		pods, standIns, keep bool
+	}{
+		{cluster.ProviderKind, true, false, false},
+		{cluster.ProviderEmbedded, false, true, true},
+		{cluster.ProviderExisting, false, false, true},
+	} {
+		tr := providerTraits(t, tc.provider)
+		if got := componentsAsPods(tr); got != tc.pods {
+			t.Errorf("%s: components as pods %v, want %v", tc.provider, got, tc.pods)
+		}
+		if got := standsInForSample(tr); got != tc.standIns {
+			t.Errorf("%s: sample stand-ins %v, want %v", tc.provider, got, tc.standIns)
+		}
+		prev := &State{Provider: tc.provider, GitURL: "http://127.0.0.1:1001/sample.git"}
+		if recordedTraits(prev) != tr {
+			t.Errorf("%s: a record's traits %+v, want the provider's %+v", tc.provider, recordedTraits(prev), tr)
+		}
+		if got := previousAddrs(prev)[0] != ""; got != tc.keep {
+			t.Errorf("%s: keeps the Git server's address %v, want %v", tc.provider, got, tc.keep)
+		}
+	}
+	// Clusters a caller built without traits run the components here, as
+	// up always did for anything but kind, and stand nothing in.
+	if componentsAsPods(cluster.Traits{}) || standsInForSample(cluster.Traits{}) {
+		t.Error("zero traits claim pods or stand-ins")
+	}
+	if (recordedTraits(&State{Provider: "later"}) != cluster.Traits{}) {
+		t.Error("an unknown recorded provider claims traits")
+	}
+}
+
+// Given the clusters, fleet does not read the workbench's record for them:
+// here that record is damaged, and RemoveSpoke still refuses by the given
+// clusters, saying what they hold.
+func TestGivenClustersAreNotReadAgain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte("{damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wb, err := cluster.New(cluster.Options{StateDir: dir, Kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wb.Clusters(); err == nil {
+		t.Fatal("the damaged record reads")
+	}
+	given := []cluster.Cluster{{Name: "spoke-1", Role: cluster.RoleSpoke}, {Name: "hub", Role: cluster.RoleHub}}
+	opts := Options{Workbench: wb, Bin: "tether", Clusters: given}
+	got, err := opts.clusters()
+	if err != nil || len(got) != 2 {
+		t.Fatalf("clusters = %v, %v; want the given ones", got, err)
+	}
+	_, err = RemoveSpoke(context.Background(), opts, "spoke-9")
+	if err == nil || !strings.Contains(err.Error(), "no spoke of that name") || !strings.Contains(err.Error(), "spoke-1") {
+		t.Errorf("RemoveSpoke(spoke-9) = %v; want the refusal naming spoke-1", err)
 	}
 }

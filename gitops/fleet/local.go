@@ -2,14 +2,10 @@ package fleet
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/process"
@@ -82,7 +78,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		err = waitHTTP(ctx, "git server", "http://"+gitAddr+"/"+SampleRepo+".git/info/refs?service=git-upload-pack", exited, logs)
 	}
 	if err == nil {
-		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Provider))
+		err = ensureSample(ctx, step, st.GitURL, st.Spokes, localWorkload(hub.Traits))
 	}
 	step.Done(err)
 	if err != nil {
@@ -161,7 +157,7 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 			return fail(err)
 		}
 	}
-	if hub.Provider == cluster.ProviderEmbedded {
+	if standsInForSample(hub.Traits) {
 		if err := serveSamples(ctx, opts, prev, st, spokes, start, logs); err != nil {
 			return fail(err)
 		}
@@ -179,10 +175,11 @@ func addrNames() []string {
 // previousAddrs are the loopback addresses a previous upLocal gave the
 // Git server, the principal (gRPC, HTTP) and the principal's Service
 // (8443, 8080), in that order; "" where the record has none (nothing
-// recorded, another provider, or an older tether that did not record it).
+// recorded, components that ran as pods, whose addresses are NodePorts,
+// or an older tether that did not record it).
 func previousAddrs(prev *State) []string {
 	out := make([]string, len(addrNames()))
-	if prev == nil || prev.Provider == cluster.ProviderKind {
+	if prev == nil || componentsAsPods(recordedTraits(prev)) {
 		return out
 	}
 	if u, err := url.Parse(prev.GitURL); err == nil {
@@ -193,74 +190,17 @@ func previousAddrs(prev *State) []string {
 }
 
 // localWorkload is what the sample runs when the components run as local
-// processes. On the embedded provider kwok runs no containers, so the
+// processes. Where the nodes run no containers (embedded: kwok), the
 // sample names tether's server with the placeholder image the components'
 // manifests use too, and the API server validates the same Deployment kind
-// runs. An existing cluster has real nodes but no image store tether could
-// load its image into, and nothing publishes that image: it runs a public
-// one.
-func localWorkload(provider string) sample.Workload {
-	if provider == cluster.ProviderExisting {
+// runs. Real nodes without an image store tether could load its image
+// into (an existing cluster) cannot run that image, which nothing
+// publishes: they run a public one.
+func localWorkload(t cluster.Traits) sample.Workload {
+	if t.RunsContainers && !t.ImageStore {
 		return sample.NginxWorkload
 	}
 	return sample.TetherWorkload(sample.DefaultImage)
-}
-
-// waitPrincipalService waits until a TLS handshake through the principal's
-// Service address reaches the principal: the service proxy listens, the
-// pod is Ready, its EndpointSlice is written and the proxy has seen it.
-// Starting the agents earlier would only cost them a backoff.
-func waitPrincipalService(ctx context.Context, wb *cluster.Workbench, addr string, spokes []cluster.Cluster, exited <-chan error, logs string) error {
-	cfg, err := probeTLS(wb, spokes)
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: cfg}
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the principal's Service at %s does not reach the principal after 60s (%v); see %s", addr, err, logs)
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("the service proxy exited during start-up (%v); see %s", err, logs)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// ComponentStatus is one process of the system.
-type ComponentStatus struct {
-	Name  string
-	PID   int
-	Alive bool
-	Log   string
-}
-
-// Components lists the system's processes (embedded) and whether each runs.
-func Components(wb *cluster.Workbench) ([]ComponentStatus, error) {
-	st, err := Load(wb)
-	if err != nil || st == nil {
-		return nil, err
-	}
-	var out []ComponentStatus
-	for _, p := range st.Processes {
-		out = append(out, ComponentStatus{Name: p.Name, PID: p.PID, Alive: process.Alive(p), Log: p.Log})
-	}
-	return out, nil
-}
-
-func stopAll(ctx context.Context, procs []process.Record) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		_ = process.Stop(ctx, procs[i], 10*time.Second)
-	}
 }
 
 // restartReason says why the components a previous up recorded cannot be
@@ -274,7 +214,7 @@ func restartReason(prev *State, spokes []cluster.Cluster) string {
 		return "none running"
 	case prev.PrincipalService == "" || prev.PrincipalServiceHTTP == "":
 		return "an older tether started them, without the principal's Service addresses"
-	case prev.Provider == cluster.ProviderEmbedded && len(prev.SampleServices) != len(spokes):
+	case standsInForSample(recordedTraits(prev)) && len(prev.SampleServices) != len(spokes):
 		return "an older tether started them, without the sample's servers"
 	case !allAlive(prev.Processes):
 		return "some are gone"
@@ -306,38 +246,4 @@ func sameSpokes(names []string, spokes []cluster.Cluster) bool {
 		}
 	}
 	return true
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func waitHTTP(ctx context.Context, what, url string, exited <-chan error, logs string) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("answered %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after 60s (%v); see %s", what, err, logs)
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("%s exited during start-up (%v); see %s", what, err, logs)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(150 * time.Millisecond):
-		}
-	}
 }

@@ -45,7 +45,7 @@ func serveSamples(ctx context.Context, opts Options, prev *State, st *State, spo
 	wb := opts.Workbench
 	was := make([]string, len(spokes))
 	for i, s := range spokes {
-		if prev != nil && prev.Provider == cluster.ProviderEmbedded {
+		if prev != nil && standsInForSample(recordedTraits(prev)) {
 			was[i] = prev.SampleServices[s.Name]
 		}
 	}
@@ -121,12 +121,12 @@ func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32)
 	return "", fmt.Errorf("the service proxy of %s does not serve %s/%s port %d (yet): does the Service exist with that port? kubectl --context tether-%s -n %s get svc %s", clusterName, ns, svc, port, clusterName, ns, svc)
 }
 
-// hubName is the hub's name as the workbench records it ("" when it
-// cannot tell).
+// hubName is the hub's name as the workbench records it, found by its
+// role ("" when it cannot tell).
 func hubName(wb *cluster.Workbench) string {
-	clusters, err := wb.Clusters()
-	if err != nil || len(clusters) == 0 {
+	hub, err := hubOf(wb)
+	if err != nil {
 		return ""
 	}
-	return clusters[0].Name
+	return hub.Name
 }

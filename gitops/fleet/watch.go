@@ -28,11 +28,11 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 	if st == nil {
 		return fmt.Errorf("the GitOps system is not up: run `tether up`")
 	}
-	clusters, err := wb.Clusters()
-	if err != nil || len(clusters) == 0 {
-		return fmt.Errorf("no hub to watch the rollout on: %v", err)
+	hub, err := hubOf(wb)
+	if err != nil {
+		return fmt.Errorf("no hub to watch the rollout on: %w", err)
 	}
-	cfg, err := wb.RESTConfig(clusters[0].Name)
+	cfg, err := hub.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 				parts = append(parts, s+": "+waiting[s])
 			}
 			err := fmt.Errorf("commit %s did not reach every spoke within %s (%s); see `tether app get %s -n %s --context tether-%s` and the agent's log",
-				repo.ShortSHA(sha), timeout, strings.Join(parts, "; "), SampleApp, spokeNames(waiting)[0], clusters[0].Name)
+				repo.ShortSHA(sha), timeout, strings.Join(parts, "; "), SampleApp, spokeNames(waiting)[0], hub.Name)
 			step.Done(err)
 			return err
 		}

@@ -57,6 +57,54 @@ type Provider interface {
 	// Problems lists what the provider knows is wrong with a cluster, e.g. a
 	// dead process. The workbench adds API-level checks of its own.
 	Problems(ctx context.Context, c state.Cluster) []string
+	// Traits say how things run on the provider's clusters, so that the
+	// workbench and what runs on it ask them instead of the provider's
+	// name.
+	Traits() Traits
+}
+
+// Traits are what a provider says of every cluster it makes. They are
+// derived from the provider each time, never recorded, so a record written
+// before a trait existed still answers it.
+type Traits struct {
+	// LocalComponents: tether's components (Git server, principal,
+	// agents) run as processes on this machine, not as pods, because the
+	// provider has no image store to give them tether's image.
+	LocalComponents bool
+	// RunsContainers: the nodes run containers. kwok's nodes run none, so
+	// a pod there is only an object, however Running it says it is.
+	RunsContainers bool
+	// ServiceProxy: this machine reaches the cluster's Services only
+	// through tether's service proxy, because the cluster has no
+	// kube-proxy (nor any node network) for them.
+	ServiceProxy bool
+	// Adopted: the cluster is the user's, named by a kubeconfig context.
+	// tether neither made its API server (so pins no port for it) nor may
+	// delete it, only take back its own namespace.
+	Adopted bool
+}
+
+// ImageLoader is a provider with an image store: an image archive can be
+// loaded into every node of its clusters, so tether's components can run
+// as pods there.
+type ImageLoader interface {
+	// LoadImageArchive loads a docker-archive tarball into every node of
+	// the named cluster.
+	LoadImageArchive(ctx context.Context, clusterName, archivePath string) error
+}
+
+// ProcessLister is a provider whose clusters are processes of this
+// machine, which status lists.
+type ProcessLister interface {
+	Processes(c state.Cluster) []Process
+}
+
+// Process is one process of a cluster, as status shows it.
+type Process struct {
+	Name  string
+	PID   int
+	Alive bool
+	Log   string
 }
 
 // Sweeper is a provider that can find clusters of this workbench that the

@@ -52,6 +52,11 @@ type Provider struct {
 	handed  map[int]bool
 }
 
+var (
+	_ providers.Provider      = (*Provider)(nil)
+	_ providers.ProcessLister = (*Provider)(nil)
+)
+
 // New returns the embedded provider.
 func New(env providers.Env) *Provider {
 	return &Provider{env: env, builder: NewBuilder(env.CacheDir, env.Progress)}
@@ -476,11 +481,16 @@ func (p *Provider) Problems(ctx context.Context, c state.Cluster) []string {
 }
 
 // ProcessInfo is what status shows of one control-plane process.
-type ProcessInfo struct {
-	Name  string
-	PID   int
-	Alive bool
-	Log   string
+type ProcessInfo = providers.Process
+
+// Processes implements providers.ProcessLister.
+func (p *Provider) Processes(c state.Cluster) []ProcessInfo { return Processes(c) }
+
+// Traits implements providers.Provider: the components run as processes
+// here (there is no image store), kwok's nodes run no containers, and
+// without kube-proxy Services are reached through tether's service proxy.
+func (p *Provider) Traits() providers.Traits {
+	return providers.Traits{LocalComponents: true, ServiceProxy: true}
 }
 
 // Processes lists a cluster's processes and whether each still runs.

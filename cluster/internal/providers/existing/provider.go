@@ -34,6 +34,8 @@ func New(env providers.Env, rules *clientcmd.ClientConfigLoadingRules) *Provider
 	return &Provider{env: env, Rules: rules}
 }
 
+var _ providers.Provider = (*Provider)(nil)
+
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 
@@ -117,3 +119,10 @@ func (p *Provider) Delete(_ context.Context, c state.Cluster) error {
 // Problems implements providers.Provider: the API check the workbench runs
 // says all there is to say about a cluster tether does not operate.
 func (p *Provider) Problems(context.Context, state.Cluster) []string { return nil }
+
+// Traits implements providers.Provider: the nodes are real, but tether has
+// no image store to load its image into, so its components run as
+// processes here; the cluster is the user's.
+func (p *Provider) Traits() providers.Traits {
+	return providers.Traits{LocalComponents: true, RunsContainers: true, Adopted: true}
+}

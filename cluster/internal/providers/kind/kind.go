@@ -118,8 +118,9 @@ type Provider struct {
 }
 
 var (
-	_ providers.Provider = (*Provider)(nil)
-	_ providers.Sweeper  = (*Provider)(nil)
+	_ providers.Provider    = (*Provider)(nil)
+	_ providers.Sweeper     = (*Provider)(nil)
+	_ providers.ImageLoader = (*Provider)(nil)
 )
 
 // New returns a provider that drives kind's library against Docker.
@@ -185,6 +186,13 @@ func legacyName(name string) string { return namePrefix + name }
 
 // Name returns "kind".
 func (p *Provider) Name() string { return providerName }
+
+// Traits implements providers.Provider: real nodes with an image store,
+// so tether's components run as pods of its own image, and Services are
+// reached as on any cluster with kube-proxy.
+func (p *Provider) Traits() providers.Traits {
+	return providers.Traits{RunsContainers: true}
+}
 
 // Preflight checks that a Docker engine answers.
 func (p *Provider) Preflight(ctx context.Context) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,19 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/image"
 	"github.com/tether-dev/tether/cluster/progress"
-	"github.com/tether-dev/tether/gitops/gitserver"
-	"github.com/tether-dev/tether/gitops/sample"
 )
 
 // fakeDocker answers `docker version --format …` with out, or fails.
@@ -177,100 +169,5 @@ func TestImageBuilderBuildArchive(t *testing.T) {
 	}
 	if cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH {
 		t.Errorf("image platform %s/%s", cfg.OS, cfg.Architecture)
-	}
-}
-
-// A second up must not undo commits to the sample repository: ensureSample,
-// which both providers run, seeds only a repository without a sample.
-func TestEnsureSampleKeepsCommits(t *testing.T) {
-	ctx := context.Background()
-	srv, err := gitserver.New(t.TempDir(), gitserver.Options{Logger: slog.New(slog.DiscardHandler), AutoCreate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
-	if err := srv.CreateRepo(SampleRepo); err != nil {
-		t.Fatal(err)
-	}
-	url := gitserver.URL(hs.URL, SampleRepo)
-	spokes := []string{"spoke-1", "spoke-2"}
-	w := sample.TetherWorkload("tether.local/tether:aaaaaaaaaaaa")
-	step := progress.Discard().Start("seed")
-
-	if err := ensureSample(ctx, step, url, spokes, w); err != nil {
-		t.Fatal(err)
-	}
-	scaled, err := sample.Commit(ctx, url, "scale", sample.ScaleOverlay("spoke-1", 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ensureSample(ctx, step, url, spokes, w); err != nil {
-		t.Fatal(err)
-	}
-	// Seed would move main back to the seeded content with a new commit.
-	// A Commit without edits changes nothing and returns the head.
-	if head, err := sample.Commit(ctx, url, "nothing"); err != nil || head != scaled {
-		t.Errorf("after a second ensure main is at %s (%v), want the scale commit %s", head, err, scaled)
-	}
-}
-
-func TestLocalWorkload(t *testing.T) {
-	if w := localWorkload(cluster.ProviderEmbedded); w.Image != sample.DefaultImage || !slices.Contains(w.Args, "serve") {
-		t.Errorf("embedded: %+v, want tether's server with the placeholder image", w)
-	}
-	if w := localWorkload(cluster.ProviderExisting); w.Image != sample.NginxWorkload.Image {
-		t.Errorf("existing: %+v, want a public image", w)
-	}
-}
-
-func TestRolledOut(t *testing.T) {
-	d := func(gen, observed int64, replicas, updated, available int32) *appsv1.Deployment {
-		one := int32(1)
-		return &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Generation: gen},
-			Spec:       appsv1.DeploymentSpec{Replicas: &one},
-			Status:     appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas, UpdatedReplicas: updated, AvailableReplicas: available},
-		}
-	}
-	for name, tc := range map[string]struct {
-		d    *appsv1.Deployment
-		want bool
-	}{
-		"rolled out":                      {d(2, 2, 1, 1, 1), true},
-		"new spec not observed yet":       {d(3, 2, 1, 1, 1), false},
-		"old pod still counted available": {d(2, 2, 1, 0, 1), false},
-		"old and new pods side by side":   {d(2, 2, 2, 1, 1), false},
-		"new pod not available yet":       {d(2, 2, 1, 1, 0), false},
-	} {
-		if got := rolledOut(tc.d); got != tc.want {
-			t.Errorf("%s: rolledOut = %v, want %v", name, got, tc.want)
-		}
-	}
-}
-
-func TestServingPod(t *testing.T) {
-	pod := func(name string, phase corev1.PodPhase, ready, deleting bool) corev1.Pod {
-		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: phase}}
-		if ready {
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		}
-		if deleting {
-			now := metav1.NewTime(time.Now())
-			p.DeletionTimestamp = &now
-		}
-		return p
-	}
-	pods := []corev1.Pod{
-		pod("old", corev1.PodRunning, true, true),
-		pod("starting", corev1.PodRunning, false, false),
-		pod("pending", corev1.PodPending, false, false),
-		pod("new", corev1.PodRunning, true, false),
-	}
-	if got := servingPod(pods); got != "new" {
-		t.Errorf("servingPod = %q, want the running, ready, not terminating one", got)
-	}
-	if got := servingPod(pods[:3]); got != "" {
-		t.Errorf("servingPod = %q, want none", got)
 	}
 }
