@@ -91,7 +91,7 @@ type upRun struct {
 // upSteps are the steps of reconcile, in order.
 func upSteps() []upStep {
 	return []upStep{
-		{name: "read the record and the configuration", run: readConfig},
+		{name: "read the record and the configuration", run: readRecordAndConfig},
 		{name: "choose the provider", run: chooseProvider},
 		{name: "check pinned API server ports", run: checkPinnedPorts},
 		{name: "check that the provider can run here", run: preflight},
@@ -107,16 +107,15 @@ func upSteps() []upStep {
 	}
 }
 
-func readConfig(_ context.Context, r *upRun) error {
+func readRecordAndConfig(_ context.Context, r *upRun) error {
 	st, err := r.w.store.Load()
 	if err != nil {
 		return err
 	}
+	// want has checked the configuration (Up before the lock, AddSpoke and
+	// RemoveSpoke in theirs): a second Validate would only repeat it.
 	cfg, err := r.want(st)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	r.st, r.cfg = st, cfg
