@@ -46,7 +46,7 @@ type Options struct {
 	// DialAgent (intercept/agentpod's PortForward).
 	Embedded bool
 	// Launch starts the traffic-agent (ExecAgent on embedded clusters,
-	// kube.Launcher.Launch elsewhere).
+	// agentpod.Launcher.Launch elsewhere).
 	Launch AgentLauncher
 	// DialAgent connects to the control port of the agent running in pod
 	// (elsewhere than embedded: a port-forward through the API server).

@@ -151,7 +151,7 @@ func agentOptions(ctx context.Context, cl cluster.Cluster, cs kubernetes.Interfa
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := Options{Client: cs, Embedded: cl.Provider == cluster.ProviderEmbedded, Logger: log}
+	opts := Options{Client: cs, Embedded: !cl.Traits.RunsContainers, Logger: log}
 	var verbose []string
 	if req.Verbosity > 0 {
 		verbose = []string{"-" + strings.Repeat("v", req.Verbosity)}

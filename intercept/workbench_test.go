@@ -67,7 +67,11 @@ func TestAgentOptionsByProvider(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := fake.NewClientset(tc.objs...)
-			cl := cluster.Cluster{Name: "spoke-1", Provider: tc.provider, AdminKubeconfig: "/dev/null"}
+			traits, err := cluster.ProviderTraits(tc.provider)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := cluster.Cluster{Name: "spoke-1", Provider: tc.provider, Traits: traits, AdminKubeconfig: "/dev/null"}
 			req := Request{AgentImage: tc.flag, Verbosity: 1, Exe: "/bin/tether"}
 			opts, l, err := agentOptions(ctx, cl, cs, cfg, req, t.TempDir(), logPath)
 			if len(tc.err) > 0 {

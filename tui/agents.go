@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,7 +138,7 @@ func (m *agentsModel) View() string {
 		if a.Status.LastSeen != nil {
 			last = took(m.c.now().Sub(a.Status.LastSeen.Time)) + " ago"
 		}
-		rows = append(rows, []string{a.Name, conn, last, dash(a.Status.Version), strconv.Itoa(a.Status.Applications)})
+		rows = append(rows, []string{a.Name, conn, last, cmp.Or(a.Status.Version, "-"), strconv.Itoa(a.Status.Applications)})
 	}
 	// A spoke without an Agent object has never reached the principal;
 	// saying so is more useful than leaving it out.

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -414,7 +415,7 @@ func (m *appsModel) listView() string {
 		}
 		for _, a := range r.apps {
 			rows = append(rows, []string{r.cluster, m.spoke(r.cluster, &a), a.Name, m.syncCell(&a), m.healthCell(a.Status.Health.Status),
-				dash(repo.ShortSHA(a.Status.Sync.Revision)), m.lastSync(&a)})
+				cmp.Or(repo.ShortSHA(a.Status.Sync.Revision), "-"), m.lastSync(&a)})
 		}
 	}
 	laid := columns(rows, 2)
@@ -470,7 +471,7 @@ func (m *appsModel) syncCell(a *v1alpha1.Application) string {
 	case v1alpha1.SyncStatusOutOfSync:
 		out = st.Warn.Render(s)
 	default:
-		out = st.Muted.Render(dash(s))
+		out = st.Muted.Render(cmp.Or(s, "-"))
 	}
 	if op := a.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationRunning {
 		out += st.Muted.Render(" (syncing)")
@@ -490,7 +491,7 @@ func (m *appsModel) healthCell(h string) string {
 	case "Progressing":
 		return st.Warn.Render(h)
 	}
-	return st.Muted.Render(dash(h))
+	return st.Muted.Render(cmp.Or(h, "-"))
 }
 
 func (m *appsModel) lastSync(a *v1alpha1.Application) string {
@@ -512,9 +513,9 @@ func (m *appsModel) detailView() string {
 	fmt.Fprintf(&b, "%s %s\n\n", st.Title.Render(a.Name), st.Muted.Render("on "+r.cluster+" · "+a.Namespace))
 	src := a.Spec.Source
 	kv := [][]string{
-		{st.Header.Render("Source"), fmt.Sprintf("%s (revision %s, path %s)", src.RepoURL, dash(src.TargetRevision), dash(src.Path))},
+		{st.Header.Render("Source"), fmt.Sprintf("%s (revision %s, path %s)", src.RepoURL, cmp.Or(src.TargetRevision, "-"), cmp.Or(src.Path, "-"))},
 		{st.Header.Render("Destination"), "namespace " + a.Spec.Destination.Namespace},
-		{st.Header.Render("Sync"), m.syncCell(a) + " at " + dash(repo.ShortSHA(a.Status.Sync.Revision))},
+		{st.Header.Render("Sync"), m.syncCell(a) + " at " + cmp.Or(repo.ShortSHA(a.Status.Sync.Revision), "-")},
 		{st.Header.Render("Health"), m.healthCell(a.Status.Health.Status) + msgSuffix(a.Status.Health.Message)},
 	}
 	if op := a.Status.OperationState; op != nil {
@@ -549,7 +550,7 @@ func (m *appsModel) detailView() string {
 			if res.RequiresPruning {
 				syncS += " (prune)"
 			}
-			rows = append(rows, []string{res.Kind, dash(res.Namespace), res.Name, syncS, m.healthCell(health), message})
+			rows = append(rows, []string{res.Kind, cmp.Or(res.Namespace, "-"), res.Name, syncS, m.healthCell(health), message})
 			if !nsColumn && res.Namespace != "" && res.Namespace != a.Spec.Destination.Namespace {
 				rows[len(rows)-1][2] = res.Namespace + "/" + res.Name
 			}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -273,7 +274,7 @@ func (m *clustersModel) View() string {
 		b.WriteString(st.Error.Render("Status failed: "+m.statErr.Error()) + "\n")
 	case len(m.snap.Clusters) == 0:
 		fmt.Fprintf(&b, "No workbench in %s. Press %s to bring one up.\n",
-			dash(m.snap.StateDir), st.Title.Render(m.c.keys.WorkbenchUp.Help().Key))
+			cmp.Or(m.snap.StateDir, "-"), st.Title.Render(m.c.keys.WorkbenchUp.Help().Key))
 	default:
 		fmt.Fprintf(&b, "%s  %s\n\n", st.Title.Render("Workbench"), st.Muted.Render(m.snap.Provider+" provider · "+m.snap.StateDir))
 		b.WriteString(m.table())
@@ -310,11 +311,11 @@ func (m *clustersModel) table() string {
 			switch {
 			case c.Ready:
 			case reasons:
-				ready = st.Error.Render("✗ " + dash(c.Reason))
+				ready = st.Error.Render("✗ " + cmp.Or(c.Reason, "-"))
 			default:
 				ready = st.Error.Render("✗ not ready")
 			}
-			rows = append(rows, []string{c.Name, c.Role, c.Provider, dash(c.Endpoint), dash(c.Nodes), ready})
+			rows = append(rows, []string{c.Name, c.Role, c.Provider, cmp.Or(c.Endpoint, "-"), cmp.Or(c.Nodes, "-"), ready})
 		}
 		return rows
 	}
@@ -335,7 +336,7 @@ func (m *clustersModel) table() string {
 		b.WriteString("\n")
 		for _, c := range m.snap.Clusters {
 			if !c.Ready {
-				b.WriteString(wrap(st.Error.Render("✗ "+c.Name+": "+dash(c.Reason)), m.width, "  ") + "\n")
+				b.WriteString(wrap(st.Error.Render("✗ "+c.Name+": "+cmp.Or(c.Reason, "-")), m.width, "  ") + "\n")
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -139,7 +140,7 @@ func (m *diffModel) view() string {
 		b.WriteString(wrap(st.Error.Render("✗ diff failed: "+m.err.Error()), m.width, "  ") + "\n")
 		return b.String()
 	case len(m.res.Resources) == 0:
-		b.WriteString(st.OK.Render(fmt.Sprintf("✓ in sync with %s: a sync would change nothing", dash(repo.ShortSHA(m.res.Revision)))) + "\n")
+		b.WriteString(st.OK.Render(fmt.Sprintf("✓ in sync with %s: a sync would change nothing", cmp.Or(repo.ShortSHA(m.res.Revision), "-"))) + "\n")
 		return b.String()
 	}
 	n := len(m.res.Resources)

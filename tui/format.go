@@ -145,10 +145,3 @@ func took(d time.Duration) string {
 	}
 	return d.Round(100 * time.Millisecond).String()
 }
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}

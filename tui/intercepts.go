@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -377,7 +378,7 @@ func (m *interceptsModel) table() string {
 			state = st.OK.Render("✓ held")
 		}
 		rows = append(rows, []string{r.Name, r.Cluster + "/" + r.Namespace + "/" + r.Service, strconv.Itoa(int(r.Port)),
-			joinHeaders(r.Headers), dash(r.To), dash(r.Reach), dash(r.Traffic), state})
+			joinHeaders(r.Headers), cmp.Or(r.To, "-"), cmp.Or(r.Reach, "-"), cmp.Or(r.Traffic, "-"), state})
 	}
 	// Narrow terminals lose the counters first, then where to reach the
 	// Service from here (a long URL), then the name (TARGET and PORT say

@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/engine"
 	"github.com/tether-dev/tether/gitops/protocol"
@@ -346,14 +347,11 @@ func (a *Agent) writeSpec(ctx context.Context, name string, spec *v1alpha1.Appli
 		},
 		Spec: *spec,
 	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+	u, err := kubeapply.FromTyped(app)
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "status")
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	if _, err := a.res().Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+	if err := kubeapply.Apply(ctx, a.res(), u, kubeapply.Options{FieldManager: fieldManager, Force: true}); err != nil {
 		return fmt.Errorf("apply Application %s: %w", name, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -10,11 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/cluster/progress"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
 	"github.com/tether-dev/tether/gitops/deploy"
@@ -121,15 +122,12 @@ func createSampleApps(ctx context.Context, opts Options, st *State, hub cluster.
 					SyncOptions: []string{v1alpha1.SyncOptionCreateNamespace}},
 			},
 		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+		u, err := kubeapply.FromTyped(app)
 		if err != nil {
 			step.Done(err)
 			return err
 		}
-		u := &unstructured.Unstructured{Object: m}
-		unstructured.RemoveNestedField(u.Object, "status")
-		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-		if _, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name).Apply(ctx, SampleApp, u, metav1.ApplyOptions{FieldManager: deploy.FieldManager, Force: true}); err != nil {
+		if err := kubeapply.Apply(ctx, dyn.Resource(v1alpha1.ApplicationsResource).Namespace(s.Name), u, kubeapply.Options{FieldManager: deploy.FieldManager, Force: true}); err != nil {
 			step.Done(err)
 			return fmt.Errorf("create the sample Application for %s: %w", s.Name, err)
 		}
@@ -168,7 +166,7 @@ func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes [
 			if sync == v1alpha1.SyncStatusSynced && health == "Healthy" {
 				ready++
 			} else {
-				last = fmt.Sprintf("%s: %s/%s", s.Name, orDash(sync), orDash(health))
+				last = fmt.Sprintf("%s: %s/%s", s.Name, cmp.Or(sync, "-"), cmp.Or(health, "-"))
 			}
 		}
 		step.Update(fmt.Sprintf("%d/%d spokes Synced and Healthy", ready, len(spokes)))
@@ -189,13 +187,6 @@ func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes [
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // ensureSample seeds the sample repository at url when it has no sample

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/cluster/pki"
 	"github.com/tether-dev/tether/gitops/principal"
+	"github.com/tether-dev/tether/gitops/protocol"
 )
 
 func writeCertificates(wb *cluster.Workbench, ca *pki.CA, hub cluster.Cluster, spokes []cluster.Cluster) error {
@@ -62,15 +62,11 @@ func writeCertificates(wb *cluster.Workbench, ca *pki.CA, hub cluster.Cluster, s
 }
 
 func readTLS(wb *cluster.Workbench, name string) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for _, f := range []string{"ca.crt", "tls.crt", "tls.key"} {
-		b, err := os.ReadFile(filepath.Join(tlsDir(wb, name), f))
-		if err != nil {
-			return nil, err
-		}
-		out[f] = b
+	ca, cert, key, err := protocol.ReadTLSDir(tlsDir(wb, name))
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return map[string][]byte{protocol.CAFile: ca, protocol.CertFile: cert, protocol.KeyFile: key}, nil
 }
 
 // probeTLS verifies the principal as agents do. It presents the first
@@ -78,24 +74,20 @@ func readTLS(wb *cluster.Workbench, name string) (map[string][]byte, error) {
 // rather than a refused handshake; with no spokes, the server's
 // certificate alone proves the route.
 func probeTLS(wb *cluster.Workbench, spokes []cluster.Cluster) (*tls.Config, error) {
-	ptls, err := readTLS(wb, "principal")
+	who := "principal"
+	if len(spokes) > 0 {
+		who = spokes[0].Name
+	}
+	ca, cert, key, err := protocol.ReadTLSDir(tlsDir(wb, who))
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ptls["ca.crt"]) {
-		return nil, fmt.Errorf("no CA certificate in %s", tlsDir(wb, "principal"))
+	pair, pool, err := protocol.KeyPairAndCA(ca, cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS folder of %s: %w", who, err)
 	}
 	cfg := &tls.Config{RootCAs: pool, ServerName: principalServerName, MinVersion: tls.VersionTLS13}
 	if len(spokes) > 0 {
-		atls, err := readTLS(wb, spokes[0].Name)
-		if err != nil {
-			return nil, err
-		}
-		pair, err := tls.X509KeyPair(atls["tls.crt"], atls["tls.key"])
-		if err != nil {
-			return nil, fmt.Errorf("agent certificate of %s: %w", spokes[0].Name, err)
-		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil

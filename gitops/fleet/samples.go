@@ -101,7 +101,7 @@ func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32)
 	if st == nil {
 		return "", errors.New("the GitOps system is not up: run `tether up`")
 	}
-	if st.Provider != cluster.ProviderEmbedded {
+	if t, err := cluster.ProviderTraits(st.Provider); err != nil || !t.ServiceProxy {
 		return "", fmt.Errorf("on the %s provider this machine reaches %s/%s/%s:%d through a port-forward: kubectl --context tether-%s -n %s port-forward svc/%s 8080:%d, then http://127.0.0.1:8080/ (an intercept start of it opens one and prints it)",
 			st.Provider, clusterName, ns, svc, port, clusterName, ns, svc, port)
 	}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -64,7 +65,7 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 				arrived[s] = time.Since(started)
 				continue
 			}
-			waiting[s] = fmt.Sprintf("%s/%s at %s", orDash(got.Sync.Status), orDash(got.Health.Status), orDash(repo.ShortSHA(got.Sync.Revision)))
+			waiting[s] = fmt.Sprintf("%s/%s at %s", cmp.Or(got.Sync.Status, "-"), cmp.Or(got.Health.Status, "-"), cmp.Or(repo.ShortSHA(got.Sync.Revision), "-"))
 		}
 		step.Update(describeArrivals(arrived, len(st.Spokes)))
 		if len(waiting) == 0 {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -149,8 +150,8 @@ func printAppList(g *globals, apps []v1alpha1.Application, all, hub bool, ns str
 		if all {
 			fmt.Fprintf(tw, "%s\t", app.Namespace)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app.Name, dash(app.Status.Sync.Status), dash(app.Status.Health.Status),
-			dash(repo.ShortSHA(app.Status.Sync.Revision)), last, app.Spec.Source.RepoURL, dash(app.Spec.Source.Path))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app.Name, cmp.Or(app.Status.Sync.Status, "-"), cmp.Or(app.Status.Health.Status, "-"),
+			cmp.Or(repo.ShortSHA(app.Status.Sync.Revision), "-"), last, app.Spec.Source.RepoURL, cmp.Or(app.Spec.Source.Path, "-"))
 	}
 	_ = tw.Flush()
 }
@@ -178,15 +179,15 @@ func appGet(g *globals, k *kubeFlags) *cobra.Command {
 func printApp(g *globals, app *v1alpha1.Application) {
 	s := app.Status
 	fmt.Fprintf(g.out, "Name:         %s/%s\n", app.Namespace, app.Name)
-	fmt.Fprintf(g.out, "Source:       %s (revision %s, path %s)\n", app.Spec.Source.RepoURL, dash(app.Spec.Source.TargetRevision), dash(app.Spec.Source.Path))
+	fmt.Fprintf(g.out, "Source:       %s (revision %s, path %s)\n", app.Spec.Source.RepoURL, cmp.Or(app.Spec.Source.TargetRevision, "-"), cmp.Or(app.Spec.Source.Path, "-"))
 	fmt.Fprintf(g.out, "Destination:  namespace %s\n", app.Spec.Destination.Namespace)
 	policy := "manual"
 	if p := app.Spec.SyncPolicy; p != nil && p.Automated != nil {
 		policy = fmt.Sprintf("automated (prune=%t, selfHeal=%t)", p.Automated.Prune, p.Automated.SelfHeal)
 	}
 	fmt.Fprintf(g.out, "Sync policy:  %s\n", policy)
-	fmt.Fprintf(g.out, "Sync:         %s at %s\n", dash(s.Sync.Status), dash(repo.ShortSHA(s.Sync.Revision)))
-	health := dash(s.Health.Status)
+	fmt.Fprintf(g.out, "Sync:         %s at %s\n", cmp.Or(s.Sync.Status, "-"), cmp.Or(repo.ShortSHA(s.Sync.Revision), "-"))
+	health := cmp.Or(s.Health.Status, "-")
 	if s.Health.Message != "" {
 		health += " (" + s.Health.Message + ")"
 	}
@@ -210,7 +211,7 @@ func printApp(g *globals, app *v1alpha1.Application) {
 			if r.RequiresPruning {
 				sync += " (prune)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, dash(r.Namespace), r.Name, sync, h, msg)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, cmp.Or(r.Namespace, "-"), r.Name, sync, h, msg)
 		}
 		_ = tw.Flush()
 	}
@@ -306,7 +307,7 @@ func appRefresh(g *globals, k *kubeFlags) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, dash(app.Status.Sync.Status), dash(repo.ShortSHA(app.Status.Sync.Revision)), dash(app.Status.Health.Status))
+			fmt.Fprintf(g.out, "%s: %s at %s, %s\n", app.Name, cmp.Or(app.Status.Sync.Status, "-"), cmp.Or(repo.ShortSHA(app.Status.Sync.Revision), "-"), cmp.Or(app.Status.Health.Status, "-"))
 			// A compare that failed is an answer too: say why.
 			for _, c := range app.Status.Conditions {
 				fmt.Fprintf(g.out, "  %s: %s\n", c.Type, c.Message)
@@ -360,11 +361,4 @@ func printDiff(g *globals, name string, d *appops.Diff) {
 			fmt.Fprintln(g.out, r.Unified)
 		}
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
