@@ -212,19 +212,19 @@ func engineAnswers(ctx context.Context, run runFunc, timeout time.Duration) erro
 	stdout, stderr, err := run(tctx, "docker", "version", "--format", "{{.Server.Version}}")
 	switch {
 	case errors.Is(err, exec.ErrNotFound):
-		return errors.New("docker is not installed: install Docker Engine or Docker Desktop, or use --provider embedded")
+		return &EngineError{Missing: true}
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("check for a Docker engine: %w", ctx.Err())
 	case err != nil && tctx.Err() != nil:
-		return fmt.Errorf("no Docker engine answers (docker version: no answer within %s): start Docker, or use --provider embedded", timeout)
+		return &EngineError{Answer: fmt.Sprintf("no answer within %s", timeout)}
 	case err != nil:
 		why := firstLine(stderr)
 		if why == "" {
 			why = err.Error()
 		}
-		return fmt.Errorf("no Docker engine answers (docker version: %s): start Docker, or use --provider embedded", why)
+		return &EngineError{Answer: why}
 	case strings.TrimSpace(string(stdout)) == "":
-		return errors.New("no Docker engine answers (docker version: no server version): start Docker, or use --provider embedded")
+		return &EngineError{Answer: "no server version"}
 	}
 	return nil
 }
@@ -811,3 +811,24 @@ func (r realKind) ListInternalNodes(name string) ([]nodes.Node, error) {
 }
 
 func (r realKind) List() ([]string, error) { return r.p.List() }
+
+// EngineError says no Docker engine answers: Missing when the docker
+// command is not installed, else Answer is what `docker version` said.
+type EngineError struct {
+	Missing bool
+	Answer  string
+}
+
+func (e *EngineError) Error() string {
+	if e.Missing {
+		return "docker is not installed: install Docker Engine or Docker Desktop"
+	}
+	return fmt.Sprintf("no Docker engine answers (docker version: %s): start Docker", e.Answer)
+}
+
+// NodeImageError says the kind provider has no node image it can use:
+// the configured one (kind.nodeImage) or kind's cannot be had.
+type NodeImageError struct{ Err error }
+
+func (e *NodeImageError) Error() string { return e.Err.Error() }
+func (e *NodeImageError) Unwrap() error { return e.Err }

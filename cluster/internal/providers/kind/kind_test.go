@@ -489,22 +489,22 @@ func TestPreflight(t *testing.T) {
 				stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\nsecond line\n",
 				err:    errors.New("exit status 1"),
 			},
-			wantErr: "no Docker engine answers (docker version: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start Docker",
 		},
 		{
 			name:    "client only, silent",
 			answer:  fakeAnswer{err: errors.New("exit status 1")},
-			wantErr: "no Docker engine answers (docker version: exit status 1): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: exit status 1): start Docker",
 		},
 		{
 			name:    "no server version",
 			answer:  fakeAnswer{stdout: "\n"},
-			wantErr: "no Docker engine answers (docker version: no server version): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: no server version): start Docker",
 		},
 		{
 			name:    "binary missing",
 			answer:  fakeAnswer{err: missing},
-			wantErr: "docker is not installed: install Docker Engine or Docker Desktop, or use --provider embedded",
+			wantErr: "docker is not installed: install Docker Engine or Docker Desktop",
 		},
 	}
 	for _, tt := range tests {
@@ -517,6 +517,11 @@ func TestPreflight(t *testing.T) {
 				t.Fatalf("Preflight: %v", err)
 			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
 				t.Fatalf("Preflight error\n got %v\nwant %s", err, tt.wantErr)
+			}
+			// The command adds "or use --provider embedded" for this cause.
+			var ee *EngineError
+			if tt.wantErr != "" && !errors.As(err, &ee) {
+				t.Errorf("Preflight error %v is not an EngineError", err)
 			}
 			if len(f.run.deadlines) != 1 || !f.run.deadlines[0] {
 				t.Errorf("docker version ran without a timeout")

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/cluster"
+)
+
+// The library packages say what failed and what state is needed in their
+// own words, and mark the cause (a sentinel or a typed error); what to
+// type about it is the command's to say. hint maps each cause to that.
+
+// hintFor returns the hint for one error of a chain, "" when it has none.
+// Each hint starts with the punctuation that joins it to the message.
+func hintFor(err error) string {
+	var (
+		noClusters *cluster.NoClustersError
+		unknown    *cluster.UnknownClusterError
+		switching  *cluster.ProviderSwitchError
+		field      *cluster.FieldError
+		engine     *cluster.DockerEngineError
+		nodeImage  *cluster.NodeImageError
+	)
+	switch {
+	case err == cluster.ErrIsHub:
+		return "; `tether down` removes the whole workbench"
+	case err == cluster.ErrNoCA:
+		return ": run `tether up` first"
+	case asOnly(err, &noClusters):
+		return "; run `tether up` first"
+	case asOnly(err, &unknown):
+		return ": run `tether up` or `tether status`"
+	case asOnly(err, &switching):
+		return fmt.Sprintf(": run `tether down` before switching to %s", switching.Requested)
+	case asOnly(err, &field):
+		switch field.Field {
+		case "context":
+			return fmt.Sprintf("; pass --context %s=<context>", field.Cluster)
+		case "kind.nodeImage":
+			return " (--node-image on the command line; --provider kind chooses the kind provider)"
+		}
+	case asOnly(err, &engine):
+		return ", or use --provider embedded"
+	case asOnly(err, &nodeImage):
+		return ", or pass --node-image"
+	}
+	return ""
+}
+
+// asOnly is errors.As for err itself, not what it wraps: hint walks the
+// chain and asks about each error once.
+func asOnly[T error](err error, target *T) bool {
+	t, ok := err.(T)
+	if ok {
+		*target = t
+	}
+	return ok
+}
+
+// hint returns err with the hints of every cause in its chain appended,
+// or err itself when none has one. errors.Is and errors.As still see
+// through it.
+func hint(err error) error {
+	if err == nil {
+		return nil
+	}
+	var hints []string
+	seen := map[string]bool{}
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if h := hintFor(e); h != "" && !seen[h] {
+			seen[h] = true
+			hints = append(hints, h)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	if len(hints) == 0 {
+		return err
+	}
+	return &hinted{err: err, hint: strings.Join(hints, "")}
+}
+
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() + h.hint }
+func (h *hinted) Unwrap() error { return h.err }
+
+// addHints makes every command of the tree return its error with the
+// hints appended, so whoever prints it (main, a test) prints them.
+func addHints(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return hint(run(cmd, args)) }
+	}
+	for _, sub := range c.Commands() {
+		addHints(sub)
+	}
+}
+

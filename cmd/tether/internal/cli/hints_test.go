@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/tether-dev/tether/cluster"
+)
+
+// TestHint checks that each cause a library marks gets the hint a user
+// types, wherever it sits in the chain, and that the cause stays findable.
+func TestHint(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"no cause", errors.New("boom"), "boom"},
+		{"hub", fmt.Errorf("cannot remove %q: %w", "hub", cluster.ErrIsHub),
+			`cannot remove "hub": it is the hub, which every spoke depends on; ` + "`tether down` removes the whole workbench"},
+		{"no clusters", fmt.Errorf("cannot add spoke %q: %w", "s", &cluster.NoClustersError{StateDir: "/st"}),
+			`cannot add spoke "s": the workbench in /st has no clusters; run ` + "`tether up` first"},
+		{"no CA", cluster.ErrNoCA, "the workbench has no CA yet: run `tether up` first"},
+		{"unknown cluster", fmt.Errorf("kube: %w", &cluster.UnknownClusterError{Name: "x", StateDir: "/st"}),
+			`kube: no cluster "x" in the workbench (/st): run ` + "`tether up` or `tether status`"},
+		{"provider switch", &cluster.ProviderSwitchError{StateDir: "/st", Recorded: "kind", Requested: "embedded"},
+			"the workbench in /st runs on the kind provider, not embedded: run `tether down` before switching to embedded"},
+		{"engine", fmt.Errorf("the kind provider needs a Docker engine: %w", &cluster.DockerEngineError{Answer: "exit status 1"}),
+			"the kind provider needs a Docker engine: no Docker engine answers (docker version: exit status 1): start Docker, or use --provider embedded"},
+		{"joined contexts", errors.Join(
+			&cluster.FieldError{Field: "context", Cluster: "hub", Err: errors.New("needs a context")},
+			&cluster.FieldError{Field: "context", Cluster: "s", Err: errors.New("needs a context")}),
+			"cluster \"hub\": needs a context\ncluster \"s\": needs a context; pass --context hub=<context>; pass --context s=<context>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := hint(tt.err)
+			if got.Error() != tt.want {
+				t.Errorf("hint(%v)\n got %q\nwant %q", tt.err, got.Error(), tt.want)
+			}
+			if !errors.Is(got, tt.err) {
+				t.Errorf("hint(%v) hides its cause", tt.err)
+			}
+		})
+	}
+	if hint(nil) != nil {
+		t.Error("hint(nil) != nil")
+	}
+}
