@@ -112,4 +112,3 @@ func addHints(c *cobra.Command) {
 		addHints(sub)
 	}
 }
-
