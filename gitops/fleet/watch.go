@@ -26,7 +26,7 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 		return err
 	}
 	if st == nil {
-		return fmt.Errorf("the GitOps system is not up: run `tether up`")
+		return ErrNotUp
 	}
 	hub, err := hubOf(wb)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 // The library packages say what failed and what state is needed in their
@@ -23,6 +24,10 @@ func hintFor(err error) string {
 		field      *cluster.FieldError
 		engine     *cluster.DockerEngineError
 		nodeImage  *cluster.NodeImageError
+		damaged    *fleet.DamagedError
+		incomplete *fleet.IncompleteError
+		noProxy    *fleet.NoServiceProxyError
+		hubNS      *fleet.HubNamespaceError
 	)
 	switch {
 	case err == cluster.ErrIsHub:
@@ -46,6 +51,25 @@ func hintFor(err error) string {
 		return ", or use --provider embedded"
 	case asOnly(err, &nodeImage):
 		return ", or pass --node-image"
+	case err == fleet.ErrNotUp, err == fleet.ErrNoHub:
+		return ": run `tether up`"
+	case asOnly(err, &damaged):
+		return ": run `tether down` and `tether up` again"
+	case asOnly(err, &incomplete):
+		switch {
+		case incomplete.Up && incomplete.RemoveSpoke == "*":
+			return "; run `tether up` again, or `tether spoke remove <name>` for each"
+		case incomplete.Up && incomplete.RemoveSpoke != "":
+			return fmt.Sprintf(": run `tether up`, then `tether spoke remove %s` again", incomplete.RemoveSpoke)
+		case incomplete.Up:
+			return "; run `tether up` to bring it back"
+		case incomplete.RemoveSpoke != "":
+			return fmt.Sprintf("; fix the cause and run `tether spoke remove %s` again", incomplete.RemoveSpoke)
+		}
+	case asOnly(err, &noProxy):
+		return " `tether status` lists them; `tether up` starts the proxies"
+	case asOnly(err, &hubNS):
+		return fmt.Sprintf(": run `tether intercept service-proxy %s --namespace %s` for it", hubNS.Hub, hubNS.Namespace)
 	}
 	return ""
 }
@@ -60,8 +84,8 @@ func asOnly[T error](err error, target *T) bool {
 	return ok
 }
 
-// hint returns err with the hints of every cause in its chain appended,
-// or err itself when none has one. errors.Is and errors.As still see
+// hint returns err with the hint of its outermost marked cause appended
+// (of each, for joined errors), or err itself when none has one. errors.Is and errors.As still see
 // through it.
 func hint(err error) error {
 	if err == nil {
@@ -74,9 +98,14 @@ func hint(err error) error {
 		if e == nil {
 			return
 		}
-		if h := hintFor(e); h != "" && !seen[h] {
-			seen[h] = true
-			hints = append(hints, h)
+		// The outermost cause knows the state the whole chain left:
+		// what it wraps needs no hint of its own.
+		if h := hintFor(e); h != "" {
+			if !seen[h] {
+				seen[h] = true
+				hints = append(hints, h)
+			}
+			return
 		}
 		switch u := e.(type) {
 		case interface{ Unwrap() error }:

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tether-dev/tether/cluster"
+	"github.com/tether-dev/tether/gitops/fleet"
 )
 
 // TestHint checks that each cause a library marks gets the hint a user
@@ -28,6 +29,15 @@ func TestHint(t *testing.T) {
 			"the workbench in /st runs on the kind provider, not embedded: run `tether down` before switching to embedded"},
 		{"engine", fmt.Errorf("the kind provider needs a Docker engine: %w", &cluster.DockerEngineError{Answer: "exit status 1"}),
 			"the kind provider needs a Docker engine: no Docker engine answers (docker version: exit status 1): start Docker, or use --provider embedded"},
+		{"not up", fmt.Errorf("commit: %w", fleet.ErrNotUp), "commit: the GitOps system is not up: run `tether up`"},
+		{"damaged", &fleet.DamagedError{Err: errors.New("fleet state f is damaged (x)")},
+			"fleet state f is damaged (x): run `tether down` and `tether up` again"},
+		{"removal interrupted", &fleet.IncompleteError{Err: errors.New("cannot remove spoke s: boom; interrupted"), Up: true, RemoveSpoke: "s"},
+			"cannot remove spoke s: boom; interrupted: run `tether up`, then `tether spoke remove s` again"},
+		{"removal undone", &fleet.IncompleteError{Err: errors.New("cannot remove spoke s: boom"), RemoveSpoke: "s"},
+			"cannot remove spoke s: boom; fix the cause and run `tether spoke remove s` again"},
+		{"nested causes", &fleet.IncompleteError{Err: fmt.Errorf("spoke s is removed, but: %w", fleet.ErrNotUp), Up: true},
+			"spoke s is removed, but: the GitOps system is not up; run `tether up` to bring it back"},
 		{"joined contexts", errors.Join(
 			&cluster.FieldError{Field: "context", Cluster: "hub", Err: errors.New("needs a context")},
 			&cluster.FieldError{Field: "context", Cluster: "s", Err: errors.New("needs a context")}),
