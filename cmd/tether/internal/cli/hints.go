@@ -8,6 +8,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/intercept"
 )
 
 // The library packages say what failed and what state is needed in their
@@ -28,6 +29,8 @@ func hintFor(err error) string {
 		incomplete *fleet.IncompleteError
 		noProxy    *fleet.NoServiceProxyError
 		hubNS      *fleet.HubNamespaceError
+		conflict   *intercept.ConflictError
+		leftover   *intercept.LeftoverError
 	)
 	switch {
 	case err == cluster.ErrIsHub:
@@ -70,8 +73,34 @@ func hintFor(err error) string {
 		return " `tether status` lists them; `tether up` starts the proxies"
 	case asOnly(err, &hubNS):
 		return fmt.Sprintf(": run `tether intercept service-proxy %s --namespace %s` for it", hubNS.Hub, hubNS.Namespace)
+	case err == intercept.ErrNoAgentImage:
+		return ": run `tether up` first, or pass --agent-image with a tether image its nodes can pull"
+	case asOnly(err, &conflict):
+		if len(conflict.Names) == 1 {
+			return " (stop it first: tether intercept stop " + conflict.Names[0] + ")"
+		}
+		return " (stop them first: tether intercept stop " + strings.Join(conflict.Names, "; tether intercept stop ") + ")"
+	case asOnly(err, &leftover):
+		return "; run `tether intercept uninstall` and try again"
 	}
 	return ""
+}
+
+// flagOf is the flag that gives a field of an intercept Request.
+func flagOf(field string) string {
+	switch field {
+	case "To":
+		return "--to"
+	case "Port":
+		return "--port"
+	case "Headers":
+		return "--header"
+	case "Name":
+		return "--name"
+	case "AgentImage":
+		return "--agent-image"
+	}
+	return intercept.FieldNoun(field)
 }
 
 // asOnly is errors.As for err itself, not what it wraps: hint walks the
@@ -93,42 +122,49 @@ func hint(err error) error {
 	}
 	var hints []string
 	seen := map[string]bool{}
-	var walk func(error)
-	walk = func(e error) {
+	text := err.Error()
+	var walk func(e error, hinted bool)
+	walk = func(e error, hinted bool) {
 		if e == nil {
 			return
 		}
+		// A field the library names in words is named by its flag, at
+		// any depth.
+		var field *intercept.FieldError
+		if asOnly(e, &field) {
+			text = strings.Replace(text, field.Error(), field.Say(flagOf(field.Field)), 1)
+		}
 		// The outermost cause knows the state the whole chain left:
 		// what it wraps needs no hint of its own.
-		if h := hintFor(e); h != "" {
+		if h := hintFor(e); h != "" && !hinted {
 			if !seen[h] {
 				seen[h] = true
 				hints = append(hints, h)
 			}
-			return
+			hinted = true
 		}
 		switch u := e.(type) {
 		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
+			walk(u.Unwrap(), hinted)
 		case interface{ Unwrap() []error }:
 			for _, x := range u.Unwrap() {
-				walk(x)
+				walk(x, hinted)
 			}
 		}
 	}
-	walk(err)
-	if len(hints) == 0 {
+	walk(err, false)
+	if len(hints) == 0 && text == err.Error() {
 		return err
 	}
-	return &hinted{err: err, hint: strings.Join(hints, "")}
+	return &hinted{err: err, text: text + strings.Join(hints, "")}
 }
 
 type hinted struct {
 	err  error
-	hint string
+	text string
 }
 
-func (h *hinted) Error() string { return h.err.Error() + h.hint }
+func (h *hinted) Error() string { return h.text }
 func (h *hinted) Unwrap() error { return h.err }
 
 // addHints makes every command of the tree return its error with the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/fleet"
+	"github.com/tether-dev/tether/intercept"
 )
 
 // TestHint checks that each cause a library marks gets the hint a user
@@ -38,6 +39,14 @@ func TestHint(t *testing.T) {
 			"cannot remove spoke s: boom; fix the cause and run `tether spoke remove s` again"},
 		{"nested causes", &fleet.IncompleteError{Err: fmt.Errorf("spoke s is removed, but: %w", fleet.ErrNotUp), Up: true},
 			"spoke s is removed, but: the GitOps system is not up; run `tether up` to bring it back"},
+		{"field by its flag", fmt.Errorf("start: %w", &intercept.FieldError{Field: "To", Before: "nothing is listening at ", After: " 127.0.0.1:1: start your local process first"}),
+			"start: nothing is listening at --to 127.0.0.1:1: start your local process first"},
+		{"name taken", &intercept.ConflictError{Names: []string{"web-80"}, Err: &intercept.FieldError{Field: "Name", Before: `an intercept named "web-80" already exists in hub/shop: choose another `}},
+			`an intercept named "web-80" already exists in hub/shop: choose another --name (stop it first: tether intercept stop web-80)`},
+		{"personal intercepts in the way", &intercept.ConflictError{Names: []string{"a", "b"}, Err: errors.New("port 80 has personal intercepts (a, b)")},
+			"port 80 has personal intercepts (a, b) (stop them first: tether intercept stop a; tether intercept stop b)"},
+		{"no agent image", fmt.Errorf("tether's image (%w: no deployment)", intercept.ErrNoAgentImage),
+			"tether's image (no traffic-agent image: no deployment): run `tether up` first, or pass --agent-image with a tether image its nodes can pull"},
 		{"joined contexts", errors.Join(
 			&cluster.FieldError{Field: "context", Cluster: "hub", Err: errors.New("needs a context")},
 			&cluster.FieldError{Field: "context", Cluster: "s", Err: errors.New("needs a context")}),
