@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tether-dev/tether/cluster/internal/providers/kind"
+	"github.com/tether-dev/tether/cluster/internal/state"
 )
 
 // The errors below say what state the workbench is in, in the package's
@@ -71,6 +72,14 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // DockerEngineError says no Docker engine answers, which the kind
 // provider needs.
 type DockerEngineError = kind.EngineError
+
+// RepairError says a kind cluster is not as the workbench needs it, and
+// whether taking the workbench down (Down) and bringing it up (Up) mends it.
+type RepairError = kind.RepairError
+
+// StateError says the workbench's state file cannot be used: damaged
+// (Err), or written by a tether of another format Version.
+type StateError = state.UnreadableError
 
 // NodeImageError says the kind provider has no node image it can use.
 type NodeImageError = kind.NodeImageError

@@ -27,14 +27,16 @@ func (c *common) errText(err error) string {
 		damaged    *fleet.DamagedError
 		incomplete *fleet.IncompleteError
 		conflict   *intercept.ConflictError
+		repair     *cluster.RepairError
+		stateErr   *cluster.StateError
 	)
 	switch {
 	case errors.As(err, &incomplete) && incomplete.Up:
 		return text + fmt.Sprintf("; press %s to bring the GitOps system back", up)
-	case errors.As(err, &damaged):
+	case errors.As(err, &damaged), errors.As(err, &stateErr), errors.As(err, &repair) && repair.Down:
 		return text + fmt.Sprintf(": press %s twice to take the workbench down, then %s", down, up)
 	case errors.Is(err, fleet.ErrNotUp), errors.Is(err, fleet.ErrNoHub), errors.Is(err, cluster.ErrNoCA),
-		errors.Is(err, intercept.ErrNoAgentImage), errors.As(err, &noClusters):
+		errors.Is(err, intercept.ErrNoAgentImage), errors.As(err, &noClusters), errors.As(err, &repair):
 		return text + fmt.Sprintf(": press %s to bring the workbench up", up)
 	case errors.As(err, &conflict):
 		return text + fmt.Sprintf(" (stop %s first with %s on this screen)", strings.Join(conflict.Names, ", "), c.keys.StopIntercept.Help().Key)

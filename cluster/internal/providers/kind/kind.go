@@ -329,7 +329,7 @@ func (p *Provider) Ensure(ctx context.Context, spec providers.Spec, prev *state.
 		case prev != nil:
 			// The record says an earlier up finished this cluster: it may
 			// hold the user's work, so it is not recreated unasked.
-			return nil, fmt.Errorf("%w; `tether down` then `tether up` recreates it", err)
+			return nil, &RepairError{Err: err, Down: true, Up: true}
 		default:
 			// Not in the record, so no up finished it: an up interrupted
 			// mid-create (Ctrl-C, a killed terminal) left it. Repair it.
@@ -523,7 +523,7 @@ func (p *Provider) create(ctx context.Context, name string, spec providers.Spec)
 	if cerr := p.lib.Create(name, req); cerr != nil {
 		if derr := p.lib.Delete(name, private); derr != nil {
 			p.log.Warn("could not remove half-made kind cluster", "cluster", name, "err", derr)
-			return fmt.Errorf("create kind cluster %q: %w (removing what was made also failed: %v; run tether down)", name, cerr, derr)
+			return &RepairError{Err: fmt.Errorf("create kind cluster %q: %w (removing what was made also failed: %v)", name, cerr, derr), Down: true}
 		}
 		return fmt.Errorf("create kind cluster %q: %w", name, cerr)
 	}
@@ -606,7 +606,7 @@ func (p *Provider) controlPlane(name string) (nodes.Node, error) {
 		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
 	}
 	if len(ns) == 0 {
-		return nil, fmt.Errorf("kind cluster %q has no nodes; run tether down, then tether up", name)
+		return nil, &RepairError{Err: fmt.Errorf("kind cluster %q has no nodes", name), Down: true, Up: true}
 	}
 	for _, n := range ns {
 		if role, err := n.Role(); err == nil && role == constants.ControlPlaneNodeRoleValue {
@@ -748,7 +748,7 @@ func (p *Provider) LoadImageArchive(ctx context.Context, clusterName, archivePat
 		return fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
 	}
 	if len(ns) == 0 {
-		return fmt.Errorf("kind cluster %q has no nodes to load %s into; run tether up", name, archivePath)
+		return &RepairError{Err: fmt.Errorf("kind cluster %q has no nodes to load %s into", name, archivePath), Up: true}
 	}
 	for _, n := range ns {
 		if err := ctx.Err(); err != nil {
@@ -832,3 +832,14 @@ type NodeImageError struct{ Err error }
 
 func (e *NodeImageError) Error() string { return e.Err.Error() }
 func (e *NodeImageError) Unwrap() error { return e.Err }
+
+// RepairError says a kind cluster is not as the workbench needs it: Down
+// says what is left of it is to be removed, Up that it is to be made
+// (again); both, that it is to be made anew.
+type RepairError struct {
+	Err      error
+	Down, Up bool
+}
+
+func (e *RepairError) Error() string { return e.Err.Error() }
+func (e *RepairError) Unwrap() error { return e.Err }

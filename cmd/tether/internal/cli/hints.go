@@ -25,6 +25,8 @@ func hintFor(err error) string {
 		field      *cluster.FieldError
 		engine     *cluster.DockerEngineError
 		nodeImage  *cluster.NodeImageError
+		repair     *cluster.RepairError
+		stateErr   *cluster.StateError
 		damaged    *fleet.DamagedError
 		incomplete *fleet.IncompleteError
 		noProxy    *fleet.NoServiceProxyError
@@ -54,6 +56,20 @@ func hintFor(err error) string {
 		return ", or use --provider embedded"
 	case asOnly(err, &nodeImage):
 		return ", or pass --node-image"
+	case asOnly(err, &repair):
+		switch {
+		case repair.Down && repair.Up:
+			return "; `tether down` then `tether up` recreates it"
+		case repair.Down:
+			return "; run `tether down`"
+		case repair.Up:
+			return "; run `tether up`"
+		}
+	case asOnly(err, &stateErr):
+		if stateErr.Err != nil {
+			return ": run `tether down` to clean up, or remove the file"
+		}
+		return ": run `tether down` with the tether that made it"
 	case err == fleet.ErrNotUp, err == fleet.ErrNoHub:
 		return ": run `tether up`"
 	case asOnly(err, &damaged):
