@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tether-dev/tether/cluster/internal/providers/kind"
+	"github.com/tether-dev/tether/cluster/internal/providers/kind/nodeimage"
 	"github.com/tether-dev/tether/cluster/internal/state"
 )
 
@@ -80,6 +81,10 @@ type RepairError = kind.RepairError
 // StateError says the workbench's state file cannot be used: damaged
 // (Err), or written by a tether of another format Version.
 type StateError = state.UnreadableError
+
+// CannotBuildError says this machine cannot build the kind node image
+// (with NeedsRoot: not without root).
+type CannotBuildError = nodeimage.CannotBuildError
 
 // NodeImageError says the kind provider has no node image it can use.
 type NodeImageError = kind.NodeImageError

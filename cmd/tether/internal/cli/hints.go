@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -27,6 +28,7 @@ func hintFor(err error) string {
 		nodeImage  *cluster.NodeImageError
 		repair     *cluster.RepairError
 		stateErr   *cluster.StateError
+		cannot     *cluster.CannotBuildError
 		damaged    *fleet.DamagedError
 		incomplete *fleet.IncompleteError
 		noProxy    *fleet.NoServiceProxyError
@@ -55,7 +57,16 @@ func hintFor(err error) string {
 	case asOnly(err, &engine):
 		return ", or use --provider embedded"
 	case asOnly(err, &nodeImage):
+		// What the image could not be built for may be mended once.
+		if errors.As(nodeImage, &cannot) && cannot.NeedsRoot {
+			return ", or pass --node-image; `sudo tether prepare --provider kind` builds one once (the result is cached)"
+		}
 		return ", or pass --node-image"
+	case asOnly(err, &cannot):
+		if cannot.NeedsRoot {
+			return ": run `sudo tether prepare --provider kind` once (the result is cached), or give --node-image"
+		}
+		return ", or give --node-image"
 	case asOnly(err, &repair):
 		switch {
 		case repair.Down && repair.Up:

@@ -34,6 +34,8 @@ func TestHint(t *testing.T) {
 			`up: kind cluster "x" has no nodes; ` + "`tether down` then `tether up` recreates it"},
 		{"damaged state", &cluster.StateError{Path: "/st/state.json", Err: errors.New("bad json")},
 			"workbench state /st/state.json is damaged (bad json): run `tether down` to clean up, or remove the file"},
+		{"build needs root", fmt.Errorf("prepare: %w", &cluster.CannotBuildError{Err: errors.New("building the kind node image runs debootstrap, which needs root"), NeedsRoot: true}),
+			"prepare: building the kind node image runs debootstrap, which needs root: run `sudo tether prepare --provider kind` once (the result is cached), or give --node-image"},
 		{"not up", fmt.Errorf("commit: %w", fleet.ErrNotUp), "commit: the GitOps system is not up: run `tether up`"},
 		{"damaged", &fleet.DamagedError{Err: errors.New("fleet state f is damaged (x)")},
 			"fleet state f is damaged (x): run `tether down` and `tether up` again"},
