@@ -54,3 +54,14 @@ type HubNamespaceError struct {
 func (e *HubNamespaceError) Error() string {
 	return fmt.Sprintf("the hub's service proxy serves only namespace %s, not %s/%s:%d", e.Served, e.Namespace, e.Service, e.Port)
 }
+
+// AppNotReadyError says Application App did not become what was waited
+// for on every spoke in time; Namespace and Context (the hub's kubeconfig
+// context) say where to look at the first one still waiting.
+type AppNotReadyError struct {
+	Err                     error
+	App, Namespace, Context string
+}
+
+func (e *AppNotReadyError) Error() string { return e.Err.Error() }
+func (e *AppNotReadyError) Unwrap() error { return e.Err }

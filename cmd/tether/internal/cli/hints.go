@@ -10,6 +10,7 @@ import (
 	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/intercept"
+	"github.com/tether-dev/tether/intercept/record"
 )
 
 // The library packages say what failed and what state is needed in their
@@ -33,8 +34,10 @@ func hintFor(err error) string {
 		incomplete *fleet.IncompleteError
 		noProxy    *fleet.NoServiceProxyError
 		hubNS      *fleet.HubNamespaceError
+		notReady   *fleet.AppNotReadyError
 		conflict   *intercept.ConflictError
 		leftover   *intercept.LeftoverError
+		annotation *record.UnreadableError
 	)
 	switch {
 	case err == cluster.ErrIsHub:
@@ -100,6 +103,8 @@ func hintFor(err error) string {
 		return " `tether status` lists them; `tether up` starts the proxies"
 	case asOnly(err, &hubNS):
 		return fmt.Sprintf(": run `tether intercept service-proxy %s --namespace %s` for it", hubNS.Hub, hubNS.Namespace)
+	case asOnly(err, &notReady):
+		return fmt.Sprintf(" and `tether app get %s -n %s --context %s`", notReady.App, notReady.Namespace, notReady.Context)
 	case err == intercept.ErrNoAgentImage:
 		return ": run `tether up` first, or pass --agent-image with a tether image its nodes can pull"
 	case asOnly(err, &conflict):
@@ -109,6 +114,8 @@ func hintFor(err error) string {
 		return " (stop them first: tether intercept stop " + strings.Join(conflict.Names, "; tether intercept stop ") + ")"
 	case asOnly(err, &leftover):
 		return "; run `tether intercept uninstall` and try again"
+	case asOnly(err, &annotation):
+		return "; remove it by hand or run `tether intercept uninstall`"
 	}
 	return ""
 }
