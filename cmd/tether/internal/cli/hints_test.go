@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tether-dev/tether/cluster"
@@ -71,5 +72,42 @@ func TestHint(t *testing.T) {
 	}
 	if hint(nil) != nil {
 		t.Error("hint(nil) != nil")
+	}
+}
+
+// TestHintsReachTheUser runs commands whose refusal comes from a library
+// and checks the printed error names the flag and the command to type.
+func TestHintsReachTheUser(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"intercept", "start", "hub/default/web", "--to", "127.0.0.1:1"}, []string{"--port is required: the Service port to intercept"}},
+		{[]string{"intercept", "start", "hub/default/web", "--port", "80", "--to", "127.0.0.1:1"}, []string{`no cluster "hub": the workbench has no clusters; run ` + "`tether up` first"}},
+		{[]string{"up", "--provider", "existing", "--spokes", "0"}, []string{`cluster "hub": the existing provider needs a kubeconfig context`, "; pass --context hub=<context>"}},
+		{[]string{"up", "--node-image", "Not An Image"}, []string{`kind.nodeImage "Not An Image" is not an image reference`, "--node-image on the command line"}},
+	} {
+		e := newEnv(t)
+		_, _, err := e.run(t, tc.args...)
+		if err == nil {
+			t.Fatalf("tether %v succeeded", tc.args)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("tether %v: %q lacks %q", tc.args, err, w)
+			}
+		}
+	}
+}
+
+// TestDoctorHintsProviders: doctor prints a provider's refusal with the
+// hint, as the docs show it.
+func TestDoctorHintsProviders(t *testing.T) {
+	engine := &cluster.DockerEngineError{Answer: "Cannot connect to the Docker daemon"}
+	var b strings.Builder
+	printProviders(&b, []cluster.Check{{Provider: cluster.ProviderKind, Detail: engine.Error(), Err: engine}})
+	want := "✗ kind      no Docker engine answers (docker version: Cannot connect to the Docker daemon): start Docker, or use --provider embedded\n"
+	if b.String() != want {
+		t.Errorf("doctor printed\n%q\nwant\n%q", b.String(), want)
 	}
 }
