@@ -166,7 +166,7 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Kind.NodeImage != "" && c.Provider != "" && c.Provider != ProviderKind {
-		errs = append(errs, &FieldError{Field: "kind.nodeImage", Err: fmt.Errorf("kind.nodeImage %q is for the kind provider, and the provider is %s: drop it, or choose the kind provider", c.Kind.NodeImage, c.Provider)})
+		errs = append(errs, &FieldError{Field: "kind.nodeImage", Provider: ProviderKind, Err: fmt.Errorf("kind.nodeImage %q is for the kind provider, and the provider is %s: drop it, or choose the kind provider", c.Kind.NodeImage, c.Provider)})
 	}
 	return errors.Join(errs...)
 }

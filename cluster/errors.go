@@ -58,7 +58,10 @@ func (e *ProviderSwitchError) Error() string {
 type FieldError struct {
 	Field   string
 	Cluster string // "" for a workbench-wide field
-	Err     error
+	// Provider, when set, is the only provider the field is for: it was
+	// given with another.
+	Provider string
+	Err      error
 }
 
 func (e *FieldError) Error() string {

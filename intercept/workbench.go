@@ -219,7 +219,7 @@ func tetherImage(ctx context.Context, cs kubernetes.Interface, cl cluster.Cluste
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("read deployment %s/%s of cluster %s for tether's image (or give the traffic-agent image): %w", ns, name, cl.Name, err)
+			return "", &FieldError{Field: "AgentImage", Before: fmt.Sprintf("read deployment %s/%s of cluster %s for tether's image (or give ", ns, name, cl.Name), After: fmt.Sprintf("): %v", err), Err: err}
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Image != "" {

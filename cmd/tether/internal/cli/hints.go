@@ -55,7 +55,10 @@ func hintFor(err error) string {
 		case "context":
 			return fmt.Sprintf("; pass --context %s=<context>", field.Cluster)
 		case "kind.nodeImage":
-			return " (--node-image on the command line; --provider kind chooses the kind provider)"
+			if field.Provider != "" {
+				return fmt.Sprintf(" (--node-image on the command line; --provider %s chooses it)", field.Provider)
+			}
+			return " (--node-image on the command line)"
 		}
 	case asOnly(err, &engine):
 		return ", or use --provider embedded"

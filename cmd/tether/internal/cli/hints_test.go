@@ -37,6 +37,8 @@ func TestHint(t *testing.T) {
 			"workbench state /st/state.json is damaged (bad json): run `tether down` to clean up, or remove the file"},
 		{"build needs root", fmt.Errorf("prepare: %w", &cluster.CannotBuildError{Err: errors.New("building the kind node image runs debootstrap, which needs root"), NeedsRoot: true}),
 			"prepare: building the kind node image runs debootstrap, which needs root: run `sudo tether prepare --provider kind` once (the result is cached), or give --node-image"},
+		{"node image for kind only", &cluster.FieldError{Field: "kind.nodeImage", Provider: "kind", Err: errors.New(`kind.nodeImage "k" is for the kind provider, and the provider is embedded: drop it, or choose the kind provider`)},
+			`kind.nodeImage "k" is for the kind provider, and the provider is embedded: drop it, or choose the kind provider (--node-image on the command line; --provider kind chooses it)`},
 		{"not up", fmt.Errorf("commit: %w", fleet.ErrNotUp), "commit: the GitOps system is not up: run `tether up`"},
 		{"damaged", &fleet.DamagedError{Err: errors.New("fleet state f is damaged (x)")},
 			"fleet state f is damaged (x): run `tether down` and `tether up` again"},
