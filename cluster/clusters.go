@@ -142,7 +142,7 @@ func (w *Workbench) RESTConfig(name string) (*rest.Config, error) {
 	}
 	c, ok := st.Find(name)
 	if !ok {
-		return nil, fmt.Errorf("no cluster %q in the workbench (%s): run `tether up` or `tether status`", name, w.opts.StateDir)
+		return nil, &UnknownClusterError{Name: name, StateDir: w.opts.StateDir}
 	}
 	return clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 }

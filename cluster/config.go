@@ -159,14 +159,14 @@ func (c Config) Validate() error {
 			ports[cl.APIServerPort] = cl.Name
 		}
 		if c.Provider == ProviderExisting && cl.Context == "" {
-			errs = append(errs, fmt.Errorf("cluster %q: the existing provider needs a kubeconfig context for it (--context %s=<context> or context: in tether.yaml)", cl.Name, cl.Name))
+			errs = append(errs, &FieldError{Field: "context", Cluster: cl.Name, Err: errors.New("the existing provider needs a kubeconfig context for it (context: in tether.yaml)")})
 		}
 	}
 	if err := validNodeImage(c.Kind.NodeImage); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Kind.NodeImage != "" && c.Provider != "" && c.Provider != ProviderKind {
-		errs = append(errs, fmt.Errorf("kind.nodeImage (--node-image) %q is for the kind provider, and the provider is %s: drop it, or use --provider kind", c.Kind.NodeImage, c.Provider))
+		errs = append(errs, &FieldError{Field: "kind.nodeImage", Provider: ProviderKind, Err: fmt.Errorf("kind.nodeImage %q is for the kind provider, and the provider is %s: drop it, or choose the kind provider", c.Kind.NodeImage, c.Provider)})
 	}
 	return errors.Join(errs...)
 }
@@ -178,7 +178,7 @@ func validNodeImage(image string) error {
 		return nil
 	}
 	if _, err := name.ParseReference(image); err != nil {
-		return fmt.Errorf("kind.nodeImage (--node-image) %q is not an image reference (%v): write it as repository:tag, e.g. kindest/node:v1.37.0", image, err)
+		return &FieldError{Field: "kind.nodeImage", Err: fmt.Errorf("kind.nodeImage %q is not an image reference (%v): write it as repository:tag, e.g. kindest/node:v1.37.0", image, err)}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ func TestValidate(t *testing.T) {
 		cfg  Config
 		// want lists substrings that must all be in the error; nil means valid.
 		want []string
+		// field and cluster, when set, are those of the FieldError wanted.
+		field, cluster string
 	}{
 		{name: "default", cfg: DefaultConfig()},
 		{name: "no spokes", cfg: Config{Hub: ClusterConfig{Name: "hub"}}},
@@ -23,9 +26,10 @@ func TestValidate(t *testing.T) {
 		{name: "kind node image", cfg: Config{Provider: ProviderKind, Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "tether.local/kind-node:v1.37.2-0123abcd"}}},
 		{name: "node image with digest, provider automatic", cfg: Config{Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"}}},
 		{
-			name: "node image not a reference",
-			cfg:  Config{Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "Kindest/Node:v1 37"}},
-			want: []string{`kind.nodeImage (--node-image) "Kindest/Node:v1 37" is not an image reference`, "repository:tag"},
+			name:  "node image not a reference",
+			cfg:   Config{Hub: ClusterConfig{Name: "hub"}, Kind: KindConfig{NodeImage: "Kindest/Node:v1 37"}},
+			want:  []string{`kind.nodeImage "Kindest/Node:v1 37" is not an image reference`, "repository:tag"},
+			field: "kind.nodeImage",
 		},
 		{
 			name: "node image on another provider",
@@ -99,9 +103,10 @@ func TestValidate(t *testing.T) {
 			want: []string{`cluster "a"`, "apiServerPort -1 is not a port"},
 		},
 		{
-			name: "existing without context",
-			cfg:  Config{Provider: ProviderExisting, Hub: ClusterConfig{Name: "hub", Context: "kind-hub"}, Spokes: []ClusterConfig{{Name: "a"}}},
-			want: []string{`cluster "a"`, "needs a kubeconfig context", "--context a=<context>"},
+			name:  "existing without context",
+			cfg:   Config{Provider: ProviderExisting, Hub: ClusterConfig{Name: "hub", Context: "kind-hub"}, Spokes: []ClusterConfig{{Name: "a"}}},
+			want:  []string{`cluster "a"`, "needs a kubeconfig context", "context: in tether.yaml"},
+			field: "context", cluster: "a",
 		},
 	}
 	for _, tt := range tests {
@@ -120,6 +125,12 @@ func TestValidate(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Validate() = %q, want it to contain %q", err, w)
 				}
+			}
+			// The command adds the flag (--node-image, --context a=...)
+			// from the field the error names.
+			var fe *FieldError
+			if tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field || fe.Cluster != tt.cluster) {
+				t.Errorf("Validate() = %v, want a FieldError for %s of cluster %q", err, tt.field, tt.cluster)
 			}
 		})
 	}

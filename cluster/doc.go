@@ -18,5 +18,7 @@
 // Files by concern: workbench.go (options, providers), clusters.go
 // (Cluster, Traits), reconcile.go, down.go, status.go, spoke.go,
 // namespace.go (tether's namespace), images.go (node and component
-// images), kubeconfig.go, config.go, doctor.go.
+// images), kubeconfig.go, config.go, doctor.go, errors.go (the causes
+// errors carry, for the command and the UI to say what to type or press:
+// the package names no flag and no tether command).
 package cluster

@@ -21,6 +21,9 @@ type Check struct {
 	// Detail says what was found; when !OK it says why the provider cannot
 	// run here and what to install or start.
 	Detail string
+	// Err is the error Detail was made from, when !OK: the command adds
+	// what to type for its cause.
+	Err error
 	// Default marks the provider `up` picks without --provider.
 	Default bool
 	// Warnings are what may still go wrong with a usable provider here,
@@ -39,7 +42,7 @@ func (w *Workbench) Doctor(ctx context.Context) []Check {
 		kindCheck.Detail = strings.Join(append([]string{"a Docker engine answers; clusters run as kind node containers"}, facts...), "; ")
 		kindCheck.Warnings = warnings
 	} else {
-		kindCheck.Detail = engineErr.Error()
+		kindCheck.Detail, kindCheck.Err = engineErr.Error(), engineErr
 	}
 	checks = append(checks, kindCheck)
 
@@ -49,7 +52,7 @@ func (w *Workbench) Doctor(ctx context.Context) []Check {
 		emb.OK = true
 		emb.Detail = fmt.Sprintf("Kubernetes %s binaries are cached in %s; up takes seconds", embedded.KubernetesVersion, b.Dir())
 	} else if err := embedded.New(w.env(nil)).Preflight(ctx); err != nil {
-		emb.Detail = err.Error()
+		emb.Detail, emb.Err = err.Error(), err
 	} else {
 		emb.OK = true
 		emb.Detail = fmt.Sprintf("the first up compiles Kubernetes %s, etcd %s and kwok %s from the Go module proxy into %s (about 10 minutes on 2 cores, then cached)",

@@ -17,7 +17,7 @@ func (w *Workbench) PrepareKind(ctx context.Context, nodeImage string) (string, 
 		return "", err
 	}
 	if err := w.opts.EngineCheck(ctx); err != nil {
-		return "", fmt.Errorf("--provider kind needs a Docker engine: %w", err)
+		return "", fmt.Errorf("the kind provider needs a Docker engine: %w", err)
 	}
 	env := w.env(nil)
 	env.NodeImage = nodeImage

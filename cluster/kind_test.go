@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -209,7 +210,7 @@ func TestDownSweepsWithoutRecord(t *testing.T) {
 func TestPrepareKindNeedsEngine(t *testing.T) {
 	wb, k := kindWorkbench(t, errNoEngine)
 	_, err := wb.PrepareKind(context.Background(), "")
-	if err == nil || !strings.Contains(err.Error(), "--provider kind needs a Docker engine") {
+	if err == nil || !strings.Contains(err.Error(), "the kind provider needs a Docker engine") || !errors.Is(err, errNoEngine) {
 		t.Fatalf("PrepareKind without an engine = %v, want a refusal naming Docker", err)
 	}
 	if len(k.envs) != 0 {

@@ -132,7 +132,7 @@ func chooseProvider(ctx context.Context, r *upRun) error {
 		return err
 	}
 	if len(r.st.Clusters) > 0 && r.st.Provider != provName {
-		return fmt.Errorf("the workbench in %s runs on the %s provider: run `tether down` before switching to %s", r.w.opts.StateDir, r.st.Provider, provName)
+		return &ProviderSwitchError{StateDir: r.w.opts.StateDir, Recorded: r.st.Provider, Requested: provName}
 	}
 	// Making a provider creates nothing; the CA it needs to make clusters
 	// comes later, once nothing can refuse the run any more.

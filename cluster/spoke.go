@@ -98,7 +98,7 @@ func (c Config) WithSpoke(spoke ClusterConfig) (Config, error) {
 // refuses the hub and a name that is not a spoke.
 func (c Config) WithoutSpoke(name string) (Config, error) {
 	if name == c.Hub.Name {
-		return Config{}, fmt.Errorf("cannot remove %q: it is the hub, which every spoke depends on; `tether down` removes the whole workbench", name)
+		return Config{}, fmt.Errorf("cannot remove %q: %w", name, ErrIsHub)
 	}
 	kept := make([]ClusterConfig, 0, len(c.Spokes))
 	for _, s := range c.Spokes {
@@ -116,14 +116,14 @@ func (c Config) WithoutSpoke(name string) (Config, error) {
 
 func withSpoke(st *state.File, spoke ClusterConfig, dir string) (Config, error) {
 	if len(st.Clusters) == 0 {
-		return Config{}, fmt.Errorf("cannot add spoke %q: the workbench in %s has no clusters; run `tether up` first", spoke.Name, dir)
+		return Config{}, fmt.Errorf("cannot add spoke %q: %w", spoke.Name, &NoClustersError{StateDir: dir})
 	}
 	return recordedConfig(st).WithSpoke(spoke)
 }
 
 func withoutSpoke(st *state.File, name string, dir string) (Config, error) {
 	if len(st.Clusters) == 0 {
-		return Config{}, fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters; run `tether up` first", name, dir)
+		return Config{}, fmt.Errorf("cannot remove spoke %q: %w", name, &NoClustersError{StateDir: dir})
 	}
 	return recordedConfig(st).WithoutSpoke(name)
 }

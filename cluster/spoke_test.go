@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,7 +59,7 @@ func TestWithSpoke(t *testing.T) {
 		{"existing spoke", twoSpokes(), ClusterConfig{Name: "spoke-1"}, []string{`"spoke-1"`, "has it already", "spoke-1, spoke-2"}},
 		{"the hub", twoSpokes(), ClusterConfig{Name: "hub"}, []string{`"hub"`, "name of the hub"}},
 		{"bad name", twoSpokes(), ClusterConfig{Name: "Spoke_3"}, []string{`"Spoke_3"`, "DNS-safe"}},
-		{"no workbench", &state.File{}, ClusterConfig{Name: "spoke-3"}, []string{`"spoke-3"`, "no clusters", "/state", "tether up"}},
+		{"no workbench", &state.File{}, ClusterConfig{Name: "spoke-3"}, []string{`"spoke-3"`, "no clusters", "/state"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := withSpoke(tt.st, tt.spoke, "/state")
@@ -69,6 +70,11 @@ func TestWithSpoke(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+			// The command adds what to type (tether up) from the cause.
+			var none *NoClustersError
+			if strings.Contains(tt.name, "no workbench") && (!errors.As(err, &none) || none.StateDir != "/state") {
+				t.Errorf("error %v is not a NoClustersError for /state", err)
 			}
 		})
 	}
@@ -87,9 +93,9 @@ func TestWithoutSpoke(t *testing.T) {
 		st          *state.File
 		want        []string
 	}{
-		{"the hub", "hub", twoSpokes(), []string{`"hub"`, "it is the hub", "tether down"}},
+		{"the hub", "hub", twoSpokes(), []string{`"hub"`, "it is the hub"}},
 		{"unknown", "spoke-9", twoSpokes(), []string{`"spoke-9"`, "no spoke of that name", "spoke-1, spoke-2"}},
-		{"no workbench", "spoke-1", &state.File{}, []string{`"spoke-1"`, "no clusters", "tether up"}},
+		{"no workbench", "spoke-1", &state.File{}, []string{`"spoke-1"`, "no clusters"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := withoutSpoke(tt.st, tt.spoke, "/state")
@@ -100,6 +106,15 @@ func TestWithoutSpoke(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+			// The command adds what to type (tether up, tether down) from
+			// the cause.
+			var none *NoClustersError
+			if strings.Contains(tt.name, "no workbench") && (!errors.As(err, &none) || none.StateDir != "/state") {
+				t.Errorf("error %v is not a NoClustersError for /state", err)
+			}
+			if tt.name == "the hub" && !errors.Is(err, ErrIsHub) {
+				t.Errorf("error %v is not ErrIsHub", err)
 			}
 		})
 	}

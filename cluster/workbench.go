@@ -121,7 +121,7 @@ func (w *Workbench) ResolveProvider(ctx context.Context, requested string) (stri
 		return ProviderEmbedded, nil
 	case ProviderKind:
 		if err := w.opts.EngineCheck(ctx); err != nil {
-			return "", fmt.Errorf("--provider kind needs a Docker engine: %w", err)
+			return "", fmt.Errorf("the kind provider needs a Docker engine: %w", err)
 		}
 		return ProviderKind, nil
 	case ProviderEmbedded, ProviderExisting:
@@ -163,7 +163,7 @@ func (w *Workbench) Provider() (string, error) {
 // CA returns the workbench CA (created with the workbench).
 func (w *Workbench) CA() (*pki.CA, error) {
 	if _, err := os.Stat(filepath.Join(w.opts.StateDir, "pki", "ca.key")); err != nil {
-		return nil, fmt.Errorf("the workbench has no CA yet: run `tether up` first")
+		return nil, ErrNoCA
 	}
 	return pki.LoadOrCreateCA(filepath.Join(w.opts.StateDir, "pki"), "tether workbench CA")
 }

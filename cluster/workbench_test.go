@@ -59,7 +59,7 @@ func TestResolveProvider(t *testing.T) {
 		{name: "auto with engine", requested: "", want: ProviderKind},
 		{name: "auto without engine", requested: "", engineErr: errNoEngine, want: ProviderEmbedded},
 		{name: "kind with engine", requested: ProviderKind, want: ProviderKind},
-		{name: "kind without engine", requested: ProviderKind, engineErr: errNoEngine, wantErr: []string{"--provider kind needs a Docker engine", "--provider embedded"}},
+		{name: "kind without engine", requested: ProviderKind, engineErr: errNoEngine, wantErr: []string{"the kind provider needs a Docker engine", "no Docker engine answers"}},
 		{name: "embedded needs no engine", requested: ProviderEmbedded, engineErr: errNoEngine, want: ProviderEmbedded},
 		{name: "existing needs no engine", requested: ProviderExisting, engineErr: errNoEngine, want: ProviderExisting},
 		{name: "unknown", requested: "podman", wantErr: []string{`unknown provider "podman"`, "embedded", "kind", "existing"}},
@@ -210,8 +210,9 @@ func TestUpRefusesProviderSwitch(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Provider = ProviderEmbedded
 	_, err = wb.Up(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "kind provider") || !strings.Contains(err.Error(), "tether down") {
-		t.Fatalf("Up() = %v, want a refusal naming the kind provider and tether down", err)
+	var sw *ProviderSwitchError
+	if err == nil || !strings.Contains(err.Error(), "kind provider") || !errors.As(err, &sw) || sw.Recorded != ProviderKind || sw.Requested != ProviderEmbedded {
+		t.Fatalf("Up() = %v, want a ProviderSwitchError naming the kind provider", err)
 	}
 	after, _ := os.ReadFile(filepath.Join(wb.StateDir(), "state.json"))
 	if string(before) != string(after) {

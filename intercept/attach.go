@@ -98,7 +98,7 @@ func (i *Intercept) ensureAgent(ctx context.Context) (*agentHandle, error) {
 			return nil, fmt.Errorf("read traffic-agent lease %s/%s: %w", rec.Namespace, rec.Agent, err)
 		}
 	}
-	return nil, fmt.Errorf("could not install or find the traffic-agent of %s/%s; run `tether intercept uninstall` and try again", rec.Namespace, rec.Service)
+	return nil, &LeftoverError{Namespace: rec.Namespace, Service: rec.Service, Err: fmt.Errorf("could not install or find the traffic-agent of %s/%s", rec.Namespace, rec.Service)}
 }
 
 // readToken waits for the agent's Secret (its installer writes it right

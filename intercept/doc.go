@@ -36,5 +36,6 @@
 // manage.go (list, stop, sweep, uninstall), env.go (the workload's
 // environment for intercept run), workbench.go (StartOnWorkbench: the
 // provider-specific wiring), reach.go (where this machine reaches an
-// intercepted Service).
+// intercepted Service), errors.go (the causes errors carry; a FieldError
+// names a Request field in words, and the command names it by its flag).
 package intercept

@@ -130,7 +130,7 @@ func Start(ctx context.Context, opts Options, spec Spec) (*Intercept, error) {
 	c := opts.Client
 	target := fmt.Sprintf("%s/%s/%s", spec.Cluster, spec.Namespace, spec.Service)
 	if spec.To == "" {
-		return nil, errors.New("--to is required: the local address intercepted traffic goes to, for example 127.0.0.1:8080")
+		return nil, &FieldError{Field: "To", After: " is required: the local address intercepted traffic goes to, for example 127.0.0.1:8080"}
 	}
 	svc, err := c.CoreV1().Services(spec.Namespace).Get(ctx, spec.Service, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

@@ -57,10 +57,10 @@ func TestConflict(t *testing.T) {
 		spec Spec
 		want string // "" means allowed
 	}{
-		{"second global", []record.Record{global}, Spec{Port: 80}, `already intercepted globally by "web-80" (stop it first: tether intercept stop web-80)`},
+		{"second global", []record.Record{global}, Spec{Port: 80}, `already intercepted globally by "web-80"`},
 		{"personal under global", []record.Record{global}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "a"}}, "takes every connection"},
 		{"same headers", []record.Record{alice, bob}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "bob"}}, `same headers (headers X-Dev=bob) by "web-80-2"`},
-		{"global over personal", []record.Record{alice, bob}, Spec{Port: 80}, "has personal intercepts (web-80, web-80-2); a global intercept would take their requests (stop them first: tether intercept stop web-80; tether intercept stop web-80-2)"},
+		{"global over personal", []record.Record{alice, bob}, Spec{Port: 80}, "has personal intercepts (web-80, web-80-2); a global intercept would take their requests"},
 		{"different headers", []record.Record{alice}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "bob"}}, ""},
 		{"more headers", []record.Record{alice}, Spec{Port: 80, Headers: map[string]string{"X-Dev": "alice", "X-Team": "a"}}, ""},
 		{"other port", []record.Record{other, global}, Spec{Port: 9090 + 1}, ""},
@@ -74,6 +74,14 @@ func TestConflict(t *testing.T) {
 			t.Errorf("%s: allowed, want %q", tc.name, tc.want)
 		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
 			t.Errorf("%s: %v: want %q", tc.name, err, tc.want)
+		}
+		// The command says to stop the intercepts in the way by name.
+		var ce *ConflictError
+		if tc.want != "" && (!errors.As(err, &ce) || len(ce.Names) == 0) {
+			t.Errorf("%s: %v is not a ConflictError naming the intercepts in the way", tc.name, err)
+		}
+		if tc.name == "global over personal" && strings.Join(ce.Names, ",") != "web-80,web-80-2" {
+			t.Errorf("%s: names %v, want web-80, web-80-2", tc.name, ce.Names)
 		}
 	}
 }
@@ -103,7 +111,8 @@ func TestParseHeadersRefusesBadAndRepeatedNames(t *testing.T) {
 		{[]string{"=alice"}, "want NAME=VALUE"},
 	} {
 		_, err := ParseHeaders(tc.in)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--header") {
+		var fe *FieldError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &fe) || fe.Field != "Headers" {
 			t.Errorf("%q: err = %v, want one saying %q", tc.in, err, tc.want)
 		}
 	}

@@ -49,7 +49,7 @@ func (i *Intercept) createLease(ctx context.Context, auto bool) error {
 		case apierrors.IsAlreadyExists(err) && auto && n < 20:
 			continue
 		case apierrors.IsAlreadyExists(err):
-			return fmt.Errorf("an intercept named %q already exists in %s/%s: choose another --name, or stop it first: tether intercept stop %s", name, i.rec.Cluster, i.rec.Namespace, name)
+			return &ConflictError{Names: []string{name}, Err: &FieldError{Field: "Name", Before: fmt.Sprintf("an intercept named %q already exists in %s/%s: choose another ", name, i.rec.Cluster, i.rec.Namespace)}}
 		default:
 			return fmt.Errorf("create lease %s/%s: %w", i.rec.Namespace, i.rec.Lease, err)
 		}

@@ -59,14 +59,14 @@ func ParseHeaders(in []string) (map[string]string, error) {
 		k, v, ok := strings.Cut(h, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--header %q: want NAME=VALUE, for example --header X-Dev=alice", h)
+			return nil, &FieldError{Field: "Headers", After: fmt.Sprintf(" %q: want NAME=VALUE, for example X-Dev=alice", h)}
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, fmt.Errorf("--header %q: %q is not a valid HTTP header name: use letters, digits and !#$%%&'*+-.^_`|~ only (no spaces, colons or quotes)", h, k)
+			return nil, &FieldError{Field: "Headers", After: fmt.Sprintf(" %q: %q is not a valid HTTP header name: use letters, digits and !#$%%&'*+-.^_`|~ only (no spaces, colons or quotes)", h, k)}
 		}
 		name := http.CanonicalHeaderKey(k)
 		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("--header %q: header %s is already given: pass each header once (a request must carry all of them to be intercepted)", h, name)
+			return nil, &FieldError{Field: "Headers", After: fmt.Sprintf(" %q: header %s is already given: give each header once (a request must carry all of them to be intercepted)", h, name)}
 		}
 		out[name] = v
 	}
@@ -114,20 +114,19 @@ func conflict(target string, live []record.Record, spec Spec) error {
 		if r.Port != spec.Port {
 			continue
 		}
-		hint := "stop it first: tether intercept stop " + r.Name
 		switch {
 		case r.Global() && len(spec.Headers) == 0:
-			return fmt.Errorf("port %d of service %s is already intercepted globally by %q (%s)", spec.Port, target, r.Name, hint)
+			return &ConflictError{Names: []string{r.Name}, Err: fmt.Errorf("port %d of service %s is already intercepted globally by %q", spec.Port, target, r.Name)}
 		case r.Global():
-			return fmt.Errorf("port %d of service %s is intercepted globally by %q, which takes every connection, so a personal intercept would never see a request (%s)", spec.Port, target, r.Name, hint)
+			return &ConflictError{Names: []string{r.Name}, Err: fmt.Errorf("port %d of service %s is intercepted globally by %q, which takes every connection, so a personal intercept would never see a request", spec.Port, target, r.Name)}
 		case len(spec.Headers) > 0 && maps.Equal(r.Headers, spec.Headers):
-			return fmt.Errorf("port %d of service %s is already intercepted with the same headers (%s) by %q (%s)", spec.Port, target, describeHeaders(r.Headers), r.Name, hint)
+			return &ConflictError{Names: []string{r.Name}, Err: fmt.Errorf("port %d of service %s is already intercepted with the same headers (%s) by %q", spec.Port, target, describeHeaders(r.Headers), r.Name)}
 		}
 		personal = append(personal, r.Name)
 	}
 	if len(spec.Headers) == 0 && len(personal) > 0 {
-		return fmt.Errorf("port %d of service %s has personal intercepts (%s); a global intercept would take their requests (stop them first: tether intercept stop %s)",
-			spec.Port, target, strings.Join(personal, ", "), strings.Join(personal, "; tether intercept stop "))
+		return &ConflictError{Names: personal, Err: fmt.Errorf("port %d of service %s has personal intercepts (%s); a global intercept would take their requests",
+			spec.Port, target, strings.Join(personal, ", "))}
 	}
 	return nil
 }
@@ -148,7 +147,7 @@ func probe(ctx context.Context, addr string) error {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("nothing is listening at --to %s: start your local process first (%v)", addr, err)
+		return &FieldError{Field: "To", Before: "nothing is listening at ", After: fmt.Sprintf(" %s: start your local process first (%v)", addr, err), Err: err}
 	}
 	return c.Close()
 }

@@ -2,7 +2,6 @@ package intercept
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -77,7 +76,7 @@ func StartOnWorkbench(ctx context.Context, wb *cluster.Workbench, req Request) (
 		return Started{}, err
 	}
 	if req.Port <= 0 {
-		return Started{}, errors.New("--port is required: the Service port to intercept")
+		return Started{}, &FieldError{Field: "Port", After: " is required: the Service port to intercept"}
 	}
 	headers, err := ParseHeaders(req.Headers)
 	if err != nil {
@@ -129,7 +128,7 @@ func workbenchCluster(wb *cluster.Workbench, name string) (cluster.Cluster, *res
 		names = append(names, c.Name)
 	}
 	if len(names) == 0 {
-		return cluster.Cluster{}, nil, fmt.Errorf("no cluster %q: the workbench has no clusters (run `tether up`)", name)
+		return cluster.Cluster{}, nil, fmt.Errorf("no cluster %q: %w", name, &cluster.NoClustersError{})
 	}
 	return cluster.Cluster{}, nil, fmt.Errorf("no cluster %q in the workbench (clusters: %s)", name, strings.Join(names, ", "))
 }
@@ -158,7 +157,7 @@ func agentOptions(ctx context.Context, cl cluster.Cluster, cs kubernetes.Interfa
 	}
 	if opts.Embedded {
 		if req.AgentImage != "" {
-			return opts, nil, fmt.Errorf("--agent-image: cluster %s is embedded, where the traffic-agent is a local process, not a pod; leave the flag out", cl.Name)
+			return opts, nil, &FieldError{Field: "AgentImage", After: fmt.Sprintf(": cluster %s is embedded, where the traffic-agent is a local process, not a pod; leave it out", cl.Name)}
 		}
 		exe := req.Exe
 		if exe == "" {
@@ -220,7 +219,7 @@ func tetherImage(ctx context.Context, cs kubernetes.Interface, cl cluster.Cluste
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("read deployment %s/%s of cluster %s for tether's image (or pass --agent-image): %w", ns, name, cl.Name, err)
+			return "", &FieldError{Field: "AgentImage", Before: fmt.Sprintf("read deployment %s/%s of cluster %s for tether's image (or give ", ns, name, cl.Name), After: fmt.Sprintf("): %v", err), Err: err}
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Image != "" {
@@ -228,7 +227,7 @@ func tetherImage(ctx context.Context, cs kubernetes.Interface, cl cluster.Cluste
 			}
 		}
 	}
-	return "", fmt.Errorf("intercepts on %s clusters run tether's image, which `tether up` loads: run `tether up` first "+
-		"(cluster %s has no deployment %s/%s or %s/%s to read the image from), or pass --agent-image with a tether image its nodes can pull",
-		cl.Provider, cl.Name, ns, deploy.PrincipalName, ns, deploy.AgentName)
+	return "", fmt.Errorf("intercepts on %s clusters run tether's image, which bringing the GitOps system up loads (%w: "+
+		"cluster %s has no deployment %s/%s or %s/%s to read the image from)",
+		cl.Provider, ErrNoAgentImage, cl.Name, ns, deploy.PrincipalName, ns, deploy.AgentName)
 }

@@ -2,6 +2,7 @@ package intercept
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ func TestAgentOptionsByProvider(t *testing.T) {
 		flag     string
 		image    string // want a pod of this image; "" with no err: a local process
 		err      []string
+		cause    error // what errors.Is finds in err, if set
 	}{
 		{name: "kind spoke: the agent deployment's image", provider: cluster.ProviderKind,
 			objs: []runtime.Object{tetherDeployment(deploy.AgentName, loaded)}, image: loaded},
@@ -58,11 +60,11 @@ func TestAgentOptionsByProvider(t *testing.T) {
 		{name: "existing with --agent-image", provider: cluster.ProviderExisting, flag: "registry.example/tether:v1", image: "registry.example/tether:v1"},
 		{name: "kind without tether's deployments", provider: cluster.ProviderKind,
 			objs: []runtime.Object{tetherDeployment("someone-else", "nginx")},
-			err:  []string{"intercepts on kind clusters run tether's image, which `tether up` loads: run `tether up` first", "tether-system/tether-principal", "--agent-image"}},
+			err:  []string{"intercepts on kind clusters run tether's image, which bringing the GitOps system up loads", "tether-system/tether-principal"}, cause: ErrNoAgentImage},
 		{name: "existing without an image", provider: cluster.ProviderExisting,
-			err: []string{"intercepts on existing clusters run tether's image", "run `tether up` first", "--agent-image"}},
+			err: []string{"intercepts on existing clusters run tether's image"}, cause: ErrNoAgentImage},
 		{name: "embedded", provider: cluster.ProviderEmbedded},
-		{name: "embedded refuses --agent-image", provider: cluster.ProviderEmbedded, flag: "x", err: []string{"--agent-image", "embedded", "local process"}},
+		{name: "embedded refuses --agent-image", provider: cluster.ProviderEmbedded, flag: "x", err: []string{"traffic-agent image", "embedded", "local process"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +84,11 @@ func TestAgentOptionsByProvider(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not say %q", err, w)
 					}
+				}
+				// The command adds `tether up` and --agent-image for
+				// this cause.
+				if tc.cause != nil && !errors.Is(err, tc.cause) {
+					t.Errorf("error %v is not %v", err, tc.cause)
 				}
 				return
 			}
@@ -152,7 +159,7 @@ func TestStartOnWorkbenchUnknownCluster(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no cluster "nowhere": the workbench has no clusters`) {
 		t.Errorf("StartOnWorkbench on an empty workbench = %v", err)
 	}
-	if _, err := StartOnWorkbench(ctx, wb, Request{Target: "nowhere/default/web", To: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "--port is required") {
+	if _, err := StartOnWorkbench(ctx, wb, Request{Target: "nowhere/default/web", To: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "is required: the Service port to intercept") {
 		t.Errorf("StartOnWorkbench without a port = %v", err)
 	}
 	if _, err := StartOnWorkbench(ctx, wb, Request{Target: "nowhere", Port: 80}); err == nil {

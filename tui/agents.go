@@ -121,7 +121,7 @@ func (m *agentsModel) View() string {
 	case !m.loaded:
 		return st.Muted.Render("Listing Agents…") + "\n"
 	case m.err != nil:
-		return wrap(st.Error.Render("✗ "+m.err.Error()), m.width, "  ") + "\n"
+		return wrap(st.Error.Render("✗ "+m.c.errText(m.err)), m.width, "  ") + "\n"
 	}
 	rows := [][]string{{
 		st.Header.Render("SPOKE"), st.Header.Render("AGENT"), st.Header.Render("LAST SEEN"),

@@ -151,7 +151,7 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 	case changeMsg:
 		m.changing = false
 		if msg.err != nil {
-			m.flash, m.flashErr = fmt.Sprintf("make a change (scale the sample to %d) failed: %v", msg.replicas, msg.err), true
+			m.flash, m.flashErr = fmt.Sprintf("make a change (scale the sample to %d) failed: %s", msg.replicas, m.c.errText(msg.err)), true
 			return nil
 		}
 		m.flash, m.flashErr = fmt.Sprintf("committed %s: scale the sample to %d replicas; watch REVISION reach every spoke",
@@ -186,7 +186,7 @@ func (m *appsModel) Update(msg tea.Msg) tea.Cmd {
 		}
 	case appActionMsg:
 		if msg.err != nil {
-			m.flash, m.flashErr = fmt.Sprintf("%s of %s on %s failed: %v", msg.action, msg.app, msg.cluster, msg.err), true
+			m.flash, m.flashErr = fmt.Sprintf("%s of %s on %s failed: %s", msg.action, msg.app, msg.cluster, m.c.errText(msg.err)), true
 		} else {
 			m.flash, m.flashErr = fmt.Sprintf("%s of %s on %s requested", msg.action, msg.app, msg.cluster), false
 		}
@@ -404,7 +404,7 @@ func (m *appsModel) listView() string {
 	for _, r := range m.results {
 		switch {
 		case r.err != nil:
-			notes = append(notes, note{len(rows), wrap(fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Error.Render("✗ "+r.err.Error())),
+			notes = append(notes, note{len(rows), wrap(fmt.Sprintf("  %-*s  %s", nameWidth, r.cluster, st.Error.Render("✗ "+m.c.errText(r.err))),
 				m.width, strings.Repeat(" ", 2+nameWidth+2+2))})
 		case len(r.apps) == 0:
 			where := "in tether-system"

@@ -234,7 +234,7 @@ func (m *clustersModel) promptKey(msg tea.KeyMsg) tea.Cmd {
 			_, err = m.config().WithSpoke(cluster.ClusterConfig{Name: name})
 		}
 		if err != nil {
-			p.form.err = err.Error()
+			p.form.err = m.c.errText(err)
 			return nil
 		}
 		m.prompt = nil
@@ -271,7 +271,7 @@ func (m *clustersModel) View() string {
 	case !m.loaded:
 		b.WriteString(st.Muted.Render("Reading the workbench…") + "\n")
 	case m.statErr != nil:
-		b.WriteString(st.Error.Render("Status failed: "+m.statErr.Error()) + "\n")
+		b.WriteString(st.Error.Render("Status failed: "+m.c.errText(m.statErr)) + "\n")
 	case len(m.snap.Clusters) == 0:
 		fmt.Fprintf(&b, "No workbench in %s. Press %s to bring one up.\n",
 			cmp.Or(m.snap.StateDir, "-"), st.Title.Render(m.c.keys.WorkbenchUp.Help().Key))
@@ -389,7 +389,7 @@ func (m *clustersModel) stepsView(room int) string {
 	case m.op != "":
 		head = fmt.Sprintf("%s %s %s", st.Title.Render(opTitle(m.op)), m.spinner.View(), st.Muted.Render(took(m.c.now().Sub(m.opStart))))
 	case m.lastOp != "" && m.lastErr != nil:
-		head = fmt.Sprintf("%s %s", st.Title.Render(opTitle(m.lastOp)), st.Error.Render("✗ failed after "+took(m.lastTook)+": "+m.lastErr.Error()))
+		head = fmt.Sprintf("%s %s", st.Title.Render(opTitle(m.lastOp)), st.Error.Render("✗ failed after "+took(m.lastTook)+": "+m.c.errText(m.lastErr)))
 	case m.lastOp != "":
 		head = fmt.Sprintf("%s %s", st.Title.Render(opTitle(m.lastOp)), st.OK.Render("✓ done in "+took(m.lastTook)))
 	default:
@@ -405,7 +405,7 @@ func (m *clustersModel) stepsView(room int) string {
 				line += st.Muted.Render(" · " + s.detail)
 			}
 		case s.err != nil:
-			line = fmt.Sprintf("  %s %s %s %s", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(s.err.Error()))
+			line = fmt.Sprintf("  %s %s %s %s", st.Error.Render("✗"), s.title, st.Muted.Render(took(s.end.Sub(s.start))), st.Error.Render(m.c.errText(s.err)))
 		default:
 			line = fmt.Sprintf("  %s %s %s", st.OK.Render("✓"), s.title, st.Muted.Render(took(s.end.Sub(s.start))))
 		}

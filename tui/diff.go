@@ -137,7 +137,7 @@ func (m *diffModel) view() string {
 		b.WriteString(st.Muted.Render("Fetching Git and reading the cluster…") + "\n")
 		return b.String()
 	case m.err != nil:
-		b.WriteString(wrap(st.Error.Render("✗ diff failed: "+m.err.Error()), m.width, "  ") + "\n")
+		b.WriteString(wrap(st.Error.Render("✗ diff failed: "+m.c.errText(m.err)), m.width, "  ") + "\n")
 		return b.String()
 	case len(m.res.Resources) == 0:
 		b.WriteString(st.OK.Render(fmt.Sprintf("✓ in sync with %s: a sync would change nothing", cmp.Or(repo.ShortSHA(m.res.Revision), "-"))) + "\n")

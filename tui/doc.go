@@ -39,4 +39,8 @@
 // leave out their least useful columns, and messages wrap rather than
 // lose their ends. The golden files in testdata hold each screen at that
 // size and at 100×30.
+//
+// Errors show in the domain packages' words; where the tether command adds
+// the command to type for a marked cause (run `tether up`), the screen
+// adds the key to press instead (hints.go, common.errText).
 package tui

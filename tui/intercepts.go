@@ -165,7 +165,7 @@ func (m *interceptsModel) actionDone(msg interceptActionMsg) tea.Cmd {
 		m.starting = false
 		if msg.err != nil {
 			if m.form != nil {
-				m.form.err = "start failed: " + msg.err.Error()
+				m.form.err = "start failed: " + m.c.errText(msg.err)
 			}
 			m.flash, m.flashErr = "", false
 			return nil
@@ -176,7 +176,7 @@ func (m *interceptsModel) actionDone(msg interceptActionMsg) tea.Cmd {
 	case "stop":
 		delete(m.stopping, msg.name)
 		if msg.err != nil {
-			m.flash, m.flashErr = fmt.Sprintf("stop of %s failed: %v", msg.name, msg.err), true
+			m.flash, m.flashErr = fmt.Sprintf("stop of %s failed: %s", msg.name, m.c.errText(msg.err)), true
 		} else {
 			m.flash, m.flashErr = fmt.Sprintf("intercept %s stopped; %s is as it was", msg.name, msg.target), false
 		}
@@ -293,7 +293,7 @@ func (m *interceptsModel) submit() tea.Cmd {
 	}
 	spec, field, err := m.spec()
 	if err != nil {
-		m.form.err = err.Error()
+		m.form.err = m.c.errText(err)
 		m.form.focusField(field)
 		return nil
 	}
@@ -341,7 +341,7 @@ func (m *interceptsModel) View() string {
 		b.WriteString(st.Muted.Render("Listing intercepts…") + "\n")
 	default:
 		if m.err != nil {
-			b.WriteString(wrap(st.Error.Render("✗ "+m.err.Error()), m.width, "  ") + "\n")
+			b.WriteString(wrap(st.Error.Render("✗ "+m.c.errText(m.err)), m.width, "  ") + "\n")
 		}
 		b.WriteString(m.table())
 	}

@@ -175,8 +175,8 @@ func waitSynced(ctx context.Context, opts Options, hub cluster.Cluster, spokes [
 			return nil
 		}
 		if time.Now().After(deadline) {
-			err := fmt.Errorf("not every spoke was Synced and Healthy within %s (last: %s); see the logs in %s and `tether app get sample -n %s --context %s`",
-				opts.Wait, last, filepath.Join(dir(opts.Workbench), "logs"), spokes[0].Name, hub.Context)
+			err := &AppNotReadyError{App: SampleApp, Namespace: spokes[0].Name, Context: hub.Context,
+				Err: fmt.Errorf("not every spoke was Synced and Healthy within %s (last: %s); see the logs in %s", opts.Wait, last, filepath.Join(dir(opts.Workbench), "logs"))}
 			step.Done(err)
 			return err
 		}

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/tether-dev/tether/cluster"
@@ -18,7 +17,7 @@ func MakeChange(ctx context.Context, wb *cluster.Workbench, replicas int) (strin
 		return "", err
 	}
 	if st == nil {
-		return "", errors.New("the GitOps system is not up: run `tether up`")
+		return "", ErrNotUp
 	}
 	edits := []sample.Edit{sample.Scale(sample.PlainDeployment, replicas)}
 	for _, s := range st.Spokes {
@@ -37,7 +36,7 @@ func Commit(ctx context.Context, wb *cluster.Workbench, msg string, edits ...sam
 		return "", err
 	}
 	if st == nil {
-		return "", errors.New("the GitOps system is not up: run `tether up`")
+		return "", ErrNotUp
 	}
 	if st.LocalGitURL != "" {
 		return sample.Commit(ctx, st.LocalGitURL, msg, edits...)

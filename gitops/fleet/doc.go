@@ -47,5 +47,6 @@
 // Applications, the wait for Synced), samples.go (the sample answering on
 // embedded), spokes.go (AddSpoke, RemoveSpoke, pruning), hubside.go (what
 // the hub holds of each spoke, and removing it), commit.go and watch.go
-// (changes to the sample and their rollout).
+// (changes to the sample and their rollout), errors.go (the causes errors
+// carry, for the command and the UI to say what to type or press).
 package fleet

@@ -76,7 +76,7 @@ func hubAndSpokes(clusters []cluster.Cluster) (cluster.Cluster, []cluster.Cluste
 	for i, c := range clusters {
 		switch {
 		case c.Role == cluster.RoleHub && hub != nil:
-			return cluster.Cluster{}, nil, fmt.Errorf("the workbench has two hubs, %q and %q: run `tether down` and `tether up` again", hub.Name, c.Name)
+			return cluster.Cluster{}, nil, &DamagedError{fmt.Errorf("the workbench has two hubs, %q and %q", hub.Name, c.Name)}
 		case c.Role == cluster.RoleHub:
 			hub = &clusters[i]
 		default:
@@ -85,9 +85,9 @@ func hubAndSpokes(clusters []cluster.Cluster) (cluster.Cluster, []cluster.Cluste
 	}
 	if hub == nil {
 		if len(clusters) == 0 {
-			return cluster.Cluster{}, nil, errors.New("the workbench has no clusters: run `tether up`")
+			return cluster.Cluster{}, nil, &cluster.NoClustersError{}
 		}
-		return cluster.Cluster{}, nil, errors.New("the workbench has no hub among its clusters: run `tether up`")
+		return cluster.Cluster{}, nil, ErrNoHub
 	}
 	return *hub, spokes, nil
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -114,16 +115,23 @@ func TestRestartReason(t *testing.T) {
 }
 
 // TestHubAndSpokes: the hub is the cluster whose role says so, wherever it
-// is in the list; none, or two, is an error that says what to do.
+// is in the list; none, or two, is an error whose cause tells the command
+// what to say to do.
 func TestHubAndSpokes(t *testing.T) {
 	hub, spokes, err := hubAndSpokes([]cluster.Cluster{{Name: "a", Role: cluster.RoleSpoke}, {Name: "h", Role: cluster.RoleHub}, {Name: "b", Role: cluster.RoleSpoke}})
 	if err != nil || hub.Name != "h" || len(spokes) != 2 || spokes[0].Name != "a" || spokes[1].Name != "b" {
 		t.Fatalf("hub %q, spokes %v, err %v; want h, [a b]", hub.Name, spokes, err)
 	}
-	for _, bad := range [][]cluster.Cluster{nil, {{Name: "a", Role: cluster.RoleSpoke}}, {{Name: "h", Role: cluster.RoleHub}, {Name: "g", Role: cluster.RoleHub}}} {
-		if _, _, err := hubAndSpokes(bad); err == nil || !strings.Contains(err.Error(), "tether") {
-			t.Errorf("hubAndSpokes(%v): err %v, want one saying what to run", bad, err)
-		}
+	var none *cluster.NoClustersError
+	if _, _, err := hubAndSpokes(nil); !errors.As(err, &none) {
+		t.Errorf("hubAndSpokes(nil): err %v, want a NoClustersError", err)
+	}
+	if _, _, err := hubAndSpokes([]cluster.Cluster{{Name: "a", Role: cluster.RoleSpoke}}); !errors.Is(err, ErrNoHub) {
+		t.Errorf("hubAndSpokes(spoke only): err %v, want ErrNoHub", err)
+	}
+	var damaged *DamagedError
+	if _, _, err := hubAndSpokes([]cluster.Cluster{{Name: "h", Role: cluster.RoleHub}, {Name: "g", Role: cluster.RoleHub}}); !errors.As(err, &damaged) || !strings.Contains(err.Error(), `"h" and "g"`) {
+		t.Errorf("hubAndSpokes(two hubs): err %v, want a DamagedError naming both", err)
 	}
 }
 

@@ -77,7 +77,7 @@ func (b imageBuilder) platform(ctx context.Context) (image.Platform, error) {
 		return image.Platform{}, fmt.Errorf("the Docker engine's platform (docker version): %w", err)
 	}
 	if p.OS != "linux" {
-		return image.Platform{}, fmt.Errorf("the Docker engine runs %s containers; kind and tether's image need Linux containers: switch the engine to Linux containers, or use --provider embedded", p.OS)
+		return image.Platform{}, fmt.Errorf("the Docker engine runs %s containers; kind and tether's image need Linux containers: switch the engine to Linux containers, or use the embedded provider", p.OS)
 	}
 	return p, nil
 }

@@ -33,7 +33,7 @@ func upPods(ctx context.Context, opts Options, hub cluster.Cluster, spokes []clu
 	wb := opts.Workbench
 	hubHost := hostOf(hub.InternalEndpoint)
 	if hubHost == "" {
-		return nil, fmt.Errorf("the hub %q has no address on the kind network recorded: run `tether down` and `tether up` again", hub.Name)
+		return nil, &DamagedError{fmt.Errorf("the hub %q has no address on the kind network recorded", hub.Name)}
 	}
 	b := imageBuilder{
 		docker:     runDocker,

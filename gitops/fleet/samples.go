@@ -99,7 +99,7 @@ func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32)
 		return "", err
 	}
 	if st == nil {
-		return "", errors.New("the GitOps system is not up: run `tether up`")
+		return "", ErrNotUp
 	}
 	if t, err := cluster.ProviderTraits(st.Provider); err != nil || !t.ServiceProxy {
 		return "", fmt.Errorf("on the %s provider this machine reaches %s/%s/%s:%d through a port-forward: kubectl --context tether-%s -n %s port-forward svc/%s 8080:%d, then http://127.0.0.1:8080/ (an intercept start of it opens one and prints it)",
@@ -111,12 +111,12 @@ func ServiceAddr(wb *cluster.Workbench, clusterName, ns, svc string, port int32)
 	case err == nil:
 		return addr, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("no service proxy serves cluster %q on this machine (no %s): is it one of the workbench's clusters? `tether status` lists them; `tether up` starts the proxies", clusterName, path)
+		return "", &NoServiceProxyError{Cluster: clusterName, Path: path}
 	case !errors.Is(err, svcproxy.ErrNotServed):
 		return "", fmt.Errorf("read the service proxy's table of %s: %w", clusterName, err)
 	}
 	if clusterName == hubName(wb) {
-		return "", fmt.Errorf("the hub's service proxy serves only namespace %s, not %s/%s:%d: run `tether intercept service-proxy %s --namespace %s` for it", deploy.DefaultNamespace, ns, svc, port, clusterName, ns)
+		return "", &HubNamespaceError{Hub: clusterName, Namespace: ns, Served: deploy.DefaultNamespace, Service: svc, Port: port}
 	}
 	return "", fmt.Errorf("the service proxy of %s does not serve %s/%s port %d (yet): does the Service exist with that port? kubectl --context tether-%s -n %s get svc %s", clusterName, ns, svc, port, clusterName, ns, svc)
 }

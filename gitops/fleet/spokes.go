@@ -73,7 +73,7 @@ func RemoveSpoke(ctx context.Context, opts Options, name string) (Removal, error
 		return Removal{}, err
 	}
 	if len(clusters) == 0 {
-		return Removal{}, fmt.Errorf("cannot remove spoke %q: the workbench in %s has no clusters; run `tether up` first", name, wb.StateDir())
+		return Removal{}, fmt.Errorf("cannot remove spoke %q: %w", name, &cluster.NoClustersError{StateDir: wb.StateDir()})
 	}
 	hub, spokes, err := hubAndSpokes(clusters)
 	if err != nil {
@@ -159,12 +159,12 @@ func removeGhost(ctx context.Context, opts Options, fst *State, hub cluster.Clus
 	err = errors.Join(errs...)
 	step.Done(err)
 	if err != nil {
-		return fmt.Errorf("cannot remove the leftovers of spoke %s: %w; fix the cause and run `tether spoke remove %s` again", name, err, name)
+		return &IncompleteError{Err: fmt.Errorf("cannot remove the leftovers of spoke %s: %w", name, err), RemoveSpoke: name}
 	}
 	// Up rewrites the record without it (restarting the components when
 	// the record still listed it) and checks the others are at rest.
 	if _, err := Up(ctx, opts); err != nil {
-		return fmt.Errorf("the leftovers of spoke %s are removed, but the GitOps system is not up for the others: %w; run `tether up`", name, err)
+		return &IncompleteError{Err: fmt.Errorf("the leftovers of spoke %s are removed, but the GitOps system is not up for the others: %w", name, err), Up: true}
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (h hubSide) prune(ctx context.Context, opts Options, hub string, live, reco
 	err = errors.Join(errs...)
 	step.Done(err)
 	if err != nil {
-		return fmt.Errorf("the hub still holds objects of spokes no longer in the fleet: %w; run `tether up` again, or `tether spoke remove <name>` for each", err)
+		return &IncompleteError{Err: fmt.Errorf("the hub still holds objects of spokes no longer in the fleet: %w", err), Up: true, RemoveSpoke: "*"}
 	}
 	return nil
 }
@@ -328,7 +328,7 @@ func (r spokeRemoval) run(ctx context.Context) error {
 		return nil
 	}
 	if err := r.fleetUp(ctx); err != nil {
-		return fmt.Errorf("spoke %s is removed, but the GitOps system did not come back up for the others: %w; run `tether up` to bring it back", r.name, err)
+		return &IncompleteError{Err: fmt.Errorf("spoke %s is removed, but the GitOps system did not come back up for the others: %w", r.name, err), Up: true}
 	}
 	return nil
 }
@@ -342,10 +342,10 @@ func (r spokeRemoval) restore(ctx context.Context, cause error) error {
 		return fmt.Errorf("cannot remove spoke %s: %w", r.name, cause)
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("cannot remove spoke %s: %w; interrupted before the GitOps system was brought back: run `tether up`, then `tether spoke remove %s` again", r.name, cause, r.name)
+		return &IncompleteError{Err: fmt.Errorf("cannot remove spoke %s: %w; interrupted before the GitOps system was brought back", r.name, cause), Up: true, RemoveSpoke: r.name}
 	}
 	if err := r.fleetUp(ctx); err != nil {
-		return fmt.Errorf("cannot remove spoke %s: %w; bringing the GitOps system back failed too (%v): run `tether up`, then `tether spoke remove %s` again", r.name, cause, err, r.name)
+		return &IncompleteError{Err: fmt.Errorf("cannot remove spoke %s: %w; bringing the GitOps system back failed too (%v)", r.name, cause, err), Up: true, RemoveSpoke: r.name}
 	}
-	return fmt.Errorf("cannot remove spoke %s: %w; the GitOps system is back up for the spokes the workbench still has: fix the cause and run `tether spoke remove %s` again", r.name, cause, r.name)
+	return &IncompleteError{Err: fmt.Errorf("cannot remove spoke %s: %w; the GitOps system is back up for the spokes the workbench still has", r.name, cause), RemoveSpoke: r.name}
 }

@@ -231,11 +231,11 @@ func TestSpokeRemovalBringsTheFleetBackAfterAFailure(t *testing.T) {
 		wantInErr      []string
 	}{
 		{"agent does not stop", boom, nil, nil,
-			[]string{"stop", "up"}, []string{"spoke-1", "stop the agent", "boom", "back up", "tether spoke remove spoke-1"}},
+			[]string{"stop", "up"}, []string{"spoke-1", "stop the agent", "boom", "back up"}},
 		{"hub objects not deleted", nil, boom, nil,
-			[]string{"stop", "apps", "up"}, []string{"spoke-1", "boom", "back up", "tether spoke remove spoke-1"}},
+			[]string{"stop", "apps", "up"}, []string{"spoke-1", "boom", "back up"}},
 		{"cluster not removed", nil, nil, boom,
-			[]string{"stop", "apps", "rm", "up"}, []string{"spoke-1", "boom", "back up", "tether spoke remove spoke-1"}},
+			[]string{"stop", "apps", "rm", "up"}, []string{"spoke-1", "boom", "back up"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &removalLog{}
@@ -255,6 +255,11 @@ func TestSpokeRemovalBringsTheFleetBackAfterAFailure(t *testing.T) {
 					t.Errorf("error lacks %q: %v", want, err)
 				}
 			}
+			// The command says to run `tether spoke remove spoke-1` again.
+			var inc *IncompleteError
+			if !errors.As(err, &inc) || inc.RemoveSpoke != "spoke-1" || inc.Up {
+				t.Errorf("error %v is not an IncompleteError to remove spoke-1 again", err)
+			}
 			if strings.Join(l.steps, ",") != strings.Join(tc.wantSteps, ",") {
 				t.Errorf("steps = %v, want %v", l.steps, tc.wantSteps)
 			}
@@ -271,8 +276,9 @@ func TestSpokeRemovalSaysWhatToDoWhenTheFleetDoesNotComeBack(t *testing.T) {
 		fleetUp:       l.step("up", errors.New("no principal")),
 	}
 	err := r.run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "no principal") || !strings.Contains(err.Error(), "tether up") {
-		t.Fatalf("run() = %v; want both failures and `tether up`", err)
+	var inc *IncompleteError
+	if err == nil || !strings.Contains(err.Error(), "no principal") || !errors.As(err, &inc) || !inc.Up || inc.RemoveSpoke != "spoke-1" {
+		t.Fatalf("run() = %v; want both failures and an IncompleteError (up, then remove spoke-1 again)", err)
 	}
 }
 

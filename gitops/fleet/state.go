@@ -62,7 +62,7 @@ func Load(wb *cluster.Workbench) (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("fleet state %s is damaged (%v): run `tether down`", statePath(wb), err)
+		return nil, &DamagedError{fmt.Errorf("fleet state %s is damaged (%v)", statePath(wb), err)}
 	}
 	return &st, nil
 }

@@ -27,7 +27,7 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 		return err
 	}
 	if st == nil {
-		return fmt.Errorf("the GitOps system is not up: run `tether up`")
+		return ErrNotUp
 	}
 	hub, err := hubOf(wb)
 	if err != nil {
@@ -77,8 +77,8 @@ func WatchRollout(ctx context.Context, wb *cluster.Workbench, sha string, p prog
 			for _, s := range spokeNames(waiting) {
 				parts = append(parts, s+": "+waiting[s])
 			}
-			err := fmt.Errorf("commit %s did not reach every spoke within %s (%s); see `tether app get %s -n %s --context tether-%s` and the agent's log",
-				repo.ShortSHA(sha), timeout, strings.Join(parts, "; "), SampleApp, spokeNames(waiting)[0], hub.Name)
+			err := &AppNotReadyError{App: SampleApp, Namespace: spokeNames(waiting)[0], Context: cluster.ContextName(hub.Name),
+				Err: fmt.Errorf("commit %s did not reach every spoke within %s (%s); see the agent's log", repo.ShortSHA(sha), timeout, strings.Join(parts, "; "))}
 			step.Done(err)
 			return err
 		}

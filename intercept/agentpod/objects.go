@@ -217,7 +217,7 @@ func Objects(rec *record.Record, token string, opts Options) (*Set, error) {
 		return nil, fmt.Errorf("intercept %q: record lacks %v; it must come from intercept.Start", rec.Name, missing)
 	}
 	if opts.Image == "" {
-		return nil, errors.New("traffic-agent image is not set: pass tether's image reference (cluster/image.Ref), the one `tether up` loads into the kind nodes")
+		return nil, errors.New("traffic-agent image is not set: give tether's image reference (cluster/image.Ref), the one bringing the GitOps system up loads into the kind nodes")
 	}
 	if token == "" {
 		return nil, fmt.Errorf("intercept %s: empty session token", rec.Name)

@@ -160,7 +160,7 @@ func TakeoverFromService(svc *corev1.Service) (*Takeover, error) {
 	}
 	var t Takeover
 	if err := json.Unmarshal([]byte(v), &t); err != nil {
-		return nil, fmt.Errorf("service %s/%s: unreadable %s annotation (remove it by hand or run `tether intercept uninstall`): %w", svc.Namespace, svc.Name, Annotation, err)
+		return nil, &UnreadableError{Namespace: svc.Namespace, Service: svc.Name, Err: err}
 	}
 	return &t, nil
 }
@@ -360,3 +360,17 @@ func cleanupAgent(ctx context.Context, c kubernetes.Interface, namespace, servic
 	}
 	return nil
 }
+
+// UnreadableError says the takeover annotation of Service Namespace/Name
+// cannot be read: an earlier intercept left it damaged, and it is to be
+// removed (uninstalling intercepts removes it).
+type UnreadableError struct {
+	Namespace, Service string
+	Err                error
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("service %s/%s: unreadable %s annotation: %v", e.Namespace, e.Service, Annotation, e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }

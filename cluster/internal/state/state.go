@@ -103,10 +103,10 @@ func (s Store) Load() (*File, error) {
 	}
 	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("workbench state %s is damaged (%v): run `tether down` to clean up, or remove the file", s.path(), err)
+		return nil, &UnreadableError{Path: s.path(), Err: err}
 	}
 	if f.Version != Version {
-		return nil, fmt.Errorf("workbench state %s has version %d, this tether understands %d: run `tether down` with the tether that made it", s.path(), f.Version, Version)
+		return nil, &UnreadableError{Path: s.path(), Version: f.Version}
 	}
 	return &f, nil
 }
@@ -168,4 +168,20 @@ func (s Store) Lock() (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// UnreadableError says the state file at Path cannot be used: it is
+// damaged (Err says how), or was written in another Version of its
+// format, by another tether.
+type UnreadableError struct {
+	Path    string
+	Version int
+	Err     error
+}
+
+func (e *UnreadableError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("workbench state %s is damaged (%v)", e.Path, e.Err)
+	}
+	return fmt.Sprintf("workbench state %s has version %d, this tether understands %d", e.Path, e.Version, Version)
 }

@@ -56,7 +56,7 @@ func (p *Provider) Preflight(context.Context) error {
 // keeps a self-contained copy of its credentials for tether's own use.
 func (p *Provider) Ensure(ctx context.Context, spec providers.Spec, _ *state.Cluster) (*state.Cluster, error) {
 	if spec.Context == "" {
-		return nil, fmt.Errorf("cluster %q: no kubeconfig context given: use --context %s=<context>", spec.Name, spec.Name)
+		return nil, fmt.Errorf("cluster %q: no kubeconfig context given (context: in tether.yaml)", spec.Name)
 	}
 	raw, err := p.Rules.Load()
 	if err != nil {

@@ -83,7 +83,7 @@ func (p *Provider) resolveImage(ctx context.Context) (string, error) {
 		err := p.pull(ctx, want, userPullTimeout)
 		step.Done(err)
 		if err != nil {
-			return "", fmt.Errorf("node image %s is not in Docker and cannot be pulled (%w): pull or load it (docker pull, docker load -i), or pass another --node-image (kind.nodeImage in tether.yaml)", want, err)
+			return "", &NodeImageError{fmt.Errorf("node image %s is not in Docker and cannot be pulled (%w): pull or load it (docker pull, docker load -i), or name another in kind.nodeImage (tether.yaml)", want, err)}
 		}
 		return want, nil
 	}
@@ -103,7 +103,7 @@ func (p *Provider) resolveImage(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	}
 	if buildErr := p.images.CanBuild(); buildErr != nil {
-		return "", fmt.Errorf("no kind node image: %s cannot be pulled (%w), and this machine cannot build one offline (%w); pass --node-image (kind.nodeImage in tether.yaml) naming an image Docker has or can pull", shortImage(NodeImage), pullErr, buildErr)
+		return "", &NodeImageError{fmt.Errorf("no kind node image: %s cannot be pulled (%w), and this machine cannot build one offline (%w); name an image Docker has or can pull in kind.nodeImage (tether.yaml)", shortImage(NodeImage), pullErr, buildErr)}
 	}
 	msg := fmt.Sprintf("%s cannot be pulled (%v); building a node image offline", strings.SplitN(shortImage(NodeImage), ":", 2)[0], pullErr)
 	p.log.Warn(msg, "image", p.images.Ref())

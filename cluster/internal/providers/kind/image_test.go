@@ -45,7 +45,7 @@ func TestNodeImageSelection(t *testing.T) {
 		{
 			name: "user's image neither here nor pullable", user: userImage, userPull: &pullFailed,
 			wantPulls: []string{"docker pull " + userImage},
-			wantErr:   []string{"node image " + userImage + " is not in Docker and cannot be pulled", "no such host", "--node-image"},
+			wantErr:   []string{"node image " + userImage + " is not in Docker and cannot be pulled", "no such host", "kind.nodeImage"},
 		},
 		{name: "tether's image in Docker", tetherHere: true, kindHere: true, want: fakeTetherImage},
 		{name: "kind's image in Docker", kindHere: true, want: NodeImage},
@@ -58,7 +58,7 @@ func TestNodeImageSelection(t *testing.T) {
 		{
 			name: "pull fails, cannot build", kindPull: &pullFailed, canBuild: errors.New("debootstrap is not installed: apt-get install debootstrap"),
 			wantPulls: []string{"docker pull " + NodeImage},
-			wantErr:   []string{"kindest/node:v1.37", "cannot be pulled", "no such host", "cannot build one offline", "debootstrap is not installed", "--node-image"},
+			wantErr:   []string{"kindest/node:v1.37", "cannot be pulled", "no such host", "cannot build one offline", "debootstrap is not installed", "kind.nodeImage"},
 		},
 		{
 			name: "pull fails, build fails", kindPull: &pullFailed, buildErr: errors.New("debootstrap: exit status 1"),
@@ -95,6 +95,11 @@ func TestNodeImageSelection(t *testing.T) {
 			if tt.wantErr != nil {
 				if err == nil {
 					t.Fatal("Ensure succeeded, want an error")
+				}
+				// The command adds "or pass --node-image" for this cause.
+				var ie *NodeImageError
+				if strings.Contains(err.Error(), "kind.nodeImage") && !errors.As(err, &ie) {
+					t.Errorf("error %v is not a NodeImageError", err)
 				}
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {

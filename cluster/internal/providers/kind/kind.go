@@ -212,19 +212,19 @@ func engineAnswers(ctx context.Context, run runFunc, timeout time.Duration) erro
 	stdout, stderr, err := run(tctx, "docker", "version", "--format", "{{.Server.Version}}")
 	switch {
 	case errors.Is(err, exec.ErrNotFound):
-		return errors.New("docker is not installed: install Docker Engine or Docker Desktop, or use --provider embedded")
+		return &EngineError{Missing: true}
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("check for a Docker engine: %w", ctx.Err())
 	case err != nil && tctx.Err() != nil:
-		return fmt.Errorf("no Docker engine answers (docker version: no answer within %s): start Docker, or use --provider embedded", timeout)
+		return &EngineError{Answer: fmt.Sprintf("no answer within %s", timeout)}
 	case err != nil:
 		why := firstLine(stderr)
 		if why == "" {
 			why = err.Error()
 		}
-		return fmt.Errorf("no Docker engine answers (docker version: %s): start Docker, or use --provider embedded", why)
+		return &EngineError{Answer: why}
 	case strings.TrimSpace(string(stdout)) == "":
-		return errors.New("no Docker engine answers (docker version: no server version): start Docker, or use --provider embedded")
+		return &EngineError{Answer: "no server version"}
 	}
 	return nil
 }
@@ -329,7 +329,7 @@ func (p *Provider) Ensure(ctx context.Context, spec providers.Spec, prev *state.
 		case prev != nil:
 			// The record says an earlier up finished this cluster: it may
 			// hold the user's work, so it is not recreated unasked.
-			return nil, fmt.Errorf("%w; `tether down` then `tether up` recreates it", err)
+			return nil, &RepairError{Err: err, Down: true, Up: true}
 		default:
 			// Not in the record, so no up finished it: an up interrupted
 			// mid-create (Ctrl-C, a killed terminal) left it. Repair it.
@@ -523,7 +523,7 @@ func (p *Provider) create(ctx context.Context, name string, spec providers.Spec)
 	if cerr := p.lib.Create(name, req); cerr != nil {
 		if derr := p.lib.Delete(name, private); derr != nil {
 			p.log.Warn("could not remove half-made kind cluster", "cluster", name, "err", derr)
-			return fmt.Errorf("create kind cluster %q: %w (removing what was made also failed: %v; run tether down)", name, cerr, derr)
+			return &RepairError{Err: fmt.Errorf("create kind cluster %q: %w (removing what was made also failed: %v)", name, cerr, derr), Down: true}
 		}
 		return fmt.Errorf("create kind cluster %q: %w", name, cerr)
 	}
@@ -606,7 +606,7 @@ func (p *Provider) controlPlane(name string) (nodes.Node, error) {
 		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
 	}
 	if len(ns) == 0 {
-		return nil, fmt.Errorf("kind cluster %q has no nodes; run tether down, then tether up", name)
+		return nil, &RepairError{Err: fmt.Errorf("kind cluster %q has no nodes", name), Down: true, Up: true}
 	}
 	for _, n := range ns {
 		if role, err := n.Role(); err == nil && role == constants.ControlPlaneNodeRoleValue {
@@ -748,7 +748,7 @@ func (p *Provider) LoadImageArchive(ctx context.Context, clusterName, archivePat
 		return fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
 	}
 	if len(ns) == 0 {
-		return fmt.Errorf("kind cluster %q has no nodes to load %s into; run tether up", name, archivePath)
+		return &RepairError{Err: fmt.Errorf("kind cluster %q has no nodes to load %s into", name, archivePath), Up: true}
 	}
 	for _, n := range ns {
 		if err := ctx.Err(); err != nil {
@@ -811,3 +811,35 @@ func (r realKind) ListInternalNodes(name string) ([]nodes.Node, error) {
 }
 
 func (r realKind) List() ([]string, error) { return r.p.List() }
+
+// EngineError says no Docker engine answers: Missing when the docker
+// command is not installed, else Answer is what `docker version` said.
+type EngineError struct {
+	Missing bool
+	Answer  string
+}
+
+func (e *EngineError) Error() string {
+	if e.Missing {
+		return "docker is not installed: install Docker Engine or Docker Desktop"
+	}
+	return fmt.Sprintf("no Docker engine answers (docker version: %s): start Docker", e.Answer)
+}
+
+// NodeImageError says the kind provider has no node image it can use:
+// the configured one (kind.nodeImage) or kind's cannot be had.
+type NodeImageError struct{ Err error }
+
+func (e *NodeImageError) Error() string { return e.Err.Error() }
+func (e *NodeImageError) Unwrap() error { return e.Err }
+
+// RepairError says a kind cluster is not as the workbench needs it: Down
+// says what is left of it is to be removed, Up that it is to be made
+// (again); both, that it is to be made anew.
+type RepairError struct {
+	Err      error
+	Down, Up bool
+}
+
+func (e *RepairError) Error() string { return e.Err.Error() }
+func (e *RepairError) Unwrap() error { return e.Err }

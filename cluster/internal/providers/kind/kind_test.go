@@ -315,7 +315,11 @@ func TestEnsureRecordedClusterNeverReady(t *testing.T) {
 	if err == nil {
 		t.Fatal("Ensure succeeded although /readyz never answered")
 	}
-	for _, want := range []string{f.kindNm, "/readyz", "connection refused", "tether down"} {
+	var re *RepairError
+	if !errors.As(err, &re) || !re.Down || !re.Up {
+		t.Errorf("error %v is not a RepairError to take down and bring up", err)
+	}
+	for _, want := range []string{f.kindNm, "/readyz", "connection refused"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -388,7 +392,7 @@ func TestEnsureCreateFailureCleansUp(t *testing.T) {
 		wantMsg   string
 	}{
 		{name: "cleanup works", wantMsg: `": node image pull failed`},
-		{name: "cleanup fails", deleteErr: errors.New("docker gone"), wantMsg: "run tether down"},
+		{name: "cleanup fails", deleteErr: errors.New("docker gone"), wantMsg: "removing what was made also failed: docker gone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,6 +410,11 @@ func TestEnsureCreateFailureCleansUp(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), `create kind cluster "`+f.kindNm+`"`) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("error %q, want it to name the cluster and contain %q", err, tt.wantMsg)
+			}
+			// What is left is for tether down to remove: the command says so.
+			var re *RepairError
+			if tt.deleteErr != nil && (!errors.As(err, &re) || !re.Down) {
+				t.Errorf("error %v is not a RepairError to take down", err)
 			}
 			wantDelete := [2]string{f.kindNm, filepath.Join(f.state, "clusters", "hub", "kind.kubeconfig")}
 			if len(f.lib.deletes) != 1 || f.lib.deletes[0] != wantDelete {
@@ -489,22 +498,22 @@ func TestPreflight(t *testing.T) {
 				stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\nsecond line\n",
 				err:    errors.New("exit status 1"),
 			},
-			wantErr: "no Docker engine answers (docker version: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start Docker",
 		},
 		{
 			name:    "client only, silent",
 			answer:  fakeAnswer{err: errors.New("exit status 1")},
-			wantErr: "no Docker engine answers (docker version: exit status 1): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: exit status 1): start Docker",
 		},
 		{
 			name:    "no server version",
 			answer:  fakeAnswer{stdout: "\n"},
-			wantErr: "no Docker engine answers (docker version: no server version): start Docker, or use --provider embedded",
+			wantErr: "no Docker engine answers (docker version: no server version): start Docker",
 		},
 		{
 			name:    "binary missing",
 			answer:  fakeAnswer{err: missing},
-			wantErr: "docker is not installed: install Docker Engine or Docker Desktop, or use --provider embedded",
+			wantErr: "docker is not installed: install Docker Engine or Docker Desktop",
 		},
 	}
 	for _, tt := range tests {
@@ -517,6 +526,11 @@ func TestPreflight(t *testing.T) {
 				t.Fatalf("Preflight: %v", err)
 			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
 				t.Fatalf("Preflight error\n got %v\nwant %s", err, tt.wantErr)
+			}
+			// The command adds "or use --provider embedded" for this cause.
+			var ee *EngineError
+			if tt.wantErr != "" && !errors.As(err, &ee) {
+				t.Errorf("Preflight error %v is not an EngineError", err)
 			}
 			if len(f.run.deadlines) != 1 || !f.run.deadlines[0] {
 				t.Errorf("docker version ran without a timeout")

@@ -22,5 +22,9 @@
 // spoke.go, app.go, intercept.go, scenario.go, sample.go, git.go, fleet.go
 // (principal, agent), controller.go; tui.go opens the UI on a workbench
 // whose progress and logs go to the UI and its log file; root.go holds the
-// flags every command shares.
+// flags every command shares; hints.go maps the causes the domain packages
+// mark on their errors (sentinels and typed errors: cluster.NoClustersError,
+// fleet.ErrNotUp, intercept.FieldError...) to the command or flag to type,
+// and appends it to every command's error (addHints wraps each RunE), so
+// the libraries never name a flag or a command, in the manner of kind.
 package cli

@@ -65,7 +65,11 @@ func printProviders(w io.Writer, checks []cluster.Check) (usable int) {
 		if c.Default {
 			def = " (default)"
 		}
-		fmt.Fprintf(w, "%s %-9s%s %s\n", mark, c.Provider, def, c.Detail)
+		detail := c.Detail
+		if c.Err != nil {
+			detail = hint(c.Err).Error()
+		}
+		fmt.Fprintf(w, "%s %-9s%s %s\n", mark, c.Provider, def, detail)
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(w, "    ! %s\n", warn)
 		}

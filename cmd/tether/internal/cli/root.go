@@ -49,7 +49,7 @@ Finally:     tether down`,
 			// Without a terminal (pipes, CI), the bare command shows where
 			// things stand and how to go on.
 			if err := runStatus(cmd, g); err != nil {
-				fmt.Fprintln(g.errw, "status:", err)
+				fmt.Fprintln(g.errw, "status:", hint(err))
 			}
 			fmt.Fprintln(g.out)
 			return cmd.Usage()
@@ -63,6 +63,7 @@ Finally:     tether down`,
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "kubeconfig file to merge tether-* contexts into (default: first of $KUBECONFIG, else ~/.kube/config)")
 	pf.CountVarP(&g.verbosity, "verbose", "v", "log more (-v info, -vv debug)")
 	root.AddCommand(newUp(g), newDown(g), newStatus(g), newDoctor(g), newController(g), newApp(g), newGit(g), newPrincipal(g), newAgent(g), newPrepare(g), newIntercept(g), newSpoke(g), newScenario(g), newSample(g))
+	addHints(root)
 	return root
 }
 

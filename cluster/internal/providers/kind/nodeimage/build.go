@@ -142,7 +142,7 @@ func hashFile(w io.Writer, fsys fs.FS) fs.WalkDirFunc {
 
 func canBuild() error {
 	if runtime.GOOS != "linux" {
-		return fmt.Errorf("tether builds its kind node image on Linux only (this is %s): pull kindest/node (docker pull %s) or give --node-image", runtime.GOOS, "kindest/node")
+		return &CannotBuildError{Err: fmt.Errorf("tether builds its kind node image on Linux only (this is %s): pull kindest/node (docker pull %s)", runtime.GOOS, "kindest/node")}
 	}
 	return nil
 }
@@ -151,10 +151,10 @@ func canBuild() error {
 // since that is the only step that needs root and debootstrap.
 func canDebootstrap() error {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return errors.New("building the kind node image needs debootstrap to make its Debian root filesystem: install it (sudo apt-get install debootstrap), or give --node-image")
+		return &CannotBuildError{Err: errors.New("building the kind node image needs debootstrap to make its Debian root filesystem: install it (sudo apt-get install debootstrap)")}
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("building the kind node image runs debootstrap, which needs root: run `sudo tether prepare --provider kind` once (the result is cached), or give --node-image")
+		return &CannotBuildError{Err: errors.New("building the kind node image runs debootstrap, which needs root"), NeedsRoot: true}
 	}
 	return nil
 }

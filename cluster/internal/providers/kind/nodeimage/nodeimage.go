@@ -44,3 +44,14 @@ func Present(ctx context.Context) bool {
 // CanBuild returns nil when this machine can build the image, else an error
 // that says what is missing and what to do instead.
 func CanBuild() error { return canBuild() }
+
+// CannotBuildError says this machine cannot build the node image; with
+// NeedsRoot, it can once as root. Naming an image Docker has or can pull
+// (kind.nodeImage) does without the build.
+type CannotBuildError struct {
+	Err       error
+	NeedsRoot bool
+}
+
+func (e *CannotBuildError) Error() string { return e.Err.Error() }
+func (e *CannotBuildError) Unwrap() error { return e.Err }
