@@ -277,7 +277,7 @@ func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 	// the next poll (minutes), so fetch everything once now.
 	n := a.engine.RefreshAll()
 	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
-	err = protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
+	err = protocol.Serve(sctx, s, a.out, a.handle)
 	return s.answered.Load(), err
 }
 

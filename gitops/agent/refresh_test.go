@@ -77,12 +77,13 @@ func engineServes(t *testing.T, dyn dynamic.Interface, name string, at metav1.Ti
 // statusesUp drains the outbox and returns the statuses going up.
 func statusesUp(a *Agent) []*protocol.StatusUpdate {
 	var out []*protocol.StatusUpdate
+	c := a.out.Open()
 	for {
-		m, ok := a.out.Next()
+		m, ok := c.Next()
 		if !ok {
 			return out
 		}
-		a.out.Ack(m.Seq)
+		c.Ack(m.Seq)
 		if m.Status != nil {
 			out = append(out, m.Status)
 		}

@@ -88,11 +88,13 @@ type Principal struct {
 }
 
 type session struct {
-	id     uint64
 	cancel context.CancelFunc
-	since  metav1.Time
-	hello  protocol.Hello
-	addr   string
+	// done is closed once the session has ended: its Serve returned, so
+	// nothing of it touches the agent's outbox or hands on a message.
+	done  chan struct{}
+	since metav1.Time
+	hello protocol.Hello
+	addr  string
 }
 
 // New builds a Principal; Run starts it.
@@ -392,38 +394,56 @@ func (p *Principal) serve(s protocol.Stream) error {
 	hello := *first.Hello
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sess := &session{cancel: cancel, done: make(chan struct{}), since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
+	defer close(sess.done)
+	// The newest stream wins: the old one is a half-dead connection the
+	// agent has already given up on. It is ended, and this one starts
+	// only once it has: two sessions of one agent at once would share its
+	// outbox, and the old one's late handling could overwrite what the
+	// new one recorded.
 	p.mu.Lock()
-	if old, ok := p.sessions[name]; ok {
-		// The newest stream wins: the old one is a half-dead connection
-		// the agent has already given up on.
-		old.cancel()
-	}
-	sess := &session{cancel: cancel, since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
+	old := p.sessions[name]
 	p.sessions[name] = sess
-	// Re-queue pending operations and refreshes below: the last stream
-	// may have ended before the agent acted on them.
-	delete(p.sentOps, name)
-	delete(p.sentRefresh, name)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		if p.sessions[name] == sess {
+		current := p.sessions[name] == sess
+		if current {
 			delete(p.sessions, name)
 		}
 		p.mu.Unlock()
+		if !current {
+			// Replaced: the new stream keeps the Agent connected.
+			p.log.Info("agent stream replaced by a newer one", "agent", name, "addr", sess.addr)
+			return
+		}
 		p.touchAgent(context.WithoutCancel(ctx), name, func(st *v1alpha1.AgentStatus) {
 			st.Connected = false
 			st.LastSeen = ptrNow()
 		})
 		p.log.Info("agent disconnected", "agent", name)
 	}()
+	if old != nil {
+		old.cancel()
+		<-old.done
+	}
+	if sctx.Err() != nil {
+		// Replaced (or gone) while waiting for the one before.
+		return nil
+	}
+	// Re-queue pending operations and refreshes below: the last stream
+	// may have ended before the agent acted on them.
+	p.mu.Lock()
+	delete(p.sentOps, name)
+	delete(p.sentRefresh, name)
+	p.mu.Unlock()
 	p.log.Info("agent connected", "agent", name, "addr", sess.addr, "version", hello.Version, "apps", len(hello.Apps))
 	p.resync(name, hello)
-	p.updateAgent(ctx, name, func(st *v1alpha1.AgentStatus) {
+	p.updateAgent(sctx, name, func(st *v1alpha1.AgentStatus) {
 		st.Connected, st.Version, st.Address = true, hello.Version, sess.addr
 		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
 	})
-	return protocol.Serve(sctx, s, p.outbox(name), func(m *protocol.Message) error { return p.handle(ctx, name, m) })
+	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) })
 }
 
 // resync queues whatever differs between the hub and what the agent said

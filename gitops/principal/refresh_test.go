@@ -55,7 +55,7 @@ func testPrincipal(t *testing.T, objs ...runtime.Object) (*Principal, *dynamicfa
 // refreshes drains the agent's outbox and returns the refresh IDs queued.
 func refreshes(p *Principal, agent string) []string {
 	var out []string
-	o := p.outbox(agent)
+	o := p.outbox(agent).Open()
 	for {
 		m, ok := o.Next()
 		if !ok {

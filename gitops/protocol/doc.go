@@ -12,6 +12,16 @@
 // latest while unsent; intents never coalesce, so a sync request cannot be
 // swallowed by a later status — the argocd-agent defect this avoids.
 //
+// Sequence numbers and acks mean something only on the stream that gave
+// them out. Each stream works on the outbox through its own cursor, and
+// opening a stream's cursor voids the one before, so the goroutines of a
+// stream being replaced can neither take an entry of the new stream nor
+// remove one with a late ack. Serve returns only after the message being
+// handled was handled and hands on none after, and a new session starts
+// only once the previous one of that peer has ended (the agent runs one
+// at a time; the principal ends and waits for an agent's old session),
+// so one peer's messages are never handled by two sessions at once.
+//
 // One-shot requests made on the hub come back as status: a sync operation
 // as the status's operationState (the principal then clears the hub's
 // operation), a refresh (the hub copy's refresh annotation, sent down as
