@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,7 +59,18 @@ type Options struct {
 	// longer selects that pod (an intercept took it over); a bounded age
 	// is what moves the agents to wherever the Service leads now.
 	MaxStreamAge time.Duration
+	// HelloTimeout is how long a new stream may take to say Hello before
+	// it is closed (10 s if zero): a stream that never does would
+	// otherwise hold a handler, and its connection, forever.
+	HelloTimeout time.Duration
 }
+
+// Waits between attempts to reach the hub at start: doubling from the
+// first to the longest.
+const (
+	firstHubRetry = time.Second
+	maxHubRetry   = 30 * time.Second
+)
 
 // Principal serves agents.
 type Principal struct {
@@ -81,6 +94,10 @@ type Principal struct {
 	pendingStatus map[string]*protocol.StatusUpdate
 	writing       map[string]bool
 	statusWake    chan struct{}
+
+	// prepareHub installs or checks the CRDs on the hub; Run retries it
+	// until it succeeds. Tests replace it.
+	prepareHub func(context.Context) error
 
 	grpcAddr net.Addr
 	httpAddr net.Addr
@@ -130,6 +147,10 @@ func newPrincipal(opts Options, dyn dynamic.Interface) (*Principal, error) {
 		pendingStatus: map[string]*protocol.StatusUpdate{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
 		ready: make(chan struct{}),
 	}
+	if p.opts.HelloTimeout == 0 {
+		p.opts.HelloTimeout = 10 * time.Second
+	}
+	p.prepareHub = p.installCRDs
 	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	p.apps = p.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
 	_, err := p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -146,22 +167,20 @@ func (p *Principal) Addr() net.Addr { <-p.ready; return p.grpcAddr }
 // HTTPAddr is the webhook address once Run is serving (nil without one).
 func (p *Principal) HTTPAddr() net.Addr { <-p.ready; return p.httpAddr }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends. A hub that cannot be reached at start is
+// waited for, retrying with backoff: agents are served once the hub
+// answers (the principal has nothing to give them before).
 func (p *Principal) Run(ctx context.Context) error {
-	if err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
-		// In a pod the principal runs with least privilege and no rights
-		// on CRDs: whoever deployed it installed them. Go on if they are
-		// served.
-		if !apierrors.IsForbidden(err) {
-			return err
-		}
-		if _, lerr := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1}); lerr != nil {
-			return fmt.Errorf("the Application and Agent CRDs are not installed on the hub and the principal may not install them (%v): install them first", err)
-		}
-		p.log.Info("CRDs present; not updating them (no rights)", "err", err)
+	if !p.waitForHub(ctx) {
+		return nil
 	}
 	p.factory.Start(ctx.Done())
+	// The informer lists and watches with its own backoff, through any
+	// outage of the hub, until it has synced or ctx ends.
 	if !cache.WaitForCacheSync(ctx.Done(), p.apps.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return errors.New("principal: Application informer did not sync")
 	}
 	ln, err := net.Listen("tcp", p.opts.Listen)
@@ -216,6 +235,50 @@ func (p *Principal) Run(ctx context.Context) error {
 	for _, n := range names {
 		p.touchAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
 	}
+	return nil
+}
+
+// waitForHub prepares the hub (prepareHub) until that succeeds, waiting
+// longer after each failure up to maxHubRetry; false if ctx ended first.
+// Exiting instead would leave the hub without a principal until someone
+// starts it again, when the hub API server is only restarting.
+func (p *Principal) waitForHub(ctx context.Context) bool {
+	wait := firstHubRetry
+	for {
+		err := p.prepareHub(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		p.log.Warn("hub not ready; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, maxHubRetry)
+	}
+}
+
+// installCRDs installs the Application and Agent CRDs on the hub, or
+// checks they are served where the principal may not install them.
+func (p *Principal) installCRDs(ctx context.Context) error {
+	err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD())
+	if err == nil {
+		return nil
+	}
+	// In a pod the principal runs with least privilege and no rights
+	// on CRDs: whoever deployed it installed them. Go on if they are
+	// served.
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	if _, lerr := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1}); lerr != nil {
+		return fmt.Errorf("the Application and Agent CRDs are not installed on the hub and the principal may not install them (%v): install them first", err)
+	}
+	p.log.Info("CRDs present; not updating them (no rights)", "err", err)
 	return nil
 }
 
@@ -384,7 +447,7 @@ func (p *Principal) serve(s protocol.Stream) error {
 		p.log.Warn("agent refused", "addr", pr.Addr.String(), "err", err)
 		return err
 	}
-	first, err := s.Recv()
+	first, err := p.awaitHello(s, name, pr.Addr.String())
 	if err != nil {
 		return err
 	}
@@ -444,6 +507,30 @@ func (p *Principal) serve(s protocol.Stream) error {
 		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
 	})
 	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) })
+}
+
+// awaitHello reads a new stream's first message, waiting at most
+// HelloTimeout. On time out the handler returns, which closes the stream
+// (and ends the Recv left waiting).
+func (p *Principal) awaitHello(s protocol.Stream, agent, addr string) (*protocol.Message, error) {
+	type recv struct {
+		m   *protocol.Message
+		err error
+	}
+	got := make(chan recv, 1)
+	go func() {
+		m, err := s.Recv()
+		got <- recv{m, err}
+	}()
+	t := time.NewTimer(p.opts.HelloTimeout)
+	defer t.Stop()
+	select {
+	case r := <-got:
+		return r.m, r.err
+	case <-t.C:
+		p.log.Warn("agent stream closed: no hello in time", "agent", agent, "addr", addr, "timeout", p.opts.HelloTimeout)
+		return nil, status.Errorf(codes.DeadlineExceeded, "no hello within %s", p.opts.HelloTimeout)
+	}
 }
 
 // resync queues whatever differs between the hub and what the agent said
