@@ -573,8 +573,18 @@ func (p *Principal) handle(_ context.Context, agent string, m *protocol.Message)
 		return nil
 	}
 	key := agent + "/" + m.Status.Name
+	st := m.Status
 	p.mu.Lock()
-	p.pendingStatus[key] = m.Status
+	if older := p.pendingStatus[key]; older != nil && st.Status.OperationState == nil && finished(older.Status.OperationState) {
+		// A finished operation's result stays until a newer one replaces
+		// it (writeStatus): a status without one, coalescing with an
+		// unwritten one that has it, must not swallow it.
+		c := *st
+		c.Status = st.Status.DeepCopy()
+		c.Status.OperationState = older.Status.OperationState.DeepCopy()
+		st = &c
+	}
+	p.pendingStatus[key] = st
 	p.mu.Unlock()
 	select {
 	case p.statusWake <- struct{}{}:
@@ -665,12 +675,21 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		if err != nil {
 			return err
 		}
+		// The last finished operation's result stays on the hub until a
+		// newer one replaces it: a spoke whose copy of the Application was gone
+		// answers an operation as failed, and the statuses of the copy
+		// restored after carry no operationState.
+		want := st
+		if st.OperationState == nil && finished(app.Status.OperationState) {
+			want = st.DeepCopy()
+			want.OperationState = app.Status.OperationState
+		}
 		// Only a fresh read may say "nothing to write": the informer's copy
 		// can predate our own last write and look equal when it is not.
-		if !cached && reflect.DeepEqual(&app.Status, st) {
+		if !cached && reflect.DeepEqual(&app.Status, want) {
 			return nil
 		}
-		app.Status = *st
+		app.Status = *want
 		nu, err := app.Unstructured()
 		if err != nil {
 			return err
@@ -696,6 +715,11 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		}
 	}
 	return nil
+}
+
+// finished says whether st is the result of an operation that ended.
+func finished(st *v1alpha1.OperationState) bool {
+	return st != nil && st.Phase != v1alpha1.OperationRunning
 }
 
 func isUnprocessable(err error) bool {

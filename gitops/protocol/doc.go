@@ -27,7 +27,12 @@
 // operation), a refresh (the hub copy's refresh annotation, sent down as
 // AppRefresh) as the refresh's ID in StatusUpdate.Refreshed (the principal
 // then clears the annotation, if it still holds that ID). Either way the
-// user who asked on the hub sees the answer on the hub's copy.
+// user who asked on the hub sees the answer on the hub's copy. An
+// operation the spoke cannot run (its copy of the Application is gone)
+// is answered the same way, as a Failed operationState with the reason,
+// sent as an intent so no later status of that Application replaces it
+// unsent; the principal keeps a finished operationState on the hub's copy
+// until a newer one replaces it.
 //
 // Hello opens every stream and carries checksums of what the agent holds,
 // so both sides resync after a restart or a partition instead of trusting
