@@ -203,7 +203,21 @@ func TestFailedOperationFromTheSpokeShowsOnTheHub(t *testing.T) {
 	if st == nil || st.Operation.ID != "op1" || st.Phase != v1alpha1.OperationFailed || st.Message == "" {
 		t.Fatalf("hub copy's operationState = %+v, want op1 Failed with the reason", st)
 	}
-	// A later status of the restored copy keeps it too.
+	// A later status of the restored copy keeps it too. writeStatus
+	// starts from the informer's copy, which a real API server guards by
+	// its resourceVersion and the fake does not: wait until the informer
+	// has our write.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		obj, ok, _ := p.apps.GetStore().GetByKey("spoke-1/sample")
+		if ok {
+			if a, _ := v1alpha1.ApplicationFrom(obj.(*unstructured.Unstructured)); a.Status.OperationState != nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the informer never saw the failed result")
+		}
+	}
 	if err := p.handle(ctx, "spoke-1", &protocol.Message{Status: &protocol.StatusUpdate{Name: "sample", Status: restored}}); err != nil {
 		t.Fatal(err)
 	}
