@@ -125,3 +125,65 @@ func TestOldStreamsLateMessageDoesNotOverwriteTheNewStreams(t *testing.T) {
 	default:
 	}
 }
+
+// Streams of one agent arriving back to back end in one session, the
+// last: the one in between ends while it waits for the first, and what
+// the agent is owed goes down the last stream only.
+func TestBackToBackStreamsEndInTheLastOne(t *testing.T) {
+	p, _ := testPrincipal(t)
+	streams := make([]*agentStream, 3)
+	done := make([]chan error, 3)
+	for i := range streams {
+		p.mu.Lock()
+		before := p.sessions["spoke-1"]
+		p.mu.Unlock()
+		s := newAgentStream(t, "spoke-1")
+		s.recv <- hello()
+		streams[i], done[i] = s, make(chan error, 1)
+		go func() { done[i] <- p.serve(s) }()
+		// In order: each stream has taken the agent's place before the
+		// next comes (the one in between does not wait to serve).
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			p.mu.Lock()
+			now := p.sessions["spoke-1"]
+			p.mu.Unlock()
+			if now != nil && now != before {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stream %d never took the agent's place", i)
+			}
+		}
+	}
+	for i := range 2 {
+		select {
+		case <-done[i]:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream %d still served after newer ones came", i)
+		}
+	}
+	p.outbox("spoke-1").PutIntent(protocol.Message{Refresh: &protocol.RefreshRequest{RepoURL: "r"}})
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case m := <-streams[2].sent:
+			if m.Refresh == nil {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("the last stream was not served")
+		}
+		break
+	}
+	for i := range 2 {
+		for len(streams[i].sent) > 0 {
+			if m := <-streams[i].sent; m.Refresh != nil {
+				t.Errorf("stream %d, replaced, got the refresh", i)
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.sessions) != 1 {
+		t.Errorf("%d sessions, want the last stream's", len(p.sessions))
+	}
+}
