@@ -101,3 +101,31 @@ func TestSpecChecksumChangesWithTheSpec(t *testing.T) {
 		t.Fatal("different specs, same checksum")
 	}
 }
+
+// The outbox-level rule behind the session tests: after an Open, an
+// earlier stream's cursor numbers nothing and acknowledges nothing.
+func TestOpenVoidsEarlierCursors(t *testing.T) {
+	o := NewOutbox()
+	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "a"}})
+	old := o.Open()
+	if m, ok := old.Next(); !ok || m.Seq != 1 {
+		t.Fatalf("old stream's first message: %+v %v", m, ok)
+	}
+	cur := o.Open()
+	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "b"}})
+	if m, ok := old.Next(); ok {
+		t.Fatalf("a replaced cursor numbered %+v", m)
+	}
+	got := drain(cur)
+	if len(got) != 2 || got[0].Refresh.RepoURL != "a" || got[1].Refresh.RepoURL != "b" {
+		t.Fatalf("new stream got %+v, want a then b", got)
+	}
+	old.Ack(2)
+	if o.Len() != 2 {
+		t.Fatalf("a replaced cursor's ack removed entries: %d left, want 2", o.Len())
+	}
+	cur.Ack(2)
+	if o.Len() != 0 {
+		t.Fatalf("%d left after the current stream acknowledged both", o.Len())
+	}
+}
