@@ -277,7 +277,7 @@ func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 	// the next poll (minutes), so fetch everything once now.
 	n := a.engine.RefreshAll()
 	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
-	err = protocol.Serve(sctx, s, a.out, func(m *protocol.Message) error { return a.handle(ctx, m) })
+	err = protocol.Serve(sctx, s, a.out, a.handle)
 	return s.answered.Load(), err
 }
 
@@ -368,9 +368,11 @@ func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationReq
 	}
 	_, err = a.res().Patch(ctx, req.App, types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) {
-		// The spec always travels ahead of its operations, so this is an
-		// Application deleted meanwhile: nothing left to sync.
-		a.log.Warn("operation for an Application the spoke does not have; dropped", "app", req.App, "id", req.Operation.ID)
+		// The spec travels ahead of its operations, so the spoke's copy
+		// went meanwhile (deleted on the hub, or on the spoke and not yet
+		// restored). Dropping the operation would leave the hub showing it
+		// pending for ever: it is answered as failed, and why.
+		a.failOperation(req, fmt.Sprintf("the spoke has no Application %q to run operation %s on", req.App, req.Operation.ID))
 		return nil
 	}
 	if err != nil {
@@ -378,6 +380,21 @@ func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationReq
 	}
 	a.log.Info("operation requested by the hub", "app", req.App, "id", req.Operation.ID)
 	return nil
+}
+
+// failOperation answers an operation the spoke cannot run with a status
+// whose operationState is Failed with message, the way the engine answers
+// one it could not carry out. It goes as an intent, not a state: a status
+// of the Application queued after it (its copy restored) must not replace
+// it before it was delivered, and the principal keeps a finished
+// operationState until a newer one replaces it.
+func (a *Agent) failOperation(req *protocol.OperationRequest, message string) {
+	now := metav1.Now()
+	st := &v1alpha1.ApplicationStatus{OperationState: &v1alpha1.OperationState{
+		Operation: req.Operation, Phase: v1alpha1.OperationFailed, Message: message, StartedAt: now, FinishedAt: &now,
+	}}
+	a.out.PutIntent(protocol.Message{Status: &protocol.StatusUpdate{Name: req.App, Status: st}})
+	a.log.Warn("operation for an Application the spoke does not have; reported failed", "app", req.App, "id", req.Operation.ID)
 }
 
 // hubRefresh is a refresh the hub asked for, carried out by the spoke's

@@ -4,7 +4,8 @@
 // runs the sync engine on them, and reports their status back. Syncs and
 // refreshes asked on the hub reach the engine as they would from a user on
 // the spoke (the operation field, the refresh annotation), and their
-// answers go back up with the status.
+// answers go back up with the status; an operation for an Application the
+// spoke does not have is answered as failed, with the reason, not dropped.
 //
 // The engine runs whether or not the principal is reachable: while
 // disconnected the spoke keeps syncing from its local copy, and on

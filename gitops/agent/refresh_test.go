@@ -77,12 +77,13 @@ func engineServes(t *testing.T, dyn dynamic.Interface, name string, at metav1.Ti
 // statusesUp drains the outbox and returns the statuses going up.
 func statusesUp(a *Agent) []*protocol.StatusUpdate {
 	var out []*protocol.StatusUpdate
+	c := a.out.Open()
 	for {
-		m, ok := a.out.Next()
+		m, ok := c.Next()
 		if !ok {
 			return out
 		}
-		a.out.Ack(m.Seq)
+		c.Ack(m.Seq)
 		if m.Status != nil {
 			out = append(out, m.Status)
 		}
@@ -194,4 +195,42 @@ func mustGet(t *testing.T, dyn dynamic.Interface, name string) *unstructured.Uns
 		t.Fatal(err)
 	}
 	return u
+}
+
+// An operation for an Application the spoke lacks is answered as failed,
+// with the reason, not dropped: the hub would show it pending for ever.
+func TestOperationForAMissingApplicationIsReportedFailed(t *testing.T) {
+	a, _ := testAgent(t)
+	op := &protocol.OperationRequest{App: "gone", Operation: v1alpha1.Operation{ID: "op1"}}
+	if err := a.handle(context.Background(), &protocol.Message{Operation: op}); err != nil {
+		t.Fatalf("operation on a missing Application: %v, want it acknowledged and answered", err)
+	}
+	var answer *protocol.StatusUpdate
+	for _, s := range statusesUp(a) {
+		if s.Name == "gone" {
+			answer = s
+		}
+	}
+	if answer == nil || answer.Status == nil || answer.Status.OperationState == nil {
+		t.Fatalf("no operation result goes up for the missing Application: %+v", answer)
+	}
+	st := answer.Status.OperationState
+	if st.Operation.ID != "op1" || st.Phase != v1alpha1.OperationFailed || st.Message == "" || st.FinishedAt == nil {
+		t.Errorf("operation result = %+v, want op1 Failed, finished, with the reason", st)
+	}
+	// A status of the Application queued after the answer (its copy was
+	// restored) must not replace it before it goes.
+	a.out.PutIntent(protocol.Message{Operation: op})
+	a.queueStatus(spokeCopy("gone"))
+	a.failOperation(op, "again")
+	a.queueStatus(spokeCopy("gone"))
+	failed := 0
+	for _, s := range statusesUp(a) {
+		if s.Status != nil && s.Status.OperationState != nil && s.Status.OperationState.Phase == v1alpha1.OperationFailed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed operation results went up, want the one queued before a newer status", failed)
+	}
 }

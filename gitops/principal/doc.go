@@ -9,5 +9,12 @@
 //
 // An agent is known by the client certificate it presents (issued by the
 // workbench CA, organisation "tether:agents"); it can only ever see and
-// change the hub namespace named after it.
+// change the hub namespace named after it. A stream must say Hello within
+// Options.HelloTimeout or it is closed. One agent has one session at a
+// time: a new stream ends the old session and starts once it has ended.
+//
+// A hub that cannot be reached when the principal starts is waited for
+// (retried with backoff) rather than given up on: the hub's API server may
+// only be restarting, and nothing would start the principal again. Agents
+// are served once the hub has answered.
 package principal

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,7 +59,18 @@ type Options struct {
 	// longer selects that pod (an intercept took it over); a bounded age
 	// is what moves the agents to wherever the Service leads now.
 	MaxStreamAge time.Duration
+	// HelloTimeout is how long a new stream may take to say Hello before
+	// it is closed (10 s if zero): a stream that never does would
+	// otherwise hold a handler, and its connection, forever.
+	HelloTimeout time.Duration
 }
+
+// Waits between attempts to reach the hub at start: doubling from the
+// first to the longest.
+const (
+	firstHubRetry = time.Second
+	maxHubRetry   = 30 * time.Second
+)
 
 // Principal serves agents.
 type Principal struct {
@@ -82,17 +95,23 @@ type Principal struct {
 	writing       map[string]bool
 	statusWake    chan struct{}
 
+	// prepareHub installs or checks the CRDs on the hub; Run retries it
+	// until it succeeds. Tests replace it.
+	prepareHub func(context.Context) error
+
 	grpcAddr net.Addr
 	httpAddr net.Addr
 	ready    chan struct{}
 }
 
 type session struct {
-	id     uint64
 	cancel context.CancelFunc
-	since  metav1.Time
-	hello  protocol.Hello
-	addr   string
+	// done is closed once the session has ended: its Serve returned, so
+	// nothing of it touches the agent's outbox or hands on a message.
+	done  chan struct{}
+	since metav1.Time
+	hello protocol.Hello
+	addr  string
 }
 
 // New builds a Principal; Run starts it.
@@ -128,6 +147,10 @@ func newPrincipal(opts Options, dyn dynamic.Interface) (*Principal, error) {
 		pendingStatus: map[string]*protocol.StatusUpdate{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
 		ready: make(chan struct{}),
 	}
+	if p.opts.HelloTimeout == 0 {
+		p.opts.HelloTimeout = 10 * time.Second
+	}
+	p.prepareHub = p.installCRDs
 	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	p.apps = p.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
 	_, err := p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -144,22 +167,20 @@ func (p *Principal) Addr() net.Addr { <-p.ready; return p.grpcAddr }
 // HTTPAddr is the webhook address once Run is serving (nil without one).
 func (p *Principal) HTTPAddr() net.Addr { <-p.ready; return p.httpAddr }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends. A hub that cannot be reached at start is
+// waited for, retrying with backoff: agents are served once the hub
+// answers (the principal has nothing to give them before).
 func (p *Principal) Run(ctx context.Context) error {
-	if err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD()); err != nil {
-		// In a pod the principal runs with least privilege and no rights
-		// on CRDs: whoever deployed it installed them. Go on if they are
-		// served.
-		if !apierrors.IsForbidden(err) {
-			return err
-		}
-		if _, lerr := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1}); lerr != nil {
-			return fmt.Errorf("the Application and Agent CRDs are not installed on the hub and the principal may not install them (%v): install them first", err)
-		}
-		p.log.Info("CRDs present; not updating them (no rights)", "err", err)
+	if !p.waitForHub(ctx) {
+		return nil
 	}
 	p.factory.Start(ctx.Done())
+	// The informer lists and watches with its own backoff, through any
+	// outage of the hub, until it has synced or ctx ends.
 	if !cache.WaitForCacheSync(ctx.Done(), p.apps.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return errors.New("principal: Application informer did not sync")
 	}
 	ln, err := net.Listen("tcp", p.opts.Listen)
@@ -214,6 +235,50 @@ func (p *Principal) Run(ctx context.Context) error {
 	for _, n := range names {
 		p.touchAgent(context.Background(), n, func(st *v1alpha1.AgentStatus) { st.Connected = false })
 	}
+	return nil
+}
+
+// waitForHub prepares the hub (prepareHub) until that succeeds, waiting
+// longer after each failure up to maxHubRetry; false if ctx ended first.
+// Exiting instead would leave the hub without a principal until someone
+// starts it again, when the hub API server is only restarting.
+func (p *Principal) waitForHub(ctx context.Context) bool {
+	wait := firstHubRetry
+	for {
+		err := p.prepareHub(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		p.log.Warn("hub not ready; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, maxHubRetry)
+	}
+}
+
+// installCRDs installs the Application and Agent CRDs on the hub, or
+// checks they are served where the principal may not install them.
+func (p *Principal) installCRDs(ctx context.Context) error {
+	err := engine.InstallCRDs(ctx, p.opts.Hub, v1alpha1.ApplicationCRD(), v1alpha1.AgentCRD())
+	if err == nil {
+		return nil
+	}
+	// In a pod the principal runs with least privilege and no rights
+	// on CRDs: whoever deployed it installed them. Go on if they are
+	// served.
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	if _, lerr := p.dyn.Resource(v1alpha1.AgentsResource).Namespace(p.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1}); lerr != nil {
+		return fmt.Errorf("the Application and Agent CRDs are not installed on the hub and the principal may not install them (%v): install them first", err)
+	}
+	p.log.Info("CRDs present; not updating them (no rights)", "err", err)
 	return nil
 }
 
@@ -382,7 +447,7 @@ func (p *Principal) serve(s protocol.Stream) error {
 		p.log.Warn("agent refused", "addr", pr.Addr.String(), "err", err)
 		return err
 	}
-	first, err := s.Recv()
+	first, err := p.awaitHello(s, name, pr.Addr.String())
 	if err != nil {
 		return err
 	}
@@ -392,38 +457,80 @@ func (p *Principal) serve(s protocol.Stream) error {
 	hello := *first.Hello
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sess := &session{cancel: cancel, done: make(chan struct{}), since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
+	defer close(sess.done)
+	// The newest stream wins: the old one is a half-dead connection the
+	// agent has already given up on. It is ended, and this one starts
+	// only once it has: two sessions of one agent at once would share its
+	// outbox, and the old one's late handling could overwrite what the
+	// new one recorded.
 	p.mu.Lock()
-	if old, ok := p.sessions[name]; ok {
-		// The newest stream wins: the old one is a half-dead connection
-		// the agent has already given up on.
-		old.cancel()
-	}
-	sess := &session{cancel: cancel, since: metav1.Now(), hello: hello, addr: pr.Addr.String()}
+	old := p.sessions[name]
 	p.sessions[name] = sess
-	// Re-queue pending operations and refreshes below: the last stream
-	// may have ended before the agent acted on them.
-	delete(p.sentOps, name)
-	delete(p.sentRefresh, name)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		if p.sessions[name] == sess {
+		current := p.sessions[name] == sess
+		if current {
 			delete(p.sessions, name)
 		}
 		p.mu.Unlock()
+		if !current {
+			// Replaced: the new stream keeps the Agent connected.
+			p.log.Info("agent stream replaced by a newer one", "agent", name, "addr", sess.addr)
+			return
+		}
 		p.touchAgent(context.WithoutCancel(ctx), name, func(st *v1alpha1.AgentStatus) {
 			st.Connected = false
 			st.LastSeen = ptrNow()
 		})
 		p.log.Info("agent disconnected", "agent", name)
 	}()
+	if old != nil {
+		old.cancel()
+		<-old.done
+	}
+	if sctx.Err() != nil {
+		// Replaced (or gone) while waiting for the one before.
+		return nil
+	}
+	// Re-queue pending operations and refreshes below: the last stream
+	// may have ended before the agent acted on them.
+	p.mu.Lock()
+	delete(p.sentOps, name)
+	delete(p.sentRefresh, name)
+	p.mu.Unlock()
 	p.log.Info("agent connected", "agent", name, "addr", sess.addr, "version", hello.Version, "apps", len(hello.Apps))
 	p.resync(name, hello)
-	p.updateAgent(ctx, name, func(st *v1alpha1.AgentStatus) {
+	p.updateAgent(sctx, name, func(st *v1alpha1.AgentStatus) {
 		st.Connected, st.Version, st.Address = true, hello.Version, sess.addr
 		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
 	})
-	return protocol.Serve(sctx, s, p.outbox(name), func(m *protocol.Message) error { return p.handle(ctx, name, m) })
+	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) })
+}
+
+// awaitHello reads a new stream's first message, waiting at most
+// HelloTimeout. On time out the handler returns, which closes the stream
+// (and ends the Recv left waiting).
+func (p *Principal) awaitHello(s protocol.Stream, agent, addr string) (*protocol.Message, error) {
+	type recv struct {
+		m   *protocol.Message
+		err error
+	}
+	got := make(chan recv, 1)
+	go func() {
+		m, err := s.Recv()
+		got <- recv{m, err}
+	}()
+	t := time.NewTimer(p.opts.HelloTimeout)
+	defer t.Stop()
+	select {
+	case r := <-got:
+		return r.m, r.err
+	case <-t.C:
+		p.log.Warn("agent stream closed: no hello in time", "agent", agent, "addr", addr, "timeout", p.opts.HelloTimeout)
+		return nil, status.Errorf(codes.DeadlineExceeded, "no hello within %s", p.opts.HelloTimeout)
+	}
 }
 
 // resync queues whatever differs between the hub and what the agent said
@@ -466,8 +573,18 @@ func (p *Principal) handle(_ context.Context, agent string, m *protocol.Message)
 		return nil
 	}
 	key := agent + "/" + m.Status.Name
+	st := m.Status
 	p.mu.Lock()
-	p.pendingStatus[key] = m.Status
+	if older := p.pendingStatus[key]; older != nil && st.Status.OperationState == nil && finished(older.Status.OperationState) {
+		// A finished operation's result stays until a newer one replaces
+		// it (writeStatus): a status without one, coalescing with an
+		// unwritten one that has it, must not swallow it.
+		c := *st
+		c.Status = st.Status.DeepCopy()
+		c.Status.OperationState = older.Status.OperationState.DeepCopy()
+		st = &c
+	}
+	p.pendingStatus[key] = st
 	p.mu.Unlock()
 	select {
 	case p.statusWake <- struct{}{}:
@@ -558,12 +675,21 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		if err != nil {
 			return err
 		}
+		// The last finished operation's result stays on the hub until a
+		// newer one replaces it: a spoke whose copy of the Application was gone
+		// answers an operation as failed, and the statuses of the copy
+		// restored after carry no operationState.
+		want := st
+		if st.OperationState == nil && finished(app.Status.OperationState) {
+			want = st.DeepCopy()
+			want.OperationState = app.Status.OperationState
+		}
 		// Only a fresh read may say "nothing to write": the informer's copy
 		// can predate our own last write and look equal when it is not.
-		if !cached && reflect.DeepEqual(&app.Status, st) {
+		if !cached && reflect.DeepEqual(&app.Status, want) {
 			return nil
 		}
-		app.Status = *st
+		app.Status = *want
 		nu, err := app.Unstructured()
 		if err != nil {
 			return err
@@ -589,6 +715,11 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		}
 	}
 	return nil
+}
+
+// finished says whether st is the result of an operation that ended.
+func finished(st *v1alpha1.OperationState) bool {
+	return st != nil && st.Phase != v1alpha1.OperationRunning
 }
 
 func isUnprocessable(err error) bool {

@@ -55,7 +55,7 @@ func testPrincipal(t *testing.T, objs ...runtime.Object) (*Principal, *dynamicfa
 // refreshes drains the agent's outbox and returns the refresh IDs queued.
 func refreshes(p *Principal, agent string) []string {
 	var out []string
-	o := p.outbox(agent)
+	o := p.outbox(agent).Open()
 	for {
 		m, ok := o.Next()
 		if !ok {
@@ -155,5 +155,79 @@ func TestRefreshClearPatchEscapesTheKey(t *testing.T) {
 	want := `[{"op":"test","path":"/metadata/annotations/gitops.tether.dev~1refresh","value":"a\"b"},{"op":"remove","path":"/metadata/annotations/gitops.tether.dev~1refresh"}]`
 	if got != want {
 		t.Errorf("refreshClearPatch = %s\nwant %s", got, want)
+	}
+}
+
+// The spoke answers an operation for an Application it lacks as failed;
+// the hub copy shows that, and why, and its operation is cleared, even
+// when a status of the restored copy, without operationState, follows
+// before or after the answer is written.
+func TestFailedOperationFromTheSpokeShowsOnTheHub(t *testing.T) {
+	withOp := hubApp("spoke-1", "sample", "")
+	if err := unstructured.SetNestedMap(withOp.Object, map[string]any{"id": "op1"}, "operation"); err != nil {
+		t.Fatal(err)
+	}
+	p, dyn := testPrincipal(t, withOp)
+	ctx := context.Background()
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	failed := &v1alpha1.ApplicationStatus{OperationState: &v1alpha1.OperationState{
+		Operation: v1alpha1.Operation{ID: "op1"}, Phase: v1alpha1.OperationFailed, Message: "the spoke has no Application", StartedAt: now, FinishedAt: &now,
+	}}
+	restored := &v1alpha1.ApplicationStatus{Sync: v1alpha1.SyncStatus{Status: v1alpha1.SyncStatusSynced}, ReconciledAt: &now}
+	for _, st := range []*v1alpha1.ApplicationStatus{failed, restored} {
+		if err := p.handle(ctx, "spoke-1", &protocol.Message{Status: &protocol.StatusUpdate{Name: "sample", Status: st}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go p.statusWriter(wctx)
+	p.statusWake <- struct{}{}
+
+	res := dyn.Resource(v1alpha1.ApplicationsResource).Namespace("spoke-1")
+	var app *v1alpha1.Application
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		u, err := res.Get(ctx, "sample", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, _ = v1alpha1.ApplicationFrom(u)
+		if app.Operation == nil && app.Status.Sync.Status == v1alpha1.SyncStatusSynced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub copy: operation %+v, status %+v; want the operation cleared and the status written", app.Operation, app.Status)
+		}
+	}
+	st := app.Status.OperationState
+	if st == nil || st.Operation.ID != "op1" || st.Phase != v1alpha1.OperationFailed || st.Message == "" {
+		t.Fatalf("hub copy's operationState = %+v, want op1 Failed with the reason", st)
+	}
+	// A later status of the restored copy keeps it too. writeStatus
+	// starts from the informer's copy, which a real API server guards by
+	// its resourceVersion and the fake does not: wait until the informer
+	// has our write.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		obj, ok, _ := p.apps.GetStore().GetByKey("spoke-1/sample")
+		if ok {
+			if a, _ := v1alpha1.ApplicationFrom(obj.(*unstructured.Unstructured)); a.Status.OperationState != nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the informer never saw the failed result")
+		}
+	}
+	if err := p.handle(ctx, "spoke-1", &protocol.Message{Status: &protocol.StatusUpdate{Name: "sample", Status: restored}}); err != nil {
+		t.Fatal(err)
+	}
+	p.statusWake <- struct{}{}
+	time.Sleep(200 * time.Millisecond)
+	u, err := res.Get(ctx, "sample", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app, _ = v1alpha1.ApplicationFrom(u); app.Status.OperationState == nil || app.Status.OperationState.Phase != v1alpha1.OperationFailed {
+		t.Errorf("a later status without operationState removed the failed result: %+v", app.Status)
 	}
 }

@@ -12,12 +12,27 @@
 // latest while unsent; intents never coalesce, so a sync request cannot be
 // swallowed by a later status — the argocd-agent defect this avoids.
 //
+// Sequence numbers and acks mean something only on the stream that gave
+// them out. Each stream works on the outbox through its own cursor, and
+// opening a stream's cursor voids the one before, so the goroutines of a
+// stream being replaced can neither take an entry of the new stream nor
+// remove one with a late ack. Serve returns only after the message being
+// handled was handled and hands on none after, and a new session starts
+// only once the previous one of that peer has ended (the agent runs one
+// at a time; the principal ends and waits for an agent's old session),
+// so one peer's messages are never handled by two sessions at once.
+//
 // One-shot requests made on the hub come back as status: a sync operation
 // as the status's operationState (the principal then clears the hub's
 // operation), a refresh (the hub copy's refresh annotation, sent down as
 // AppRefresh) as the refresh's ID in StatusUpdate.Refreshed (the principal
 // then clears the annotation, if it still holds that ID). Either way the
-// user who asked on the hub sees the answer on the hub's copy.
+// user who asked on the hub sees the answer on the hub's copy. An
+// operation the spoke cannot run (its copy of the Application is gone)
+// is answered the same way, as a Failed operationState with the reason,
+// sent as an intent so no later status of that Application replaces it
+// unsent; the principal keeps a finished operationState on the hub's copy
+// until a newer one replaces it.
 //
 // Hello opens every stream and carries checksums of what the agent holds,
 // so both sides resync after a restart or a partition instead of trusting

@@ -7,10 +7,19 @@ import (
 // Outbox holds what one side still has to deliver to its peer. It outlives
 // streams: what was sent but not acknowledged when a stream broke is sent
 // again, in order, on the next one.
+//
+// Each stream works on the outbox through its own Cursor (Open). Opening
+// one voids every earlier cursor, so a stream that is ending, or whose
+// goroutines outlive it, can neither number an entry (and write it into a
+// dead connection) nor remove one by an ack: sequence numbers mean
+// something only on the stream that gave them out.
 type Outbox struct {
 	mu      sync.Mutex
 	entries []*entry
 	nextSeq uint64
+	// stream counts Opens; only the cursor holding the latest may number
+	// or acknowledge entries.
+	stream uint64
 	// wake is signalled (non-blocking) when something new is queued.
 	wake chan struct{}
 }
@@ -62,43 +71,20 @@ func (o *Outbox) PutIntent(m Message) {
 	o.signal()
 }
 
-// Next returns the next unsent message, numbered for the current stream.
-func (o *Outbox) Next() (*Message, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, e := range o.entries {
-		if e.seq == 0 {
-			o.nextSeq++
-			e.seq = o.nextSeq
-			m := e.msg
-			m.Seq = e.seq
-			return &m, true
-		}
-	}
-	return nil, false
+// Cursor is one stream's view of an Outbox: it numbers the entries it
+// sends and removes those its peer acknowledges, until the next Open.
+type Cursor struct {
+	o      *Outbox
+	stream uint64
 }
 
-// Ack drops every message numbered up to seq on the current stream.
-func (o *Outbox) Ack(seq uint64) {
+// Open starts a new stream: numbering restarts, everything not yet
+// acknowledged becomes unsent again, keeping its order, and every earlier
+// cursor stops working (its Next finds nothing, its Ack removes nothing).
+func (o *Outbox) Open() *Cursor {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := o.entries[:0]
-	for _, e := range o.entries {
-		if e.seq == 0 || e.seq > seq {
-			out = append(out, e)
-		}
-	}
-	for i := len(out); i < len(o.entries); i++ {
-		o.entries[i] = nil
-	}
-	o.entries = out
-}
-
-// Reset starts a new stream: numbering restarts and everything not yet
-// acknowledged becomes unsent again, keeping its order.
-func (o *Outbox) Reset() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.stream++
 	o.nextSeq = 0
 	for _, e := range o.entries {
 		e.seq = 0
@@ -117,10 +103,57 @@ func (o *Outbox) Reset() {
 			out = append(out, e)
 		}
 	}
+	for i := len(out); i < len(o.entries); i++ {
+		o.entries[i] = nil
+	}
 	o.entries = out
 	if len(o.entries) > 0 {
 		o.signal()
 	}
+	return &Cursor{o: o, stream: o.stream}
+}
+
+// Next returns the next unsent message, numbered for the cursor's stream,
+// or nothing once a newer stream opened.
+func (c *Cursor) Next() (*Message, bool) {
+	o := c.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c.stream != o.stream {
+		return nil, false
+	}
+	for _, e := range o.entries {
+		if e.seq == 0 {
+			o.nextSeq++
+			e.seq = o.nextSeq
+			m := e.msg
+			m.Seq = e.seq
+			return &m, true
+		}
+	}
+	return nil, false
+}
+
+// Ack drops every message numbered up to seq on the cursor's stream; an
+// ack arriving on a stream a newer one replaced drops nothing (what it
+// covers was made unsent again and goes out on the new stream).
+func (c *Cursor) Ack(seq uint64) {
+	o := c.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c.stream != o.stream {
+		return
+	}
+	out := o.entries[:0]
+	for _, e := range o.entries {
+		if e.seq == 0 || e.seq > seq {
+			out = append(out, e)
+		}
+	}
+	for i := len(out); i < len(o.entries); i++ {
+		o.entries[i] = nil
+	}
+	o.entries = out
 }
 
 // Len is the number of messages not yet acknowledged.

@@ -10,7 +10,7 @@ func status(name, rev string) Message {
 	return Message{Status: &StatusUpdate{Name: name, Status: &v1alpha1.ApplicationStatus{Sync: v1alpha1.SyncStatus{Revision: rev}}}}
 }
 
-func drain(o *Outbox) []*Message {
+func drain(o *Cursor) []*Message {
 	var out []*Message
 	for {
 		m, ok := o.Next()
@@ -30,7 +30,7 @@ func TestStatesCoalesceButIntentsNeverDo(t *testing.T) {
 	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "r"}})
 	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "r"}})
 
-	got := drain(o)
+	got := drain(o.Open())
 	if len(got) != 5 {
 		t.Fatalf("got %d messages, want 5 (1 coalesced status + 4 intents)", len(got))
 	}
@@ -52,11 +52,12 @@ func TestUnackedMessagesAreResentInOrderAfterReset(t *testing.T) {
 	for _, id := range []string{"1", "2", "3"} {
 		o.PutIntent(Message{Operation: &OperationRequest{App: "a", Operation: v1alpha1.Operation{ID: id}}})
 	}
-	first := drain(o)
-	o.Ack(first[0].Seq) // only the first arrived before the stream broke
+	c := o.Open()
+	first := drain(c)
+	c.Ack(first[0].Seq) // only the first arrived before the stream broke
 	o.PutState("status/a", status("a", "x"))
-	o.Reset()
-	again := drain(o)
+	c = o.Open()
+	again := drain(c)
 	if len(again) != 3 {
 		t.Fatalf("after reset got %d messages, want 2 unacked intents + 1 state", len(again))
 	}
@@ -66,7 +67,7 @@ func TestUnackedMessagesAreResentInOrderAfterReset(t *testing.T) {
 	if again[0].Seq != 1 {
 		t.Fatalf("numbering did not restart: %d", again[0].Seq)
 	}
-	o.Ack(3)
+	c.Ack(3)
 	if o.Len() != 0 {
 		t.Fatalf("%d left after acking everything", o.Len())
 	}
@@ -75,14 +76,14 @@ func TestUnackedMessagesAreResentInOrderAfterReset(t *testing.T) {
 func TestInFlightStateIsFollowedByTheNewerOneAndOnlyTheNewestSurvivesReset(t *testing.T) {
 	o := NewOutbox()
 	o.PutState("status/a", status("a", "1"))
-	inflight := drain(o)
+	c := o.Open()
+	inflight := drain(c)
 	o.PutState("status/a", status("a", "2"))
-	if got := drain(o); len(got) != 1 || got[0].Status.Status.Sync.Revision != "2" {
+	if got := drain(c); len(got) != 1 || got[0].Status.Status.Sync.Revision != "2" {
 		t.Fatalf("newer state not queued behind the in-flight one: %+v", got)
 	}
 	o.PutState("status/a", status("a", "3"))
-	o.Reset()
-	got := drain(o)
+	got := drain(o.Open())
 	if len(got) != 1 || got[0].Status.Status.Sync.Revision != "3" {
 		t.Fatalf("after reset want only the newest state, got %d (%+v)", len(got), got)
 	}
@@ -98,5 +99,33 @@ func TestSpecChecksumChangesWithTheSpec(t *testing.T) {
 	b.Source.Path = "q"
 	if SpecChecksum(a) == SpecChecksum(b) {
 		t.Fatal("different specs, same checksum")
+	}
+}
+
+// The outbox-level rule behind the session tests: after an Open, an
+// earlier stream's cursor numbers nothing and acknowledges nothing.
+func TestOpenVoidsEarlierCursors(t *testing.T) {
+	o := NewOutbox()
+	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "a"}})
+	old := o.Open()
+	if m, ok := old.Next(); !ok || m.Seq != 1 {
+		t.Fatalf("old stream's first message: %+v %v", m, ok)
+	}
+	cur := o.Open()
+	o.PutIntent(Message{Refresh: &RefreshRequest{RepoURL: "b"}})
+	if m, ok := old.Next(); ok {
+		t.Fatalf("a replaced cursor numbered %+v", m)
+	}
+	got := drain(cur)
+	if len(got) != 2 || got[0].Refresh.RepoURL != "a" || got[1].Refresh.RepoURL != "b" {
+		t.Fatalf("new stream got %+v, want a then b", got)
+	}
+	old.Ack(2)
+	if o.Len() != 2 {
+		t.Fatalf("a replaced cursor's ack removed entries: %d left, want 2", o.Len())
+	}
+	cur.Ack(2)
+	if o.Len() != 0 {
+		t.Fatalf("%d left after the current stream acknowledged both", o.Len())
 	}
 }

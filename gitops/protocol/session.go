@@ -11,16 +11,29 @@ import (
 // acknowledges each once handle returned nil. A handle error ends the
 // session without acknowledging, so the peer sends the message again on
 // the next stream.
-func Serve(ctx context.Context, s Stream, out *Outbox, handle func(*Message) error) error {
+//
+// Serve opens its own cursor on out (Outbox.Open), so nothing the
+// goroutines of an earlier session still do can number, send or remove an
+// entry of this one. It returns once the message being handled, if any,
+// has been handled, and no message reaches handle after it returned: a
+// caller that starts the next session after Serve returned (the agent) or
+// after the previous one's Serve returned (the principal) never has two
+// sessions' handlers run at once. handle gets a context that ends with the
+// session. Serve does not wait for a Send or Recv blocked on a dead
+// connection; they end with the stream.
+func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Context, *Message) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out.Reset()
+	cur := out.Open()
 
 	// gRPC allows one sender at a time, so acknowledgements go through the
 	// sending goroutine; only the highest pending one matters.
 	var mu sync.Mutex
 	var pendingAck uint64
 	ackWake := make(chan struct{}, 1)
+	// handling is held while a message is handled; the receiver checks,
+	// holding it, that the session still runs before it hands one over.
+	var handling sync.Mutex
 
 	errs := make(chan error, 2)
 	go func() {
@@ -35,8 +48,8 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(*Message) err
 					return
 				}
 			}
-			for {
-				m, ok := out.Next()
+			for ctx.Err() == nil {
+				m, ok := cur.Next()
 				if !ok {
 					break
 				}
@@ -62,12 +75,19 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(*Message) err
 				return
 			}
 			if m.Ack > 0 {
-				out.Ack(m.Ack)
+				cur.Ack(m.Ack)
 			}
 			if m.Seq == 0 {
 				continue
 			}
-			if err := handle(m); err != nil {
+			handling.Lock()
+			if ctx.Err() != nil {
+				handling.Unlock()
+				return
+			}
+			err = handle(ctx, m)
+			handling.Unlock()
+			if err != nil {
 				errs <- err
 				return
 			}
@@ -82,9 +102,17 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(*Message) err
 			}
 		}
 	}()
-	err := <-errs
+	var err error
+	select {
+	case err = <-errs:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	cancel()
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	// Wait for the message being handled; the receiver hands over no more.
+	handling.Lock()
+	handling.Unlock() //nolint:staticcheck // an empty critical section is the wait
+	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
