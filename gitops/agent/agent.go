@@ -277,7 +277,7 @@ func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 	// the next poll (minutes), so fetch everything once now.
 	n := a.engine.RefreshAll()
 	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
-	err = protocol.Serve(sctx, s, a.out, a.handle)
+	err = protocol.Serve(sctx, s, a.out, a.handle, a.rejected)
 	return s.answered.Load(), err
 }
 
@@ -525,4 +525,11 @@ func (a *Agent) queueStatus(u *unstructured.Unstructured) {
 	}
 	a.mu.Unlock()
 	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy(), Refreshed: refreshed}})
+}
+
+// rejected notes a message the principal refused: it is dropped, not
+// sent again (the principal keeps why on the hub's copy).
+func (a *Agent) rejected(m protocol.Message, reason string) {
+	kind, name := protocol.Describe(&m)
+	a.log.Warn("message refused by the principal; dropped", "kind", kind, "name", name, "reason", reason)
 }

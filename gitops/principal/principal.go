@@ -506,7 +506,8 @@ func (p *Principal) serve(s protocol.Stream) error {
 		st.Connected, st.Version, st.Address = true, hello.Version, sess.addr
 		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
 	})
-	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) })
+	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) },
+		func(m protocol.Message, reason string) { p.rejected(name, m, reason) })
 }
 
 // awaitHello reads a new stream's first message, waiting at most
@@ -901,4 +902,11 @@ func (p *Principal) keepalive() keepalive.ServerParameters {
 		kp.MaxConnectionAgeGrace = 2 * time.Second
 	}
 	return kp
+}
+
+// rejected notes a message the agent refused: it is dropped, not sent
+// again.
+func (p *Principal) rejected(agent string, m protocol.Message, reason string) {
+	kind, name := protocol.Describe(&m)
+	p.log.Warn("message refused by the agent; dropped", "agent", agent, "kind", kind, "name", name, "reason", reason)
 }

@@ -22,6 +22,16 @@
 // at a time; the principal ends and waits for an agent's old session),
 // so one peer's messages are never handled by two sessions at once.
 //
+// A message the receiver can never handle (the API server refuses it as
+// invalid or too large) does not block the ones behind it: the handler
+// marks the error with Reject, and the receiver answers with a Nack that
+// names it and an Ack that covers it, records why where a user sees it,
+// and goes on. The sender drops the refused entry and logs its kind and
+// name. Nack came after the first release; a peer that does not know it
+// reads the Ack alone, so it drops the message the same way. Errors that
+// may pass (an API server restarting) still end the session unacknowledged,
+// so the message comes again.
+//
 // One-shot requests made on the hub come back as status: a sync operation
 // as the status's operationState (the principal then clears the hub's
 // operation), a refresh (the hub copy's refresh annotation, sent down as

@@ -156,6 +156,29 @@ func (c *Cursor) Ack(seq uint64) {
 	o.entries = out
 }
 
+// Nack removes the message numbered seq on the cursor's stream, which the
+// peer refused, and returns it (to say what was dropped); nothing on a
+// stream a newer one replaced.
+func (c *Cursor) Nack(seq uint64) (Message, bool) {
+	o := c.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c.stream != o.stream || seq == 0 {
+		return Message{}, false
+	}
+	for i, e := range o.entries {
+		if e.seq == seq {
+			copy(o.entries[i:], o.entries[i+1:])
+			o.entries[len(o.entries)-1] = nil
+			o.entries = o.entries[:len(o.entries)-1]
+			m := e.msg
+			m.Seq = seq
+			return m, true
+		}
+	}
+	return Message{}, false
+}
+
 // Len is the number of messages not yet acknowledged.
 func (o *Outbox) Len() int {
 	o.mu.Lock()

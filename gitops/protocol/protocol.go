@@ -33,6 +33,11 @@ type Message struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// Ack acknowledges every message of the peer up to and including it.
 	Ack uint64 `json:"ack,omitempty"`
+	// Nack, added after the first release, says the message it names
+	// could not be handled and never will be; it travels with an Ack
+	// covering that message, so a peer that does not know Nack takes it
+	// as delivered and moves on too, rather than resending it for ever.
+	Nack *Nack `json:"nack,omitempty"`
 
 	Hello     *Hello            `json:"hello,omitempty"`
 	App       *AppUpdate        `json:"app,omitempty"`
@@ -43,6 +48,33 @@ type Message struct {
 	// not know it ignores it (and the hub's request waits for the next
 	// agent that does).
 	AppRefresh *AppRefreshRequest `json:"appRefresh,omitempty"`
+}
+
+// Nack is a negative acknowledgement: the receiver refused the message
+// numbered Seq (see Reject) and went on with the next.
+type Nack struct {
+	Seq    uint64 `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+// Describe names a message for logs and conditions: its kind and the
+// Application (or repository) it is about.
+func Describe(m *Message) (kind, name string) {
+	switch {
+	case m.Hello != nil:
+		return "hello", ""
+	case m.App != nil:
+		return "app", m.App.Name
+	case m.Status != nil:
+		return "status", m.Status.Name
+	case m.Operation != nil:
+		return "operation", m.Operation.App
+	case m.AppRefresh != nil:
+		return "appRefresh", m.AppRefresh.App
+	case m.Refresh != nil:
+		return "refresh", m.Refresh.RepoURL
+	}
+	return "unknown", ""
 }
 
 // Hello is the agent's first message on every stream.

@@ -10,7 +10,11 @@ import (
 // outbox holds, passes every received payload to handle in order, and
 // acknowledges each once handle returned nil. A handle error ends the
 // session without acknowledging, so the peer sends the message again on
-// the next stream.
+// the next stream, unless it is a RejectedError (Reject): then the message
+// is answered with a Nack (and an Ack covering it) and the session goes on,
+// so one message the receiver can never handle does not stop every later
+// one. A Nack from the peer drops the entry it names; rejected, if not
+// nil, is told which and why.
 //
 // Serve opens its own cursor on out (Outbox.Open), so nothing the
 // goroutines of an earlier session still do can number, send or remove an
@@ -21,7 +25,7 @@ import (
 // sessions' handlers run at once. handle gets a context that ends with the
 // session. Serve does not wait for a Send or Recv blocked on a dead
 // connection; they end with the stream.
-func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Context, *Message) error) error {
+func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Context, *Message) error, rejected func(m Message, reason string)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cur := out.Open()
@@ -30,6 +34,7 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Conte
 	// sending goroutine; only the highest pending one matters.
 	var mu sync.Mutex
 	var pendingAck uint64
+	var pendingNacks []Nack
 	ackWake := make(chan struct{}, 1)
 	// handling is held while a message is handled; the receiver checks,
 	// holding it, that the session still runs before it hands one over.
@@ -41,7 +46,17 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Conte
 			mu.Lock()
 			ack := pendingAck
 			pendingAck = 0
+			nacks := pendingNacks
+			pendingNacks = nil
 			mu.Unlock()
+			for i := range nacks {
+				// Each carries an Ack of its message: a peer that does
+				// not know Nack drops the message all the same.
+				if err := s.Send(&Message{Ack: nacks[i].Seq, Nack: &nacks[i]}); err != nil {
+					errs <- err
+					return
+				}
+			}
 			if ack > 0 {
 				if err := s.Send(&Message{Ack: ack}); err != nil {
 					errs <- err
@@ -74,6 +89,11 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Conte
 				errs <- err
 				return
 			}
+			if m.Nack != nil {
+				if dropped, ok := cur.Nack(m.Nack.Seq); ok && rejected != nil {
+					rejected(dropped, m.Nack.Reason)
+				}
+			}
 			if m.Ack > 0 {
 				cur.Ack(m.Ack)
 			}
@@ -87,12 +107,15 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Conte
 			}
 			err = handle(ctx, m)
 			handling.Unlock()
-			if err != nil {
+			rejectedErr := IsRejected(err)
+			if err != nil && !rejectedErr {
 				errs <- err
 				return
 			}
 			mu.Lock()
-			if m.Seq > pendingAck {
+			if rejectedErr {
+				pendingNacks = append(pendingNacks, Nack{Seq: m.Seq, Reason: err.Error()})
+			} else if m.Seq > pendingAck {
 				pendingAck = m.Seq
 			}
 			mu.Unlock()

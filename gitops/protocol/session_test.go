@@ -70,7 +70,7 @@ func nextSent(t *testing.T, f *fakeStream) *Message {
 // result.
 func serve(ctx context.Context, f *fakeStream, out *Outbox, handle func(context.Context, *Message) error) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, f, out, handle) }()
+	go func() { done <- Serve(ctx, f, out, handle, nil) }()
 	return done
 }
 
