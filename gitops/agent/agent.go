@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/tether-dev/tether/cluster/kubeapply"
 	"github.com/tether-dev/tether/gitops/api/v1alpha1"
@@ -332,9 +333,94 @@ func (a *Agent) applyApp(ctx context.Context, up *protocol.AppUpdate) error {
 		return nil
 	}
 	a.mu.Lock()
+	before, had := a.desired[up.Name]
 	a.desired[up.Name] = up.Spec.DeepCopy()
 	a.mu.Unlock()
-	return a.writeSpec(ctx, up.Name, up.Spec)
+	err := a.writeSpec(ctx, up.Name, up.Spec)
+	if refused(err) {
+		// The spoke keeps what it had: reverting local edits to a spec
+		// the API server refuses would fail on every event.
+		a.mu.Lock()
+		if had {
+			a.desired[up.Name] = before
+		} else {
+			delete(a.desired, up.Name)
+		}
+		a.mu.Unlock()
+		a.noteDeliveryError(ctx, up.Name, fmt.Sprintf("the spoke refused the hub's spec (checksum %s): %v", up.Checksum, err))
+		return protocol.Reject(err)
+	}
+	if err == nil {
+		a.clearDeliveryError(ctx, up.Name)
+	}
+	return err
+}
+
+// refused says whether err is the spoke API server's final answer for
+// what was sent (invalid, denied by admission, too large), as opposed to
+// a failure that may pass, after which the message is tried again.
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+		apierrors.IsUnsupportedMediaType(err) || apierrors.IsNotAcceptable(err)
+}
+
+// noteDeliveryError records on the spoke's copy of app why a message about
+// it was refused; the condition goes up to the hub with the status. With
+// no spoke copy there is nowhere to put it here, and the principal records
+// it on the hub's copy when the nack arrives.
+func (a *Agent) noteDeliveryError(ctx context.Context, app, msg string) {
+	a.log.Warn("message refused by the spoke's API server; dropped", "app", app, "reason", msg)
+	err := a.mutateStatus(ctx, app, func(st *v1alpha1.ApplicationStatus) bool {
+		st.SetCondition(v1alpha1.ConditionDeliveryError, msg, metav1.Now())
+		return true
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		a.log.Warn("could not record the refused message on the Application", "app", app, "err", err)
+	}
+}
+
+// clearDeliveryError removes the condition once a message about app was
+// handled again.
+func (a *Agent) clearDeliveryError(ctx context.Context, app string) {
+	obj, ok, _ := a.apps.GetStore().GetByKey(a.opts.Namespace + "/" + app)
+	if ok {
+		if cur, err := v1alpha1.ApplicationFrom(obj.(*unstructured.Unstructured)); err == nil && !cur.Status.RemoveCondition(v1alpha1.ConditionDeliveryError) {
+			return // the informer's copy has none: nothing to write
+		}
+	}
+	err := a.mutateStatus(ctx, app, func(st *v1alpha1.ApplicationStatus) bool {
+		return st.RemoveCondition(v1alpha1.ConditionDeliveryError)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		a.log.Warn("could not clear the refused-message condition", "app", app, "err", err)
+	}
+}
+
+// mutateStatus reads app, changes its status, and writes it if mutate
+// says it changed.
+func (a *Agent) mutateStatus(ctx context.Context, app string, mutate func(*v1alpha1.ApplicationStatus) bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, err := a.res().Get(ctx, app, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur, err := v1alpha1.ApplicationFrom(u)
+		if err != nil {
+			return err
+		}
+		if !mutate(&cur.Status) {
+			return nil
+		}
+		nu, err := cur.Unstructured()
+		if err != nil {
+			return err
+		}
+		_, err = a.res().UpdateStatus(ctx, nu, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 func (a *Agent) writeSpec(ctx context.Context, name string, spec *v1alpha1.ApplicationSpec) error {
@@ -374,6 +460,12 @@ func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationReq
 		// pending for ever: it is answered as failed, and why.
 		a.failOperation(req, fmt.Sprintf("the spoke has no Application %q to run operation %s on", req.App, req.Operation.ID))
 		return nil
+	}
+	if refused(err) {
+		// Answered like a missing Application: the hub shows it failed.
+		a.failOperation(req, fmt.Sprintf("the spoke refused operation %s: %v", req.Operation.ID, err))
+		a.noteDeliveryError(ctx, req.App, fmt.Sprintf("the spoke refused operation %s: %v", req.Operation.ID, err))
+		return protocol.Reject(err)
 	}
 	if err != nil {
 		return fmt.Errorf("request operation %s on %s: %w", req.Operation.ID, req.App, err)
@@ -430,6 +522,13 @@ func (a *Agent) requestRefresh(ctx context.Context, req *protocol.AppRefreshRequ
 		a.mu.Unlock()
 		a.log.Warn("refresh for an Application the spoke does not have; dropped", "app", req.App, "id", req.ID)
 		return nil
+	}
+	if refused(err) {
+		a.mu.Lock()
+		delete(a.refreshing, req.App)
+		a.mu.Unlock()
+		a.noteDeliveryError(ctx, req.App, fmt.Sprintf("the spoke refused refresh %s: %v", req.ID, err))
+		return protocol.Reject(err)
 	}
 	if err != nil {
 		return fmt.Errorf("request refresh %s of %s: %w", req.ID, req.App, err)

@@ -6,6 +6,11 @@
 // the spoke (the operation field, the refresh annotation), and their
 // answers go back up with the status; an operation for an Application the
 // spoke does not have is answered as failed, with the reason, not dropped.
+// A message the spoke's API server refuses (invalid, denied by admission,
+// too large) is nacked rather than retried for ever, so the messages
+// behind it still arrive; why is kept as a DeliveryError condition on the
+// spoke's copy, which reaches the hub with its status. Failures that may
+// pass end the stream unacknowledged and the message comes again.
 //
 // The engine runs whether or not the principal is reachable: while
 // disconnected the spoke keeps syncing from its local copy, and on

@@ -25,6 +25,13 @@ const (
 	ConditionComparisonError = "ComparisonError"
 	// ConditionSyncError: applying or pruning failed.
 	ConditionSyncError = "SyncError"
+	// ConditionDeliveryError: a message about this Application between
+	// the hub and its spoke was refused (by the API server that was to
+	// store it) and dropped; the message says which and why.
+	ConditionDeliveryError = "DeliveryError"
+	// ConditionStatusTruncated: the spoke's status was too large for the
+	// hub and was shortened there; the message says what was left out.
+	ConditionStatusTruncated = "StatusTruncated"
 )
 
 // Sync options.
@@ -253,4 +260,35 @@ type ApplicationList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Application `json:"items"`
+}
+
+// SetCondition sets the condition of type typ to msg, keeping its
+// transition time when the message is unchanged.
+func (s *ApplicationStatus) SetCondition(typ, msg string, now metav1.Time) {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == typ {
+			if s.Conditions[i].Message != msg {
+				s.Conditions[i].Message, s.Conditions[i].LastTransitionTime = msg, &now
+			}
+			return
+		}
+	}
+	s.Conditions = append(s.Conditions, ApplicationCondition{Type: typ, Message: msg, LastTransitionTime: &now})
+}
+
+// RemoveCondition removes the condition of type typ, and says whether
+// there was one.
+func (s *ApplicationStatus) RemoveCondition(typ string) bool {
+	out := make([]ApplicationCondition, 0, len(s.Conditions))
+	for _, c := range s.Conditions {
+		if c.Type != typ {
+			out = append(out, c)
+		}
+	}
+	removed := len(out) != len(s.Conditions)
+	if len(out) == 0 {
+		out = nil
+	}
+	s.Conditions = out
+	return removed
 }
