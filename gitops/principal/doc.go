@@ -17,4 +17,11 @@
 // (retried with backoff) rather than given up on: the hub's API server may
 // only be restarting, and nothing would start the principal again. Agents
 // are served once the hub has answered.
+//
+// A status write that fails in a way that may pass is retried per
+// Application after waits that double up to 30 s. A status too large for
+// the hub is shortened (resources and history cut, a StatusTruncated
+// condition says so) and one the hub refuses for good is dropped with a
+// DeliveryError condition on the hub's copy; so is a message the agent
+// nacked, since the spoke may have no copy to carry the condition up.
 package principal

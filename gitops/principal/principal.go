@@ -94,6 +94,12 @@ type Principal struct {
 	pendingStatus map[string]*protocol.StatusUpdate
 	writing       map[string]bool
 	statusWake    chan struct{}
+	// statusRetry holds, per "agent/app" whose last write failed with an
+	// error that may pass, how often it failed and when to try again.
+	statusRetry map[string]*retryState
+	// firstStatusRetry and maxStatusRetry bound the wait between failed
+	// writes of one status; tests shorten them.
+	firstStatusRetry, maxStatusRetry time.Duration
 
 	// prepareHub installs or checks the CRDs on the hub; Run retries it
 	// until it succeeds. Tests replace it.
@@ -145,6 +151,7 @@ func newPrincipal(opts Options, dyn dynamic.Interface) (*Principal, error) {
 		outboxes: map[string]*protocol.Outbox{}, sessions: map[string]*session{}, sentOps: map[string]map[string]bool{},
 		sentRefresh:   map[string]map[string]string{},
 		pendingStatus: map[string]*protocol.StatusUpdate{}, writing: map[string]bool{}, statusWake: make(chan struct{}, 1),
+		statusRetry: map[string]*retryState{}, firstStatusRetry: 500 * time.Millisecond, maxStatusRetry: 30 * time.Second,
 		ready: make(chan struct{}),
 	}
 	if p.opts.HelloTimeout == 0 {
@@ -594,17 +601,32 @@ func (p *Principal) handle(_ context.Context, agent string, m *protocol.Message)
 	return nil
 }
 
+// retryState is the backoff of one Application's status writes.
+type retryState struct {
+	failures int
+	at       time.Time
+}
+
 // statusWriter writes pending statuses, newest per Application, until ctx
 // ends. Several run, so one slow write does not hold up the fleet.
+//
+// A write that fails with an error that may pass (the hub's API server
+// unavailable, a timeout) is tried again after a wait that doubles, from
+// firstStatusRetry to maxStatusRetry, per Application; a status the hub
+// refuses for good is not retried (writeStatus records why instead).
 func (p *Principal) statusWriter(ctx context.Context) {
 	for {
 		p.mu.Lock()
 		var key string
 		var st *protocol.StatusUpdate
+		now := time.Now()
 		for k, v := range p.pendingStatus {
 			// One writer per Application at a time: two in flight could
 			// land out of order and leave an older status on the hub.
 			if p.writing[k] {
+				continue
+			}
+			if r := p.statusRetry[k]; r != nil && now.Before(r.at) {
 				continue
 			}
 			key, st = k, v
@@ -629,35 +651,81 @@ func (p *Principal) statusWriter(ctx context.Context) {
 		p.mu.Lock()
 		delete(p.writing, key)
 		_, newer := p.pendingStatus[key]
-		p.mu.Unlock()
-		if newer {
-			// A newer status waited for this write; make sure a writer
-			// looks again.
-			select {
-			case p.statusWake <- struct{}{}:
-			default:
-			}
-		}
+		var wait time.Duration
 		if err != nil && ctx.Err() == nil {
-			p.log.Warn("could not write status to the hub; will retry", "agent", agent, "app", name, "err", err)
-			p.mu.Lock()
-			if _, newer := p.pendingStatus[key]; !newer {
+			r := p.statusRetry[key]
+			if r == nil {
+				r = &retryState{}
+				p.statusRetry[key] = r
+			}
+			wait = p.firstStatusRetry << min(r.failures, 16)
+			wait = min(wait, p.maxStatusRetry)
+			r.failures++
+			r.at = time.Now().Add(wait)
+			if !newer {
 				p.pendingStatus[key] = st
 			}
-			p.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+		} else {
+			delete(p.statusRetry, key)
 		}
+		p.mu.Unlock()
+		if wait > 0 {
+			p.log.Warn("could not write status to the hub; will retry", "agent", agent, "app", name, "err", err, "in", wait)
+			time.AfterFunc(wait, p.wakeStatusWriters)
+		} else if newer {
+			// A newer status waited for this write; make sure a writer
+			// looks again.
+			p.wakeStatusWriters()
+		}
+	}
+}
+
+func (p *Principal) wakeStatusWriters() {
+	select {
+	case p.statusWake <- struct{}{}:
+	default:
 	}
 }
 
 // writeStatus writes an agent's status onto the hub Application, starting
 // from the informer's copy (no read per write) and re-reading only on a
 // conflict.
+//
+// A status over maxStatusBytes, or one the hub says is too large, is
+// shortened (fitStatus) rather than refused for ever; a status the hub
+// refuses for good (invalid) is not retried: the hub's copy keeps its
+// last status with a DeliveryError condition that says why.
 func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1alpha1.ApplicationStatus) error {
+	err := p.updateHubStatus(ctx, agent, name, st, maxStatusBytes)
+	if tooLarge(err) {
+		p.log.Warn("status too large for the hub; writing a shorter one", "agent", agent, "app", name, "err", err)
+		err = p.updateHubStatus(ctx, agent, name, st, maxStatusBytes/8)
+	}
+	if refusedByHub(err) {
+		p.log.Warn("status refused by the hub; dropped", "agent", agent, "app", name, "err", err)
+		p.noteHubCondition(ctx, agent, name, fmt.Sprintf("the hub refused the spoke's status: %v", err))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// A finished operation is cleared on the hub, guarded by its ID so a
+	// newer request is never lost.
+	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
+	if os := st.OperationState; os != nil && os.Operation.ID != "" && os.Phase != v1alpha1.OperationRunning {
+		id, _ := json.Marshal(os.Operation.ID)
+		patch := fmt.Sprintf(`[{"op":"test","path":"/operation/id","value":%s},{"op":"remove","path":"/operation"}]`, id)
+		_, err := res.Patch(ctx, name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isUnprocessable(err) {
+			return fmt.Errorf("clear operation of %s/%s: %w", agent, name, err)
+		}
+	}
+	return nil
+}
+
+// updateHubStatus writes st, shortened to budget bytes, as the status of
+// the hub's copy.
+func (p *Principal) updateHubStatus(ctx context.Context, agent, name string, st *v1alpha1.ApplicationStatus, budget int) error {
 	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
 	first := true
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -690,7 +758,7 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 		if !cached && reflect.DeepEqual(&app.Status, want) {
 			return nil
 		}
-		app.Status = *want
+		app.Status = *fitStatus(want, budget)
 		nu, err := app.Unstructured()
 		if err != nil {
 			return err
@@ -705,17 +773,116 @@ func (p *Principal) writeStatus(ctx context.Context, agent, name string, st *v1a
 	if err != nil {
 		return fmt.Errorf("write status of %s/%s: %w", agent, name, err)
 	}
-	// A finished operation is cleared on the hub, guarded by its ID so a
-	// newer request is never lost.
-	if os := st.OperationState; os != nil && os.Operation.ID != "" && os.Phase != v1alpha1.OperationRunning {
-		id, _ := json.Marshal(os.Operation.ID)
-		patch := fmt.Sprintf(`[{"op":"test","path":"/operation/id","value":%s},{"op":"remove","path":"/operation"}]`, id)
-		_, err := res.Patch(ctx, name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !isUnprocessable(err) {
-			return fmt.Errorf("clear operation of %s/%s: %w", agent, name, err)
+	return nil
+}
+
+// noteHubCondition records on the hub's copy of app, keeping its status
+// otherwise, that a message about it was refused and why.
+func (p *Principal) noteHubCondition(ctx context.Context, agent, app, msg string) {
+	res := p.dyn.Resource(v1alpha1.ApplicationsResource).Namespace(agent)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, err := res.Get(ctx, app, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur, err := v1alpha1.ApplicationFrom(u)
+		if err != nil {
+			return err
+		}
+		cur.Status.SetCondition(v1alpha1.ConditionDeliveryError, msg, metav1.Now())
+		nu, err := cur.Unstructured()
+		if err != nil {
+			return err
+		}
+		_, err = res.UpdateStatus(ctx, nu, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
+		p.log.Warn("could not record a refused message on the hub's Application", "agent", agent, "app", app, "err", err)
+	}
+}
+
+// maxStatusBytes bounds the status written for one Application: etcd
+// refuses an object over 1.5 MiB by default, and spec, metadata and
+// managed fields need room too.
+const maxStatusBytes = 1 << 20
+
+// tooLarge says whether err is the hub saying an object is too large
+// (the API server's limit on a request, or etcd's on a value).
+func tooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	return apierrors.IsRequestEntityTooLargeError(err) || strings.Contains(err.Error(), "request is too large")
+}
+
+// refusedByHub says whether err is the hub's final answer for a status:
+// writing it again cannot succeed.
+func refusedByHub(err error) bool {
+	return err != nil && (apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || isUnprocessable(err))
+}
+
+// fitStatus returns st if its JSON is within budget bytes, or else a copy
+// shortened to fit: long messages cut, then resources and history beyond
+// what fits left out, with a StatusTruncated condition saying so. The
+// spoke keeps the whole status; the hub shows what it can hold.
+func fitStatus(st *v1alpha1.ApplicationStatus, budget int) *v1alpha1.ApplicationStatus {
+	size := jsonSize(st)
+	if size <= budget {
+		return st
+	}
+	// Room for the condition added below.
+	const reserve = 1024
+	c := st.DeepCopy()
+	for i := range c.Conditions {
+		c.Conditions[i].Message = cut(c.Conditions[i].Message, 1024)
+	}
+	c.Health.Message = cut(c.Health.Message, 1024)
+	if c.OperationState != nil {
+		c.OperationState.Message = cut(c.OperationState.Message, 4096)
+	}
+	for i := range c.Resources {
+		if h := c.Resources[i].Health; h != nil {
+			h.Message = cut(h.Message, 256)
 		}
 	}
-	return nil
+	total, kept := len(c.Resources), len(c.Resources)
+	if jsonSize(c) > budget-reserve {
+		rs := c.Resources
+		c.Resources = nil
+		used := jsonSize(c)
+		kept = 0
+		for _, r := range rs {
+			n := jsonSize(&r) + 1
+			if used+n > budget-reserve {
+				break
+			}
+			used += n
+			kept++
+		}
+		c.Resources = rs[:kept]
+	}
+	if n := len(c.History); n > 1 && jsonSize(c) > budget-reserve {
+		c.History = c.History[n-1:]
+	}
+	c.SetCondition(v1alpha1.ConditionStatusTruncated, fmt.Sprintf(
+		"the spoke's status is %d bytes, more than the %d the hub stores: %d of %d resources shown, long messages cut; the spoke's copy has all of it",
+		size, budget, kept, total), metav1.Now())
+	return c
+}
+
+func jsonSize(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
+}
+
+// cut shortens s to at most n bytes, saying it did.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "… (cut)"
+	return strings.ToValidUTF8(s[:n-len(more)], "") + more
 }
 
 // finished says whether st is the result of an operation that ended.
@@ -905,8 +1072,19 @@ func (p *Principal) keepalive() keepalive.ServerParameters {
 }
 
 // rejected notes a message the agent refused: it is dropped, not sent
-// again.
+// again. The agent records why on its copy of the Application, whose
+// status comes up here; the hub's copy is told as well, because there may
+// be no spoke copy to carry it (a new Application the spoke refused).
 func (p *Principal) rejected(agent string, m protocol.Message, reason string) {
 	kind, name := protocol.Describe(&m)
 	p.log.Warn("message refused by the agent; dropped", "agent", agent, "kind", kind, "name", name, "reason", reason)
+	if m.App == nil && m.Operation == nil && m.AppRefresh == nil {
+		return
+	}
+	// The receiver must not wait on the hub.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p.noteHubCondition(ctx, agent, name, fmt.Sprintf("the spoke refused the hub's %s: %s", kind, reason))
+	}()
 }
