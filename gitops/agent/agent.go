@@ -383,7 +383,7 @@ func (a *Agent) noteDeliveryError(ctx context.Context, app, msg string) {
 }
 
 // clearDeliveryError removes the condition once a message about app was
-// handled again.
+// handled again: the refusal it reported is behind us.
 func (a *Agent) clearDeliveryError(ctx context.Context, app string) {
 	obj, ok, _ := a.apps.GetStore().GetByKey(a.opts.Namespace + "/" + app)
 	if ok {
@@ -470,6 +470,7 @@ func (a *Agent) requestOperation(ctx context.Context, req *protocol.OperationReq
 	if err != nil {
 		return fmt.Errorf("request operation %s on %s: %w", req.Operation.ID, req.App, err)
 	}
+	a.clearDeliveryError(ctx, req.App)
 	a.log.Info("operation requested by the hub", "app", req.App, "id", req.Operation.ID)
 	return nil
 }
@@ -539,6 +540,7 @@ func (a *Agent) requestRefresh(ctx context.Context, req *protocol.AppRefreshRequ
 	if obj, ok, _ := a.apps.GetStore().GetByKey(a.opts.Namespace + "/" + req.App); ok {
 		a.noteRefresh(obj.(*unstructured.Unstructured))
 	}
+	a.clearDeliveryError(ctx, req.App)
 	a.log.Info("refresh requested by the hub", "app", req.App, "id", req.ID)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -96,4 +97,53 @@ func TestRefusedOperationIsReportedFailed(t *testing.T) {
 		}
 	}
 	t.Fatal("the refused operation was not reported as failed")
+}
+
+// Once a message about the Application is handled again, the condition
+// that reported the refusal goes.
+func TestDeliveryErrorClearsOnTheNextHandledMessage(t *testing.T) {
+	a, dyn := testAgent(t, spokeCopy("poison"))
+	fake := dyn.(*dynamicfake.FakeDynamicClient)
+	refusing := true
+	fake.PrependReactor("patch", "applications", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if refusing {
+			return true, nil, apierrors.NewBadRequest("denied")
+		}
+		return false, nil, nil
+	})
+	op := func(id string) *protocol.Message {
+		return &protocol.Message{Seq: 1, Operation: &protocol.OperationRequest{App: "poison", Operation: v1alpha1.Operation{ID: id}}}
+	}
+	if err := a.handle(context.Background(), op("op-1")); !protocol.IsRejected(err) {
+		t.Fatalf("handle returned %v", err)
+	}
+	refusing = false
+	// The agent reads the informer's copy to see whether there is a
+	// condition to clear: wait for it to show the one just written.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		obj, ok, _ := a.apps.GetStore().GetByKey(ns + "/poison")
+		if ok {
+			if app, _ := v1alpha1.ApplicationFrom(obj.(*unstructured.Unstructured)); app != nil && len(app.Status.Conditions) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the informer never showed the condition")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.handle(context.Background(), op("op-2")); err != nil {
+		t.Fatalf("handle: %v", err)
+	}
+	u, err := dyn.Resource(v1alpha1.ApplicationsResource).Namespace(ns).Get(context.Background(), "poison", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := v1alpha1.ApplicationFrom(u)
+	for _, c := range app.Status.Conditions {
+		if c.Type == v1alpha1.ConditionDeliveryError {
+			t.Fatalf("still %s after a handled operation: %s", c.Type, c.Message)
+		}
+	}
 }
