@@ -26,8 +26,9 @@
 // invalid or too large) does not block the ones behind it: the handler
 // marks the error with Reject, and the receiver answers with a Nack that
 // names it and an Ack that covers it, records why where a user sees it,
-// and goes on. The sender drops the refused entry and logs its kind and
-// name. Nack came after the first release; a peer that does not know it
+// and goes on; a frame that cannot be decoded past its sequence number
+// (a newer peer changed a field) is nacked the same way. The sender drops
+// the refused entry and logs its kind and name. Nack came after the first release; a peer that does not know it
 // reads the Ack alone, so it drops the message the same way. Errors that
 // may pass (an API server restarting) still end the session unacknowledged,
 // so the message comes again.

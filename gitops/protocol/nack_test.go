@@ -108,3 +108,43 @@ func TestNackDropsTheEntryAndReportsIt(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// A frame this side cannot decode (a newer peer changed a field's type)
+// used to fail the stream's Recv, so it came first again on every
+// reconnect. The codec keeps its sequence number and Serve nacks it
+// without handing it on.
+func TestUndecodableMessageIsNacked(t *testing.T) {
+	var m Message
+	if err := (Codec{}).Unmarshal([]byte(`{"seq":7,"ack":2,"app":{"name":5}}`), &m); err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if m.Seq != 7 || m.Ack != 2 || m.App != nil || m.undecodable == "" {
+		t.Fatalf("decoded as %+v", m)
+	}
+	var bad Message
+	if err := (Codec{}).Unmarshal([]byte(`{"seq":"x"}`), &bad); err == nil {
+		t.Error("a frame without a readable seq decoded")
+	}
+
+	out := NewOutbox()
+	f := newFakeStream(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	handled := 0
+	done := serve(ctx, f, out, func(context.Context, *Message) error { handled++; return nil })
+	<-f.waiting
+	f.recv <- &m
+	<-f.waiting
+	sent := nextSent(t, f)
+	if sent.Nack == nil || sent.Nack.Seq != 7 || sent.Ack != 7 {
+		t.Fatalf("answered with %+v", sent)
+	}
+	if handled != 0 {
+		t.Error("the undecodable message was handed on")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("session ended: %v", err)
+	default:
+	}
+}

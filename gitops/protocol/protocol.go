@@ -48,6 +48,11 @@ type Message struct {
 	// not know it ignores it (and the hub's request waits for the next
 	// agent that does).
 	AppRefresh *AppRefreshRequest `json:"appRefresh,omitempty"`
+
+	// undecodable is why a frame whose Seq could be read could not be
+	// decoded as a whole (Codec); Serve nacks it instead of ending the
+	// stream, which would bring it back first on every reconnect.
+	undecodable string
 }
 
 // Nack is a negative acknowledgement: the receiver refused the message
@@ -147,8 +152,26 @@ type Codec struct{}
 // Marshal implements encoding.Codec.
 func (Codec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-// Unmarshal implements encoding.Codec.
-func (Codec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+// Unmarshal implements encoding.Codec. A Message that cannot be decoded
+// but whose sequence number can is returned with only that (and its Ack),
+// marked undecodable, so the receiver can refuse that one message (Serve
+// nacks it) rather than break the stream on it again and again.
+func (Codec) Unmarshal(data []byte, v any) error {
+	err := json.Unmarshal(data, v)
+	m, ok := v.(*Message)
+	if err == nil || !ok {
+		return err
+	}
+	var head struct {
+		Seq uint64 `json:"seq"`
+		Ack uint64 `json:"ack"`
+	}
+	if json.Unmarshal(data, &head) != nil || head.Seq == 0 {
+		return err
+	}
+	*m = Message{Seq: head.Seq, Ack: head.Ack, undecodable: err.Error()}
+	return nil
+}
 
 // Name implements encoding.Codec.
 func (Codec) Name() string { return "json" }

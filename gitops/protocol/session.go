@@ -3,6 +3,7 @@ package protocol
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -13,8 +14,9 @@ import (
 // the next stream, unless it is a RejectedError (Reject): then the message
 // is answered with a Nack (and an Ack covering it) and the session goes on,
 // so one message the receiver can never handle does not stop every later
-// one. A Nack from the peer drops the entry it names; rejected, if not
-// nil, is told which and why.
+// one. A frame the Codec could not decode past its sequence number is
+// nacked the same way, without reaching handle. A Nack from the peer drops
+// the entry it names; rejected, if not nil, is told which and why.
 //
 // Serve opens its own cursor on out (Outbox.Open), so nothing the
 // goroutines of an earlier session still do can number, send or remove an
@@ -105,7 +107,11 @@ func Serve(ctx context.Context, s Stream, out *Outbox, handle func(context.Conte
 				handling.Unlock()
 				return
 			}
-			err = handle(ctx, m)
+			if m.undecodable != "" {
+				err = Reject(fmt.Errorf("undecodable message: %s", m.undecodable))
+			} else {
+				err = handle(ctx, m)
+			}
 			handling.Unlock()
 			rejectedErr := IsRejected(err)
 			if err != nil && !rejectedErr {
