@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -362,6 +363,13 @@ func (a *Agent) applyApp(ctx context.Context, up *protocol.AppUpdate) error {
 func refused(err error) bool {
 	if err == nil {
 		return false
+	}
+	if apierrors.IsForbidden(err) {
+		// Denied by admission (a webhook's default answer is 403, a
+		// policy may choose it); a missing RBAC rule, also 403, may be
+		// granted soon, so it is tried again.
+		msg := err.Error()
+		return strings.Contains(msg, "admission webhook") || strings.Contains(msg, "ValidatingAdmissionPolicy")
 	}
 	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) ||
 		apierrors.IsUnsupportedMediaType(err) || apierrors.IsNotAcceptable(err)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -144,6 +145,26 @@ func TestDeliveryErrorClearsOnTheNextHandledMessage(t *testing.T) {
 	for _, c := range app.Status.Conditions {
 		if c.Type == v1alpha1.ConditionDeliveryError {
 			t.Fatalf("still %s after a handled operation: %s", c.Type, c.Message)
+		}
+	}
+}
+
+func TestRefusedTellsAdmissionDenialsFromPassingFailures(t *testing.T) {
+	gr := schema.GroupResource{Group: v1alpha1.GroupVersion.Group, Resource: "applications"}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{apierrors.NewForbidden(gr, "web", errors.New(`admission webhook "deny.example" denied the request: no`)), true},
+		{apierrors.NewForbidden(gr, "web", errors.New(`ValidatingAdmissionPolicy 'no-poison' with binding 'b' denied request: no`)), true},
+		{apierrors.NewForbidden(gr, "web", errors.New(`User "system:serviceaccount:tether-system:agent" cannot patch resource`)), false},
+		{apierrors.NewInvalid(schema.GroupKind{Kind: "Application"}, "web", nil), true},
+		{apierrors.NewServiceUnavailable("down"), false},
+		{apierrors.NewTimeoutError("slow", 1), false},
+		{nil, false},
+	} {
+		if got := refused(c.err); got != c.want {
+			t.Errorf("refused(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }
