@@ -35,7 +35,8 @@ func TestCollectAndPrint(t *testing.T) {
 		[3]string{cl, "output", "       1\t10400000000 ns/op\t        10.40 s/up\t       582.0 MiB-rss/cluster\n"},
 		[3]string{cl, "pass", ""},
 		[3]string{scen, "output", "BenchmarkFleetCommitToSynced/spokes=2-2         \t       1\t 680000000 ns/op\t       680.0 ms/commit-to-all-synced\n"},
-		[3]string{scen, "output", "BenchmarkPrincipalThroughput-2   \t       1\t 3000000000 ns/op\t     31000 msgs/s\t        17.00 MiB-heap\n"},
+		// A figure of 0 is a row like any other (duplicates must show).
+		[3]string{scen, "output", "BenchmarkPrincipalScale-2   \t       1\t 32036022816 ns/op\t         0 duplicates\t         0.1820 ms-ack-p50-loaded\t     31000 status-msgs/s\n"},
 		// No figures of its own: ns/op is shown.
 		[3]string{scen, "output", "BenchmarkPlain-2   \t       1\t    1500 ns/op\n"},
 		[3]string{scen, "output", "--- FAIL: BenchmarkBroken\n"},
@@ -54,8 +55,9 @@ func TestCollectAndPrint(t *testing.T) {
 		{cl, "BenchmarkEmbeddedUp", "s/up", 10.4},
 		{cl, "BenchmarkEmbeddedUp", "MiB-rss/cluster", 582},
 		{scen, "BenchmarkFleetCommitToSynced/spokes=2", "ms/commit-to-all-synced", 680},
-		{scen, "BenchmarkPrincipalThroughput", "msgs/s", 31000},
-		{scen, "BenchmarkPrincipalThroughput", "MiB-heap", 17},
+		{scen, "BenchmarkPrincipalScale", "duplicates", 0},
+		{scen, "BenchmarkPrincipalScale", "ms-ack-p50-loaded", 0.182},
+		{scen, "BenchmarkPrincipalScale", "status-msgs/s", 31000},
 		{scen, "BenchmarkPlain", "ns/op", 1500},
 	}
 	if len(rows) != len(want) {
@@ -77,7 +79,7 @@ func TestCollectAndPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[0], "BENCHMARK") {
+	if len(lines) != 8 || !strings.HasPrefix(lines[0], "BENCHMARK") {
 		t.Fatalf("table:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "31000") || !strings.Contains(out.String(), "10.40") {
@@ -87,13 +89,15 @@ func TestCollectAndPrint(t *testing.T) {
 	if err := Print(&out, rows, true); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| `BenchmarkEmbeddedUp` | s/up | 10.40 |") {
-		t.Errorf("markdown:\n%s", out.String())
+	for _, row := range []string{"| `BenchmarkEmbeddedUp` | s/up | 10.40 |", "| `BenchmarkPrincipalScale` | duplicates | 0 |", "| `BenchmarkPrincipalScale` | ms-ack-p50-loaded | 0.182 |"} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("markdown lacks %q:\n%s", row, out.String())
+		}
 	}
 }
 
 func TestFormat(t *testing.T) {
-	for v, want := range map[float64]string{31000.4: "31000", 582: "582.0", 10.4: "10.40", 0.0123: "0.0123"} {
+	for v, want := range map[float64]string{31000.4: "31000", 582: "582.0", 10.4: "10.40", 0.0123: "0.0123", 0: "0"} {
 		if got := format(v); got != want {
 			t.Errorf("format(%v) = %q, want %q", v, got, want)
 		}
