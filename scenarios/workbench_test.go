@@ -90,7 +90,7 @@ var _ = Describe("workbench", Ordered, Label("embedded", "cluster"), func() {
 			Expect(d.Labels).To(HaveKeyWithValue("tether.dev/spoke", s))
 		}
 		res := wb.Run(ctx, "status")
-		Expect(res.Stdout).To(MatchRegexp(`GitOps components: git running .*principal running .*service-proxy running .*agent-spoke-1 running .*agent-spoke-2 running`))
+		Expect(res.Stdout).To(MatchRegexp(`(?s)GitOps components.*\ngit +running +\d+ +0 .*\nprincipal +running +\d+ +0 .*\nservice-proxy +running +\d+ +0 .*\nagent-spoke-1 +running +\d+ +0 .*\nagent-spoke-2 +running +\d+ +0 `))
 	}, SpecTimeout(time.Minute))
 
 	It("reports every cluster ready", func(ctx SpecContext) {

@@ -18,9 +18,14 @@ type Record struct {
 	PID  int    `json:"pid"`
 	// StartTime is the process start time from /proc/<pid>/stat, recorded so
 	// that a pid reused by an unrelated program is never taken for ours.
-	StartTime uint64   `json:"startTime"`
-	Args      []string `json:"args"`
-	Log       string   `json:"log"`
+	StartTime uint64 `json:"startTime"`
+	// Args is the command line of the process, or, for a supervisor, of
+	// the component it runs: what a debugger session copies.
+	Args []string `json:"args"`
+	Log  string   `json:"log"`
+	// Status is the file a supervisor keeps its child's Status in; empty
+	// for a process that is not a supervisor.
+	Status string `json:"status,omitempty"`
 	// HealthURL, if set, answers 200 when the process is healthy.
 	HealthURL string `json:"healthURL,omitempty"`
 }

@@ -77,13 +77,14 @@ func TestWaitPrincipalService(t *testing.T) {
 // up keeps running components only when the state says they serve every
 // address this version relies on: a state written by an older up (no
 // Service address for the agents, or none for the Git server's webhook)
-// restarts them, as does a dead process or a different set of spokes.
+// restarts them, as does one whose components run unsupervised, a dead
+// process or a different set of spokes.
 func TestRestartReason(t *testing.T) {
 	_, start, err := process.Stat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	alive := []process.Record{{Name: "principal", PID: os.Getpid(), StartTime: start}}
+	alive := []process.Record{{Name: "principal", PID: os.Getpid(), StartTime: start, Status: "principal.status.json"}}
 	spokes := []cluster.Cluster{{Name: "spoke-1"}, {Name: "spoke-2"}}
 	current := func() *State {
 		return &State{Principal: "127.0.0.1:1", PrincipalService: "127.0.0.1:2", PrincipalServiceHTTP: "127.0.0.1:3",
@@ -99,8 +100,11 @@ func TestRestartReason(t *testing.T) {
 		"no PrincipalService (agents dial the process)":         {func(s *State) { s.PrincipalService = "" }, "an older tether"},
 		"no PrincipalServiceHTTP (webhook goes to the process)": {func(s *State) { s.PrincipalServiceHTTP = "" }, "an older tether"},
 		"a process gone": {func(s *State) {
-			s.Processes = append(s.Processes, process.Record{Name: "git", PID: os.Getpid(), StartTime: start + 1})
+			s.Processes = append(s.Processes, process.Record{Name: "git", PID: os.Getpid(), StartTime: start + 1, Status: "git.status.json"})
 		}, "some are gone"},
+		"a process without a supervisor (an older up)": {func(s *State) {
+			s.Processes = append(s.Processes, process.Record{Name: "git", PID: os.Getpid(), StartTime: start})
+		}, "without supervisors"},
 		"other spokes": {func(s *State) { s.Spokes = []string{"spoke-1"} }, "the spokes changed"},
 	} {
 		st := current()

@@ -2,7 +2,9 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,13 +55,17 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 		return nil, err
 	}
 	common := []string{"--state-dir", wb.StateDir(), "--kubeconfig"}
+	// Crash watches end with up: from then on a crash is the
+	// supervisor's to handle and status's to show.
+	watch, endWatch := context.WithCancel(ctx)
+	defer endWatch()
 	start := func(name string, args ...string) (<-chan error, error) {
-		rec, exited, err := process.Start(name, opts.Bin, args, filepath.Join(logs, name+".log"), nil)
+		rec, exited, err := startSupervised(opts.Bin, name, args, filepath.Join(logs, name+".log"))
 		if err != nil {
 			return nil, err
 		}
 		st.Processes = append(st.Processes, rec)
-		return exited, nil
+		return process.CrashWatch(watch, exited, rec.Status), nil
 	}
 	fail := func(err error) (*State, error) {
 		stopAll(context.WithoutCancel(ctx), st.Processes)
@@ -165,6 +171,27 @@ func upLocal(ctx context.Context, opts Options, prev *State, hub cluster.Cluster
 	return st, nil
 }
 
+// startSupervised runs a component under `tether supervise`, which
+// restarts it when it crashes, as a kubelet would its container. The
+// record is the supervisor's, whose process group holds the component, so
+// Stop and Alive work as before; its Args are the component's command
+// line, which a debugger session copies.
+func startSupervised(bin, name string, args []string, logPath string) (process.Record, <-chan error, error) {
+	status := process.StatusPath(logPath)
+	// A status a previous supervisor left would report its crashes.
+	if err := os.Remove(status); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return process.Record{}, nil, fmt.Errorf("remove the old supervisor status of %s: %w", name, err)
+	}
+	sup := append([]string{"supervise", "--name", name, "--status-file", status, "--", bin}, args...)
+	rec, exited, err := process.Start(name, bin, sup, logPath, nil)
+	if err != nil {
+		return rec, nil, err
+	}
+	rec.Args = append([]string{bin}, args...)
+	rec.Status = status
+	return rec, exited, nil
+}
+
 // addrNames say what each of previousAddrs' addresses is, for the warning
 // when one moves.
 func addrNames() []string {
@@ -216,6 +243,8 @@ func restartReason(prev *State, spokes []cluster.Cluster) string {
 		return "an older tether started them, without the principal's Service addresses"
 	case standsInForSample(recordedTraits(prev)) && len(prev.SampleServices) != len(spokes):
 		return "an older tether started them, without the sample's servers"
+	case !supervised(prev.Processes):
+		return "an older tether started them, without supervisors to restart them"
 	case !allAlive(prev.Processes):
 		return "some are gone"
 	case !sameSpokes(prev.Spokes, spokes):
@@ -230,6 +259,15 @@ func allAlive(procs []process.Record) bool {
 	}
 	for _, p := range procs {
 		if !process.Alive(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func supervised(procs []process.Record) bool {
+	for _, p := range procs {
+		if p.Status == "" {
 			return false
 		}
 	}

@@ -128,6 +128,7 @@ func All() []Scenario {
 		agentIsolation(),
 		agentRestart(),
 		principalRestart(),
+		componentCrash(),
 		networkPartition(),
 		syncWhileDisconnected(),
 		fleetReshape(),

@@ -158,7 +158,7 @@ func (d *debugRun) agentsDialTheService(ctx context.Context) error {
 	}
 	if !e.Kind() {
 		status := e.Tether(ctx, "status")
-		if !regexp.MustCompile(`service-proxy running \(pid \d+\)`).MatchString(status.Stdout) {
+		if !regexp.MustCompile(`(?m)^service-proxy +running +\d+ `).MatchString(status.Stdout) {
 			return fmt.Errorf("tether status does not show the service proxy running (log %s):\n%s", e.ComponentLog("service-proxy"), status.Stdout)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -351,37 +352,182 @@ func component(e *Env, name string) (process.Record, error) {
 		name, filepath.Join(e.Workbench().StateDir, "fleet", "fleet.json"), e.Fleet().Provider)
 }
 
-// replaceComponent stops the supervised process name (SIGKILL when kill,
-// else SIGTERM) and starts a copy with the same command line, passed
-// through edit — what docs/debugging.md has users do to run a component
-// under a debugger. The copy is stopped and the supervised set restored by
-// cleanups.
+// replaceComponent stops the supervised component name with its
+// supervisor, so nothing restarts it (SIGKILL to the whole process group
+// when kill, else SIGTERM), and starts a copy with the same command line,
+// passed through edit — what docs/debugging.md has users do to run a
+// component under a debugger. The copy is stopped and the supervised set
+// restored by cleanups.
 func replaceComponent(ctx context.Context, e *Env, name string, kill bool, edit func([]string) []string) (*harness.Process, error) {
 	rec, err := component(e, name)
 	if err != nil {
 		return nil, err
 	}
 	e.restoreComponents()
-	if kill {
-		e.Logf("SIGKILL %s (pid %d)", name, rec.PID)
-		if err := syscallKill(rec.PID); err != nil {
-			return nil, fmt.Errorf("kill %s (pid %d): %w", name, rec.PID, err)
-		}
-	} else {
-		e.Logf("stop %s (pid %d)", name, rec.PID)
-		if err := process.Stop(ctx, rec, 10*time.Second); err != nil {
-			return nil, fmt.Errorf("stop %s (pid %d): %w", name, rec.PID, err)
-		}
-	}
-	if err := eventually(ctx, 15*time.Second, name+" gone", func(context.Context) error {
-		if harness.ProcessGone(rec.PID) {
-			return nil
-		}
-		return fmt.Errorf("pid %d still runs", rec.PID)
-	}); err != nil {
+	if err := stopSupervised(ctx, e, rec, kill); err != nil {
 		return nil, err
 	}
 	return startLike(e, rec, edit)
+}
+
+// stopSupervised ends a supervised component for good: the supervisor and
+// its child, which share a process group (SIGKILL to the group when kill,
+// else process.Stop's SIGTERM), and waits until both are gone.
+func stopSupervised(ctx context.Context, e *Env, rec process.Record, kill bool) error {
+	child, _ := supervisedChild(rec)
+	if kill {
+		e.Logf("SIGKILL %s and its supervisor (process group %d)", rec.Name, rec.PID)
+		if err := syscall.Kill(-rec.PID, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill %s (process group %d): %w", rec.Name, rec.PID, err)
+		}
+	} else {
+		e.Logf("stop %s and its supervisor (pid %d)", rec.Name, rec.PID)
+		if err := process.Stop(ctx, rec, 10*time.Second); err != nil {
+			return fmt.Errorf("stop %s (pid %d): %w", rec.Name, rec.PID, err)
+		}
+	}
+	return eventually(ctx, 15*time.Second, rec.Name+" gone", func(context.Context) error {
+		for _, pid := range []int{rec.PID, child.PID} {
+			if pid > 0 && !harness.ProcessGone(pid) {
+				return fmt.Errorf("pid %d still runs", pid)
+			}
+		}
+		return nil
+	})
+}
+
+// supervisedChild is what a component's supervisor last recorded of it.
+func supervisedChild(rec process.Record) (process.Status, error) {
+	if rec.Status == "" {
+		return process.Status{}, fmt.Errorf("%s (pid %d) has no supervisor: started by an older tether", rec.Name, rec.PID)
+	}
+	return process.ReadStatus(rec.Status)
+}
+
+// crashComponent SIGKILLs a supervised component's process, not its
+// supervisor — a crash — and waits until the supervisor has started it
+// again, counted the restart, and the component answers healthy. It
+// returns how long the component was away.
+func crashComponent(ctx context.Context, e *Env, name string) (time.Duration, error) {
+	rec, err := component(e, name)
+	if err != nil {
+		return 0, err
+	}
+	var before process.Status
+	if err := eventually(ctx, 15*time.Second, name+" runs under its supervisor", func(context.Context) error {
+		if before, err = supervisedChild(rec); err != nil {
+			return err
+		}
+		if !before.ChildAlive() {
+			return fmt.Errorf("its supervisor has no child running (restarts %d; log %s)", before.Restarts, rec.Log)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	killed := time.Now()
+	e.Logf("SIGKILL %s (pid %d; its supervisor, pid %d, stays)", name, before.PID, rec.PID)
+	if err := syscallKill(before.PID); err != nil {
+		return 0, fmt.Errorf("kill %s (pid %d): %w", name, before.PID, err)
+	}
+	err = eventually(ctx, 45*time.Second, name+" restarted by its supervisor and healthy", func(ctx context.Context) error {
+		now, err := supervisedChild(rec)
+		if err != nil {
+			return err
+		}
+		if now.PID == before.PID || !now.ChildAlive() {
+			return fmt.Errorf("not running again yet (last exit %v; log %s)", now.LastExit, rec.Log)
+		}
+		if now.Restarts != before.Restarts+1 {
+			return fmt.Errorf("supervisor counts %d restarts, want %d (log %s)", now.Restarts, before.Restarts+1, rec.Log)
+		}
+		return componentHealthy(ctx, e, rec, killed)
+	})
+	away := time.Since(killed)
+	if err == nil {
+		e.Logf("%s back and healthy %s after the kill", name, away.Round(10*time.Millisecond))
+	}
+	return away, err
+}
+
+// componentHealthy checks that a component of the embedded provider does
+// its job again, from the outside: its health endpoint, what it serves,
+// or, for an agent, a stream to the principal opened since.
+func componentHealthy(ctx context.Context, e *Env, rec process.Record, since time.Time) error {
+	st := e.Fleet()
+	var url string
+	switch {
+	case rec.Name == "principal":
+		url = "http://" + st.PrincipalHTTP + "/healthz"
+	case rec.Name == "service-proxy":
+		// The principal's Service: served by the proxy, answered by the
+		// principal.
+		url = "http://" + st.PrincipalServiceHTTP + "/healthz"
+	case rec.Name == "git":
+		url = st.LocalGitURL + "/info/refs?service=git-upload-pack"
+	case strings.HasPrefix(rec.Name, "agent-"):
+		spoke := strings.TrimPrefix(rec.Name, "agent-")
+		if err := httpOK(ctx, "http://"+flagValue(rec.Args, "--health-addr")+"/healthz"); err != nil {
+			return fmt.Errorf("%s: %w", rec.Name, err)
+		}
+		return agentConnectedSince(ctx, e, spoke, since)
+	default:
+		return fmt.Errorf("no health check for component %s", rec.Name)
+	}
+	if err := httpOK(ctx, url); err != nil {
+		return fmt.Errorf("%s: %w", rec.Name, err)
+	}
+	return nil
+}
+
+// httpOK checks that url answers 200.
+func httpOK(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s answered %s", url, resp.Status)
+	}
+	return nil
+}
+
+// componentRestarts is the restart count `tether status` shows for each
+// component, by name.
+func componentRestarts(ctx context.Context, e *Env) (map[string]int, error) {
+	res := e.Tether(ctx, "status")
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("tether status failed (exit %d): %s", res.ExitCode, lastLines(res.Stderr, 5))
+	}
+	out := map[string]int{}
+	table := false
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 4 && f[0] == "COMPONENT" && f[3] == "RESTARTS":
+			table = true
+		case !table:
+		case len(f) < 4:
+			table = false
+		default:
+			n, err := strconv.Atoi(f[3])
+			if err != nil {
+				return nil, fmt.Errorf("tether status: restarts of %s are %q, not a number:\n%s", f[0], f[3], res.Stdout)
+			}
+			out[f[0]] = n
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("tether status lists no GitOps components:\n%s", res.Stdout)
+	}
+	return out, nil
 }
 
 // setFlag replaces the value of --flag in args.

@@ -16,13 +16,12 @@ import (
 	"github.com/tether-dev/tether/gitops/deploy"
 	"github.com/tether-dev/tether/gitops/fleet"
 	"github.com/tether-dev/tether/gitops/sample"
-	"github.com/tether-dev/tether/scenarios/harness"
 )
 
 func agentRestart() Scenario {
 	return Scenario{
 		Name:        "agent-restart",
-		Description: "an agent SIGKILLed right after a commit and started again converges its spoke",
+		Description: "an agent SIGKILLed right after a commit comes back by itself (its supervisor, or its Deployment) and converges its spoke",
 		Labels:      []string{LabelFleet, LabelChaos},
 		Timeout:     4 * time.Minute,
 		Steps: func(e *Env) []Step {
@@ -42,7 +41,7 @@ func agentRestart() Scenario {
 					if e.Kind() {
 						return kindKillPods(ctx, e, "agent-"+spoke)
 					}
-					_, err := replaceComponent(ctx, e, "agent-"+spoke, true, nil)
+					_, err := crashComponent(ctx, e, "agent-"+spoke)
 					return err
 				}},
 				{Name: "every spoke converges at the commit", Run: func(ctx context.Context) error {
@@ -64,7 +63,7 @@ func principalRestart() Scenario {
 			var rec process.Record
 			var replicas int32 // kind: the principal's Deployment's count
 			var restarted time.Time
-			stopName, startName := "SIGKILL the principal", "start the principal again with the same command line"
+			stopName, startName := "SIGKILL the principal and its supervisor", "start the principal again with the same command line"
 			if e.Kind() {
 				stopName = "stop the principal: scale Deployment " + deploy.PrincipalName + " on the hub to 0 until its pods are gone"
 				startName = "start the principal again: scale " + deploy.PrincipalName + " back to its replica count"
@@ -80,16 +79,9 @@ func principalRestart() Scenario {
 						return err
 					}
 					e.restoreComponents()
-					e.Logf("SIGKILL principal (pid %d)", rec.PID)
-					if err := syscallKill(rec.PID); err != nil {
-						return fmt.Errorf("kill the principal (pid %d): %w", rec.PID, err)
-					}
-					return eventually(ctx, 15*time.Second, "principal gone", func(context.Context) error {
-						if harness.ProcessGone(rec.PID) {
-							return nil
-						}
-						return fmt.Errorf("pid %d still runs", rec.PID)
-					})
+					// With its supervisor: the principal must stay down
+					// until this scenario starts it again.
+					return stopSupervised(ctx, e, rec, true)
 				}},
 				{Name: "change " + spoke + "'s sample Application on the hub while nobody carries it", Run: func(ctx context.Context) error {
 					return setTargetRevision(ctx, e, spoke, "HEAD")
@@ -142,13 +134,14 @@ func principalRestart() Scenario {
 	}
 }
 
-// killAgentStep names agent-restart's kill: a SIGKILLed process
-// (embedded), a pod deleted with grace period 0 (kind).
+// killAgentStep names agent-restart's kill: a SIGKILLed process whose
+// supervisor starts it again (embedded), a pod deleted with grace period
+// 0 (kind).
 func killAgentStep(e *Env, spoke string) string {
 	if e.Kind() {
 		return "delete the agent pod of " + spoke + " with grace period 0; its Deployment starts a new one"
 	}
-	return "SIGKILL the agent of " + spoke + " and start it again"
+	return "SIGKILL the agent of " + spoke + "; its supervisor starts it again"
 }
 
 // setTargetRevision patches a spoke's sample Application on the hub and

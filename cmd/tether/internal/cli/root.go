@@ -62,7 +62,7 @@ Finally:     tether down`,
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "folder for compiled control-plane binaries (default $TETHER_CACHE_DIR or ~/.cache/tether)")
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "kubeconfig file to merge tether-* contexts into (default: first of $KUBECONFIG, else ~/.kube/config)")
 	pf.CountVarP(&g.verbosity, "verbose", "v", "log more (-v info, -vv debug)")
-	root.AddCommand(newUp(g), newDown(g), newStatus(g), newDoctor(g), newController(g), newApp(g), newGit(g), newPrincipal(g), newAgent(g), newPrepare(g), newIntercept(g), newSpoke(g), newScenario(g), newSample(g))
+	root.AddCommand(newUp(g), newDown(g), newStatus(g), newDoctor(g), newController(g), newApp(g), newGit(g), newPrincipal(g), newAgent(g), newPrepare(g), newIntercept(g), newSpoke(g), newScenario(g), newSample(g), newSupervise(g))
 	addHints(root)
 	return root
 }

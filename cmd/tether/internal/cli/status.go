@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/cluster"
 	"github.com/tether-dev/tether/gitops/fleet"
 )
 
@@ -64,20 +68,37 @@ func runStatus(cmd *cobra.Command, g *globals) error {
 		}
 		fmt.Fprintf(g.out, "\n%s processes: %s\n  logs: %s/logs\n", c.Name, strings.Join(parts, ", "), c.Dir)
 	}
-	comps, err := fleet.Components(wb)
+	comps, err := fleet.ComponentStatuses(cmd.Context(), wb)
 	if err != nil {
 		return err
 	}
-	if len(comps) > 0 {
-		parts := make([]string, 0, len(comps))
-		for _, p := range comps {
-			mark := "running"
-			if !p.Alive {
-				mark = "DEAD"
-			}
-			parts = append(parts, fmt.Sprintf("%s %s (pid %d)", p.Name, mark, p.PID))
-		}
-		fmt.Fprintf(g.out, "\nGitOps components: %s\n  logs: %s\n", strings.Join(parts, ", "), filepath.Dir(comps[0].Log))
-	}
+	printComponents(g.out, comps)
 	return nil
+}
+
+// printComponents shows each GitOps component with its restart count: a
+// supervised process restarted after a crash (embedded), a pod's
+// restartCount (kind).
+func printComponents(out io.Writer, comps []fleet.ComponentStatus) {
+	if len(comps) == 0 {
+		return
+	}
+	where := "logs: " + filepath.Dir(comps[0].Log)
+	if comps[0].Cluster != "" {
+		where = "logs: kubectl --context tether-<cluster> -n " + cluster.SystemNamespace + " logs <pod>"
+	}
+	fmt.Fprintf(out, "\nGitOps components (%s):\n", where)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tSTATE\tPID\tRESTARTS\tLAST EXIT")
+	for _, c := range comps {
+		name, pid := c.Name, "-"
+		if c.Cluster != "" {
+			name = c.Cluster + "/" + c.Name
+		}
+		if c.ChildPID > 0 {
+			pid = strconv.Itoa(c.ChildPID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", name, c.State, pid, c.Restarts, cmp.Or(c.LastExit, "-"))
+	}
+	_ = tw.Flush()
 }
