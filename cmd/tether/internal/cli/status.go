@@ -14,7 +14,7 @@ import (
 func newStatus(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show each cluster: provider, API endpoint, ready or not and why",
+		Short: "Show each cluster (provider, API endpoint, ready or not and why), the GitOps components and the agents",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStatus(cmd, g)
@@ -79,5 +79,6 @@ func runStatus(cmd *cobra.Command, g *globals) error {
 		}
 		fmt.Fprintf(g.out, "\nGitOps components: %s\n  logs: %s\n", strings.Join(parts, ", "), filepath.Dir(comps[0].Log))
 	}
+	printAgents(cmd.Context(), g.out, wb, clusters)
 	return nil
 }
