@@ -55,8 +55,8 @@ type AgentStatus struct {
 	// LastHubToSpokeMillis is the latest hub-to-spoke propagation delay:
 	// from the principal queuing a hub change (a spec, an operation, a
 	// refresh) to the agent acknowledging it handled it on the spoke, by
-	// the principal's clock alone. Unset until one was measured since the
-	// principal started.
+	// the principal's clock alone. Unset until one was measured; a
+	// restarted principal shows the last one until it measures anew.
 	// +optional
 	LastHubToSpokeMillis *int64 `json:"lastHubToSpokeMillis,omitempty"`
 	// LastSpokeToHubMillis is the latest spoke-to-hub propagation delay:

@@ -37,7 +37,7 @@ func printAgents(ctx context.Context, w io.Writer, wb *cluster.Workbench, cluste
 	if len(agents) == 0 {
 		return
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nAgents (the Agent objects on %s):\n", clusters[i].Name)
 	agentTable(w, agents, time.Now())
 }
 
