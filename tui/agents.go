@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -14,8 +15,10 @@ import (
 )
 
 // agentsModel is the Agents screen: per spoke, whether its agent is
-// connected to the principal, when it was last seen, its version and how
-// many Applications the hub holds for it. It reads the hub's Agent objects,
+// connected to the principal, when it was last seen, its version, how
+// many Applications the hub holds for it, how many messages wait in its
+// outbox, the latest propagation delays each way and how often its
+// process restarted. It reads the hub's Agent objects,
 // which the principal keeps up to date: from the Source's watch when it has
 // one (a liveMsg per change), else by listing after each probe.
 type agentsModel struct {
@@ -125,7 +128,8 @@ func (m *agentsModel) View() string {
 	}
 	rows := [][]string{{
 		st.Header.Render("SPOKE"), st.Header.Render("AGENT"), st.Header.Render("LAST SEEN"),
-		st.Header.Render("VERSION"), st.Header.Render("APPLICATIONS"),
+		st.Header.Render("VERSION"), st.Header.Render("APPS"), st.Header.Render("OUTBOX"),
+		st.Header.Render("HUB→SPOKE"), st.Header.Render("SPOKE→HUB"), st.Header.Render("RESTARTS"),
 	}}
 	seen := map[string]bool{}
 	for _, a := range m.agents {
@@ -138,22 +142,41 @@ func (m *agentsModel) View() string {
 		if a.Status.LastSeen != nil {
 			last = took(m.c.now().Sub(a.Status.LastSeen.Time)) + " ago"
 		}
-		rows = append(rows, []string{a.Name, conn, last, cmp.Or(a.Status.Version, "-"), strconv.Itoa(a.Status.Applications)})
+		rows = append(rows, []string{a.Name, conn, last, cmp.Or(a.Status.Version, "-"), strconv.Itoa(a.Status.Applications),
+			strconv.Itoa(a.Status.Pending), millis(a.Status.LastHubToSpokeMillis), millis(a.Status.LastSpokeToHubMillis),
+			strconv.Itoa(a.Status.Restarts)})
 	}
 	// A spoke without an Agent object has never reached the principal;
 	// saying so is more useful than leaving it out.
 	for _, s := range m.spokes {
 		if !seen[s] {
-			rows = append(rows, []string{s, st.Error.Render("✗ never connected"), "-", "-", "-"})
+			rows = append(rows, []string{s, st.Error.Render("✗ never connected"), "-", "-", "-", "-", "-", "-", "-"})
 		}
 	}
 	slices.SortStableFunc(rows[1:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	if len(rows) == 1 {
 		return st.Muted.Render("No spokes, so no agents.") + "\n"
 	}
+	// Narrow terminals lose the version first, then the Application
+	// count, then when it was last seen (AGENT says whether it is there
+	// now): what says whether delivery keeps up stays.
+	laid, _ := fitColumns(rows, 2, m.width-2, 3, 4, 2)
 	var b strings.Builder
-	for _, l := range columns(rows, 2) {
+	for _, l := range laid {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
+}
+
+// millis shows a delay the principal measured: "-" before one was,
+// milliseconds under a second, else seconds.
+func millis(ms *int64) string {
+	switch {
+	case ms == nil:
+		return "-"
+	case *ms < 1000:
+		return strconv.FormatInt(*ms, 10) + "ms"
+	default:
+		return (time.Duration(*ms) * time.Millisecond).Round(100 * time.Millisecond).String()
+	}
 }

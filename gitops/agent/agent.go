@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -81,6 +82,10 @@ type Agent struct {
 	refreshed  map[string]string
 	// connected is closed/replaced per stream; tests and status use it.
 	connected bool
+
+	metrics *metrics
+	// getenv reads the environment (os.Getenv; tests replace it).
+	getenv func(string) string
 }
 
 // ClientTLS is the agent's TLS config: its client certificate and the
@@ -130,7 +135,8 @@ func New(opts Options) (*Agent, error) {
 // (eng may be nil there).
 func newAgent(opts Options, dyn dynamic.Interface, eng *engine.Engine) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger, dyn: dyn, engine: eng, out: protocol.NewOutbox(), desired: map[string]*v1alpha1.ApplicationSpec{},
-		refreshing: map[string]*hubRefresh{}, refreshed: map[string]string{}}
+		refreshing: map[string]*hubRefresh{}, refreshed: map[string]string{}, getenv: os.Getenv}
+	a.metrics = newMetrics(a)
 	a.factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil)
 	a.apps = a.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
 	_, err := a.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -254,7 +260,7 @@ func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 		return false, err
 	}
 	s := &answeredStream{Stream: ds}
-	hello := protocol.Hello{Version: a.opts.Version, Mode: protocol.ModeManaged, Apps: map[string]string{}}
+	hello := protocol.Hello{Version: a.opts.Version, Mode: protocol.ModeManaged, Apps: map[string]string{}, Restarts: a.restarts(ctx)}
 	for _, obj := range a.apps.GetStore().List() {
 		u := obj.(*unstructured.Unstructured)
 		if u.GetLabels()[LabelManagedBy] != "principal" {
@@ -279,7 +285,7 @@ func (a *Agent) session(ctx context.Context) (answered bool, err error) {
 	// the next poll (minutes), so fetch everything once now.
 	n := a.engine.RefreshAll()
 	a.log.Info("connected to principal", "address", a.opts.Principal, "apps", len(hello.Apps), "refreshed", n)
-	err = protocol.Serve(sctx, s, a.out, a.handle, a.rejected)
+	err = protocol.Serve(sctx, a.metrics.stream(s), a.out, a.handle, a.rejected)
 	return s.answered.Load(), err
 }
 
@@ -494,7 +500,7 @@ func (a *Agent) failOperation(req *protocol.OperationRequest, message string) {
 	st := &v1alpha1.ApplicationStatus{OperationState: &v1alpha1.OperationState{
 		Operation: req.Operation, Phase: v1alpha1.OperationFailed, Message: message, StartedAt: now, FinishedAt: &now,
 	}}
-	a.out.PutIntent(protocol.Message{Status: &protocol.StatusUpdate{Name: req.App, Status: st}})
+	a.out.PutIntent(protocol.Message{Status: &protocol.StatusUpdate{Name: req.App, Status: st, At: now.Time}})
 	a.log.Warn("operation for an Application the spoke does not have; reported failed", "app", req.App, "id", req.Operation.ID)
 }
 
@@ -633,7 +639,7 @@ func (a *Agent) queueStatus(u *unstructured.Unstructured) {
 		refreshed = "" // asked again and not done yet
 	}
 	a.mu.Unlock()
-	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy(), Refreshed: refreshed}})
+	a.out.PutState("status/"+app.Name, protocol.Message{Status: &protocol.StatusUpdate{Name: app.Name, Status: app.Status.DeepCopy(), Refreshed: refreshed, At: time.Now()}})
 }
 
 // rejected notes a message the principal refused: it is dropped, not

@@ -12,6 +12,12 @@
 // spoke's copy, which reaches the hub with its status. Failures that may
 // pass end the stream unacknowledged and the message comes again.
 //
+// MetricsHandler serves the agent's Prometheus metrics (connections,
+// messages each way, outbox depth, restarts, propagation delays); the
+// agent says in Hello how often its process restarted, as the workbench's
+// supervisor (TETHER_RESTARTS) or the kubelet (its Pod's restartCount)
+// counted.
+//
 // The engine runs whether or not the principal is reachable: while
 // disconnected the spoke keeps syncing from its local copy, and on
 // reconnect a checksum exchange brings both sides level again.

@@ -18,6 +18,12 @@
 // only be restarting, and nothing would start the principal again. Agents
 // are served once the hub has answered.
 //
+// With Options.HTTPListen the principal serves Prometheus metrics on
+// /metrics: connections and reconnects per agent, outbox depths, messages
+// each way with their acks and nacks, operations, status writes, and
+// propagation delays hub to spoke and back, the latest of which it also
+// writes on each Agent object with the restarts its agent reported.
+//
 // A status write that fails in a way that may pass is retried per
 // Application after waits that double up to 30 s. A status too large for
 // the hub is shortened (resources and history cut, a StatusTruncated

@@ -44,8 +44,8 @@ type Options struct {
 	Hub *rest.Config
 	// Listen is the gRPC address agents dial.
 	Listen string
-	// HTTPListen, if set, serves /healthz and the Git push webhook
-	// (POST /webhook/git).
+	// HTTPListen, if set, serves /healthz, Prometheus metrics (/metrics)
+	// and the Git push webhook (POST /webhook/git).
 	HTTPListen string
 	TLS        *tls.Config
 	// Namespace holds the Agent objects.
@@ -105,6 +105,8 @@ type Principal struct {
 	// until it succeeds. Tests replace it.
 	prepareHub func(context.Context) error
 
+	metrics *metrics
+
 	grpcAddr net.Addr
 	httpAddr net.Addr
 	ready    chan struct{}
@@ -158,6 +160,7 @@ func newPrincipal(opts Options, dyn dynamic.Interface) (*Principal, error) {
 		p.opts.HelloTimeout = 10 * time.Second
 	}
 	p.prepareHub = p.installCRDs
+	p.metrics = newMetrics(p)
 	p.factory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	p.apps = p.factory.ForResource(v1alpha1.ApplicationsResource).Informer()
 	_, err := p.apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -430,6 +433,7 @@ func (p *Principal) queueOperation(agent string, app *v1alpha1.Application) {
 		return
 	}
 	p.outbox(agent).PutIntent(protocol.Message{Operation: &protocol.OperationRequest{App: app.Name, Operation: *op}})
+	p.metrics.operationQueued(agent)
 	p.log.Info("operation queued", "agent", agent, "app", app.Name, "id", op.ID)
 }
 
@@ -507,13 +511,14 @@ func (p *Principal) serve(s protocol.Stream) error {
 	delete(p.sentOps, name)
 	delete(p.sentRefresh, name)
 	p.mu.Unlock()
-	p.log.Info("agent connected", "agent", name, "addr", sess.addr, "version", hello.Version, "apps", len(hello.Apps))
+	p.log.Info("agent connected", "agent", name, "addr", sess.addr, "version", hello.Version, "apps", len(hello.Apps), "restarts", hello.Restarts)
+	p.metrics.connected(name)
 	p.resync(name, hello)
 	p.updateAgent(sctx, name, func(st *v1alpha1.AgentStatus) {
-		st.Connected, st.Version, st.Address = true, hello.Version, sess.addr
+		st.Connected, st.Version, st.Address, st.Restarts = true, hello.Version, sess.addr, hello.Restarts
 		st.ConnectedSince, st.LastSeen = &sess.since, ptrNow()
 	})
-	return protocol.Serve(sctx, s, p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) },
+	return protocol.Serve(sctx, p.metrics.stream(name, s), p.outbox(name), func(ctx context.Context, m *protocol.Message) error { return p.handle(ctx, name, m) },
 		func(m protocol.Message, reason string) { p.rejected(name, m, reason) })
 }
 
@@ -648,6 +653,7 @@ func (p *Principal) statusWriter(ctx context.Context) {
 		if err == nil && st.Refreshed != "" {
 			err = p.clearRefresh(ctx, agent, name, st.Refreshed)
 		}
+		p.metrics.statusWritten(agent, name, st, err)
 		p.mu.Lock()
 		delete(p.writing, key)
 		_, newer := p.pendingStatus[key]
@@ -994,6 +1000,7 @@ func (p *Principal) writeAgent(ctx context.Context, name string, create bool, mu
 		}
 		mutate(&a.Status)
 		a.Status.Applications, a.Status.Pending = apps, pending
+		p.metrics.agentStatus(name, &a.Status)
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&a)
 		if err != nil {
 			return err
@@ -1042,6 +1049,7 @@ func sameRepo(url, repo string) bool {
 func (p *Principal) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", p.metrics.handler())
 	mux.HandleFunc("POST /webhook/git", func(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
 			Repo string `json:"repo"`

@@ -45,6 +45,11 @@
 // unsent; the principal keeps a finished operationState on the hub's copy
 // until a newer one replaces it.
 //
+// For metrics, the Outbox stamps every message with when it was queued
+// (Message.Queued, optional: an older peer ignores it) and Observe wraps a
+// stream to tell an Observer what was sent, acknowledged, refused, received
+// and handled, with the queued times propagation delays are measured from.
+//
 // Hello opens every stream and carries checksums of what the agent holds,
 // so both sides resync after a restart or a partition instead of trusting
 // memory. Mode is part of Hello so autonomous mode (the spoke as source of

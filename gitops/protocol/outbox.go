@@ -49,6 +49,7 @@ func (o *Outbox) signal() {
 // same key is replaced (only the latest state matters); one already in
 // flight stays, and the new state follows it.
 func (o *Outbox) PutState(key string, m Message) {
+	stamp(&m)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, e := range o.entries {
@@ -65,6 +66,7 @@ func (o *Outbox) PutState(key string, m Message) {
 // PutIntent queues a one-shot message. Intents are never coalesced or
 // dropped: each is delivered until acknowledged.
 func (o *Outbox) PutIntent(m Message) {
+	stamp(&m)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.entries = append(o.entries, &entry{msg: m})

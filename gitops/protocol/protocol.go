@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -38,6 +39,11 @@ type Message struct {
 	// covering that message, so a peer that does not know Nack takes it
 	// as delivered and moves on too, rather than resending it for ever.
 	Nack *Nack `json:"nack,omitempty"`
+	// Queued, added after the first release, is when the sender queued
+	// the message (Outbox stamps it), by the sender's clock: both ends'
+	// metrics measure propagation from it. A peer that does not know it
+	// ignores it; one that gets none measures nothing.
+	Queued time.Time `json:"queued,omitzero"`
 
 	Hello     *Hello            `json:"hello,omitempty"`
 	App       *AppUpdate        `json:"app,omitempty"`
@@ -89,6 +95,11 @@ type Hello struct {
 	// Apps maps each Application the agent holds to the checksum of its
 	// spec, so the principal sends only what differs.
 	Apps map[string]string `json:"apps"`
+	// Restarts, added after the first release, is how often the agent's
+	// process was restarted (by the workbench's supervisor, or the
+	// kubelet in a Pod); the principal shows it on the Agent. An older
+	// agent says nothing, which reads as none.
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // AppUpdate carries the spec of a managed Application, or its deletion.
@@ -111,6 +122,12 @@ type StatusUpdate struct {
 	// status that first carried it); the principal clears the hub's
 	// refresh annotation once it has written a status carrying its value.
 	Refreshed string `json:"refreshed,omitempty"`
+	// At, added after the first release, is when the spoke read this
+	// status from its copy of the Application, by the spoke's clock: the
+	// principal measures spoke-to-hub propagation from it to the write on
+	// the hub. It rides with the status through the principal's
+	// coalescing, which Message.Queued does not. Zero from an older agent.
+	At time.Time `json:"at,omitzero"`
 }
 
 // OperationRequest carries a one-shot operation for an Application.

@@ -15,6 +15,8 @@ import (
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
 // +kubebuilder:printcolumn:name="Apps",type=integer,JSONPath=`.status.applications`
+// +kubebuilder:printcolumn:name="Outbox",type=integer,JSONPath=`.status.pending`
+// +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`
 // +kubebuilder:printcolumn:name="Last Seen",type=date,JSONPath=`.status.lastSeen`
 type Agent struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -50,6 +52,25 @@ type AgentStatus struct {
 	// Pending is how many messages await the agent's acknowledgement.
 	// +optional
 	Pending int `json:"pending,omitempty"`
+	// LastHubToSpokeMillis is the latest hub-to-spoke propagation delay:
+	// from the principal queuing a hub change (a spec, an operation, a
+	// refresh) to the agent acknowledging it handled it on the spoke, by
+	// the principal's clock alone. Unset until one was measured; a
+	// restarted principal shows the last one until it measures anew.
+	// +optional
+	LastHubToSpokeMillis *int64 `json:"lastHubToSpokeMillis,omitempty"`
+	// LastSpokeToHubMillis is the latest spoke-to-hub propagation delay:
+	// from the agent reading an Application's status on the spoke to the
+	// principal writing it on the hub. It compares the spoke's clock with
+	// the principal's, so skew between hosts adds to it (none on a
+	// workbench, where both are one machine's).
+	// +optional
+	LastSpokeToHubMillis *int64 `json:"lastSpokeToHubMillis,omitempty"`
+	// Restarts is how often the agent's process was restarted, as it said
+	// at its last connection: by the workbench's supervisor, or the
+	// kubelet (its Pod's restartCount).
+	// +optional
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // AgentList is a list of Agents.

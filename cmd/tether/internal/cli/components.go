@@ -62,7 +62,7 @@ func newPrincipal(g *globals) *cobra.Command {
 	}
 	c.add(cmd, "hub", "Agent objects")
 	cmd.Flags().StringVar(&listen, "listen", ":8443", "gRPC address agents dial")
-	cmd.Flags().StringVar(&httpListen, "http", ":8080", "address for /healthz and the Git push webhook (empty: none)")
+	cmd.Flags().StringVar(&httpListen, "http", ":8080", "address for /healthz, Prometheus /metrics and the Git push webhook (empty: none)")
 	cmd.Flags().DurationVar(&maxStreamAge, "max-stream-age", 0, "end each agent's connection after about this long, so agents follow their Service to a new endpoint (behind kube-proxy an open connection stays with its pod); 0: never")
 	return cmd
 }
@@ -93,14 +93,17 @@ func newAgent(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := serveHealth(cmd.Context(), health); err != nil {
+			if err := serveHealth(cmd.Context(), health, a.MetricsHandler()); err != nil {
 				return err
+			}
+			if health != "" {
+				g.logger().Info("agent serving /healthz and /metrics", "addr", health)
 			}
 			return a.Run(cmd.Context())
 		},
 	}
 	c.add(cmd, "spoke", "Applications")
-	cmd.Flags().StringVar(&health, "health-addr", "", "address for /healthz (empty: none)")
+	cmd.Flags().StringVar(&health, "health-addr", "", "address for /healthz and Prometheus /metrics (empty: none)")
 	cmd.Flags().StringVar(&name, "name", "", "the spoke's name (must match its certificate)")
 	cmd.Flags().StringVar(&addr, "principal", "", "the principal's address, host:port")
 	cmd.Flags().StringVar(&serverName, "server-name", "tether-principal.tether-system.svc", "name to verify in the principal's certificate")
@@ -111,8 +114,9 @@ func newAgent(g *globals) *cobra.Command {
 }
 
 // serveHealth answers /healthz on addr until ctx ends, for readiness
-// probes in kind pods and for the workbench's own checks.
-func serveHealth(ctx context.Context, addr string) error {
+// probes in kind pods and for the workbench's own checks, and /metrics
+// with metrics if not nil.
+func serveHealth(ctx context.Context, addr string, metrics http.Handler) error {
 	if addr == "" {
 		return nil
 	}
@@ -122,6 +126,9 @@ func serveHealth(ctx context.Context, addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() { <-ctx.Done(); _ = srv.Close() }()

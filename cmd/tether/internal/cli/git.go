@@ -31,7 +31,7 @@ func newGit(g *globals) *cobra.Command {
 					return fmt.Errorf("create repository %q: %w", r, err)
 				}
 			}
-			if err := serveHealth(cmd.Context(), health); err != nil {
+			if err := serveHealth(cmd.Context(), health, nil); err != nil {
 				return err
 			}
 			bound, err := s.ListenAndServe(cmd.Context(), addr)

@@ -18,7 +18,7 @@ import (
 func newStatus(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show each cluster: provider, API endpoint, ready or not and why",
+		Short: "Show each cluster (provider, API endpoint, ready or not and why), the GitOps components and the agents",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStatus(cmd, g)
@@ -73,6 +73,7 @@ func runStatus(cmd *cobra.Command, g *globals) error {
 		return err
 	}
 	printComponents(g.out, comps)
+	printAgents(cmd.Context(), g.out, wb, clusters)
 	return nil
 }
 
